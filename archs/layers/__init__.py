@@ -1,0 +1,17 @@
+"""Thinc layers the architectures are composed of, one layer per module."""
+
+from .feature_extractor import FeatureExtractor
+from .static_vectors import StaticVectors
+from .character_embed import CharacterEmbed
+from .bilstm import BiLSTM
+from .fixed_dropout import FixedDropout
+from .tok2vec_listener import Tok2VecListener
+
+__all__ = [
+    "FeatureExtractor",
+    "StaticVectors",
+    "CharacterEmbed",
+    "BiLSTM",
+    "FixedDropout",
+    "Tok2VecListener",
+]

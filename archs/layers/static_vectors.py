@@ -1,0 +1,58 @@
+from functools import partial
+from typing import Callable, List, Optional, Tuple
+
+import numpy
+from thinc.api import Model, glorot_uniform_init
+from thinc.types import Floats2d, Ragged
+
+from ..features import Doc
+from ..registry import registry
+from ..vectors import Vectors
+
+
+@registry.layers("archsweep.StaticVectors.v1")
+def StaticVectors(vectors: Vectors, nO: Optional[int] = None) -> Model[List[Doc], Ragged]:
+    """Look tokens up in a frozen vectors table and project them to nO with a
+    learned W (nO, vector_dim). Unknown tokens get a zero row.
+
+    The table is not a parameter (it is neither counted nor trained nor saved
+    with the weights, as in spaCy, where it lives in the vocab).
+    """
+    return Model(
+        "static_vectors",
+        partial(forward, vectors),
+        init=init,
+        params={"W": None},
+        dims={"nO": nO, "nM": vectors.shape[1]},
+        attrs={"dropout_rate": 0.0, "vectors_name": vectors.name},
+    )
+
+
+def forward(vectors: Vectors, model: Model, docs: List[Doc], is_train: bool) -> Tuple[Ragged, Callable]:
+    ops = model.ops
+    W = model.get_param("W")
+    lengths = ops.asarray1i([len(doc) for doc in docs])
+    if not docs or int(sum(len(d) for d in docs)) == 0:
+        return Ragged(ops.alloc2f(0, W.shape[0]), lengths), lambda dY: []
+    # Rows are found and gathered on the host; only the batch's vectors move to the device.
+    rows = numpy.concatenate([vectors.rows_for(doc.features) for doc in docs])
+    V_host = vectors.data[rows]
+    V_host[rows < 0] = 0
+    V = ops.asarray(V_host)
+    output = ops.gemm(V, W, trans2=True)
+    mask = None
+    rate = model.attrs.get("dropout_rate")
+    if is_train and rate:
+        mask = ops.get_dropout_mask((W.shape[0],), rate)
+        output *= mask
+
+    def backprop(dY: Ragged) -> List[Doc]:
+        d_out = dY.data if mask is None else dY.data * mask
+        model.inc_grad("W", ops.gemm(d_out, V, trans1=True))
+        return []
+
+    return Ragged(output, lengths), backprop
+
+
+def init(model: Model, X=None, Y=None) -> None:
+    model.set_param("W", glorot_uniform_init(model.ops, (model.get_dim("nO"), model.get_dim("nM"))))

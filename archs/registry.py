@@ -1,0 +1,17 @@
+"""The archsweep registry: Thinc's registries plus spaCy's config sections.
+
+Like `spacy.registry`, it resolves `@architectures`, `@readers`, `@batchers`
+and Thinc's own `@layers`, `@optimizers`, `@schedules`, ... blocks of a
+confection config.
+"""
+
+import catalogue
+import thinc.api
+
+
+class registry(thinc.api.registry):
+    architectures = catalogue.create("archsweep", "architectures", entry_points=True)
+    readers = catalogue.create("archsweep", "readers", entry_points=True)
+    batchers = catalogue.create("archsweep", "batchers", entry_points=True)
+    factories = catalogue.create("archsweep", "factories", entry_points=True)
+    scorers = catalogue.create("archsweep", "scorers", entry_points=True)

@@ -1,0 +1,104 @@
+"""Static word-vector tables: loading (word2vec text, or .npy + vocabulary) and lookup."""
+
+import functools
+from pathlib import Path
+from typing import List, Union
+
+import numpy
+
+from .features import ATTRS, hash_string
+
+_ORTH = ATTRS.index("ORTH")
+_LOWER = ATTRS.index("LOWER")
+
+
+class Vectors:
+    """A frozen table: one row per word, looked up by the hash of its text.
+
+    A token finds its row by ORTH (its exact text) first, then by LOWER, so a
+    lower-cased table such as GloVe also serves capitalised tokens. Tokens
+    found by neither get a zero vector.
+    """
+
+    def __init__(self, words: List[str], data: numpy.ndarray, name: str = "") -> None:
+        if data.ndim != 2 or data.shape[0] != len(words):
+            raise ValueError(f"{name}: {len(words)} words but a vectors array of shape {data.shape}")
+        keys = numpy.array([hash_string(w) for w in words], dtype="uint64")
+        keys, first = numpy.unique(keys, return_index=True)  # first occurrence wins
+        self.keys = keys
+        self.data = numpy.ascontiguousarray(data[first], dtype="float32")
+        self.name = name
+
+    @property
+    def shape(self):
+        return self.data.shape
+
+    def find(self, keys: numpy.ndarray) -> numpy.ndarray:
+        """Row of each key, -1 where the key is not in the table."""
+        pos = numpy.searchsorted(self.keys, keys)
+        pos = numpy.minimum(pos, len(self.keys) - 1)
+        return numpy.where(self.keys[pos] == keys, pos, -1)
+
+    def rows_for(self, features: numpy.ndarray) -> numpy.ndarray:
+        """Rows for a Doc's feature matrix: ORTH first, LOWER as fallback."""
+        rows = self.find(features[:, _ORTH])
+        missing = rows < 0
+        if missing.any():
+            rows[missing] = self.find(features[missing, _LOWER])
+        return rows
+
+
+@functools.lru_cache(maxsize=8)
+def _load_cached(path: str, mtime: float) -> Vectors:
+    p = Path(path)
+    if p.suffix == ".npy":
+        return _load_npy(p)
+    return _load_word2vec_text(p)
+
+
+def load_vectors(path: Union[str, Path]) -> Vectors:
+    """Load a vectors table once per process (cached by path and mtime).
+
+    Formats: word2vec/GloVe text (`word v1 ... vD` per line, an optional
+    `count dim` header line), or `NAME.npy` with `NAME.vocab.txt` beside it
+    (one word per line, row order).
+    """
+    p = Path(path)
+    if not p.exists():
+        raise FileNotFoundError(f"vectors file not found: {p}")
+    return _load_cached(str(p.resolve()), p.stat().st_mtime)
+
+
+def _load_word2vec_text(path: Path) -> Vectors:
+    words: List[str] = []
+    rows: List[List[float]] = []
+    dim = None
+    with path.open(encoding="utf8") as f:
+        for line_no, line in enumerate(f, 1):
+            parts = line.rstrip("\n").rstrip(" ").split(" ")
+            if line_no == 1 and len(parts) == 2 and parts[0].isdigit() and parts[1].isdigit():
+                dim = int(parts[1])
+                continue
+            if not line.strip():
+                continue
+            if dim is None:
+                dim = len(parts) - 1
+            if len(parts) != dim + 1:
+                raise ValueError(f"{path}:{line_no}: expected a word and {dim} numbers, got {len(parts) - 1} values")
+            try:
+                rows.append([float(x) for x in parts[1:]])
+            except ValueError:
+                raise ValueError(f"{path}:{line_no}: expected {dim} numbers after the word {parts[0]!r}") from None
+            words.append(parts[0])
+    if not words:
+        raise ValueError(f"{path}: no vectors found")
+    return Vectors(words, numpy.asarray(rows, dtype="float32"), name=str(path))
+
+
+def _load_npy(path: Path) -> Vectors:
+    vocab_path = path.with_suffix(".vocab.txt")
+    if not vocab_path.exists():
+        raise FileNotFoundError(f"{path}: expected its vocabulary beside it at {vocab_path}")
+    data = numpy.load(path)
+    words = vocab_path.read_text(encoding="utf8").splitlines()
+    return Vectors(words, data, name=str(path))

@@ -1,0 +1,146 @@
+"""Corpora: readers turn annotated files into Examples (a Doc plus gold annotations).
+
+Docs are featurized (attributes hashed) once per corpus, when it is read.
+"""
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, Iterator, List, Optional, Sequence, Union
+
+from archs import registry
+from archs.features import Doc, Featurizer
+
+logger = logging.getLogger(__name__)
+
+
+class CorpusError(ValueError):
+    """Malformed input: the message names the file, the line and what was expected."""
+
+
+@dataclass
+class Example:
+    """One sentence: its Doc and gold annotations by name ("upos", "xpos",
+    "heads", "deps", ...); each annotation has one value per token, None where missing."""
+
+    doc: Doc
+    gold: Dict[str, List] = field(default_factory=dict)
+    source: str = ""  # "file:line" of the sentence start
+
+    def __len__(self) -> int:
+        return len(self.doc)
+
+
+def read_conllu(path: Union[str, Path], limit: int = 0) -> List[Example]:
+    """Read a CoNLL-U file into Examples, one per sentence.
+
+    Multiword-token ranges (ID "3-4") and empty nodes (ID "5.1") are skipped:
+    the examples hold the syntactic words of the basic tree. "_" in a column
+    means missing. Raises CorpusError naming file and line on malformed input.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"corpus file not found: {path}")
+    featurize = Featurizer()
+    examples: List[Example] = []
+    rows: List[List[str]] = []
+    start_line = 0
+
+    def flush() -> None:
+        if rows:
+            words = [r[1] for r in rows]
+            examples.append(
+                Example(
+                    doc=Doc(words, featurize(words)),
+                    gold={
+                        "upos": [_value(r[3]) for r in rows],
+                        "xpos": [_value(r[4]) for r in rows],
+                        "heads": [None if r[6] == "_" else int(r[6]) - 1 for r in rows],
+                        "deps": [_value(r[7]) for r in rows],
+                    },
+                    source=f"{path}:{start_line}",
+                )
+            )
+            rows.clear()
+
+    with path.open(encoding="utf8") as f:
+        for line_no, line in enumerate(f, 1):
+            line = line.rstrip("\r\n")
+            if not line.strip():
+                flush()
+                if limit and len(examples) >= limit:
+                    break
+                continue
+            if line.startswith("#"):
+                continue
+            cols = line.split("\t")
+            if len(cols) != 10:
+                raise CorpusError(f"{path}:{line_no}: expected 10 tab-separated columns, found {len(cols)}")
+            token_id = cols[0]
+            if "-" in token_id or "." in token_id:
+                _check_special_id(path, line_no, token_id)
+                continue
+            if not token_id.isdigit() or int(token_id) != len(rows) + 1:
+                raise CorpusError(
+                    f"{path}:{line_no}: expected token ID {len(rows) + 1} (IDs count from 1 within a sentence), found {token_id!r}"
+                )
+            if not cols[1]:
+                raise CorpusError(f"{path}:{line_no}: empty FORM column")
+            head = cols[6]
+            if head != "_" and not head.isdigit():
+                raise CorpusError(f"{path}:{line_no}: expected HEAD to be an integer or '_', found {head!r}")
+            if not rows:
+                start_line = line_no
+            rows.append(cols)
+        else:
+            flush()
+    for ex in examples:
+        n = len(ex)
+        for i, head in enumerate(ex.gold["heads"]):
+            if head is not None and head >= n:
+                raise CorpusError(f"{ex.source}: token {i + 1} has HEAD {head + 1} beyond the sentence's {n} words")
+    if limit:
+        examples = examples[:limit]
+    logger.info("read %d sentences, %d words from %s", len(examples), sum(len(e) for e in examples), path)
+    return examples
+
+
+def _value(text: str) -> Optional[str]:
+    return None if text == "_" else text
+
+
+def _check_special_id(path: Path, line_no: int, token_id: str) -> None:
+    sep = "-" if "-" in token_id else "."
+    parts = token_id.split(sep)
+    if len(parts) != 2 or not all(p.isdigit() for p in parts):
+        raise CorpusError(f"{path}:{line_no}: expected an ID like 3, 3-4 or 3.1, found {token_id!r}")
+
+
+class Corpus:
+    """A corpus read once, on first use; calling it returns its examples."""
+
+    def __init__(self, path: Union[str, Path], limit: int = 0) -> None:
+        self.path = Path(path)
+        self.limit = limit
+        self._examples: Optional[List[Example]] = None
+
+    def __call__(self) -> List[Example]:
+        if self._examples is None:
+            self._examples = read_conllu(self.path, limit=self.limit)
+        return self._examples
+
+    def __iter__(self) -> Iterator[Example]:
+        return iter(self())
+
+    def __len__(self) -> int:
+        return len(self())
+
+
+@registry.readers("archsweep.ConllUCorpus.v1")
+def conllu_corpus(path: str, limit: int = 0) -> Corpus:
+    """A CoNLL-U corpus (Universal Dependencies). limit: read only the first N sentences (0 = all)."""
+    return Corpus(path, limit=limit)
+
+
+def count_words(examples: Sequence[Example]) -> int:
+    return sum(len(e) for e in examples)

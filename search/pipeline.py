@@ -1,0 +1,304 @@
+"""The pipeline: components built from a config, a shared tok2vec feeding listeners.
+
+Each component owns a Thinc model and a loss. A `tok2vec` component is an
+encoder several components can share: per batch it runs once, hands its output
+to every listening component's Tok2VecListener layer, collects their gradients
+(each scaled by its grad_factor) and backpropagates the sum once.
+"""
+
+import json
+from pathlib import Path
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
+
+import numpy
+from confection import Config
+from thinc.api import Model, Optimizer, set_dropout_rate
+from thinc.types import Floats2d
+
+from archs import registry
+from archs.features import Doc
+from archs.layers.tok2vec_listener import UpstreamSlot
+
+from .corpus import Example
+
+
+class Component:
+    """A trainable pipeline step; subclasses give the model's loss, predictions and scores."""
+
+    def __init__(self, name: str, model: Model) -> None:
+        self.name = name
+        self.model = model
+
+    @property
+    def labels(self) -> List[str]:
+        return []
+
+    def set_labels(self, labels: Sequence[str]) -> None:
+        """Restore the labels of a saved component (sets output dims)."""
+
+    def initialize(self, examples: Sequence[Example]) -> None:
+        self.model.initialize(X=[eg.doc for eg in examples])
+
+    def get_loss(self, examples: Sequence[Example], outputs: Any) -> Tuple[float, Any]:
+        raise NotImplementedError
+
+    def predict(self, docs: List[Doc]) -> Any:
+        raise NotImplementedError
+
+    def score(self, examples: Sequence[Example], predictions: Sequence[Any]) -> Dict[str, float]:
+        raise NotImplementedError
+
+
+class Tok2VecComponent(Component):
+    """A shared token encoder whose output its listeners consume."""
+
+    def __init__(self, name: str, model: Model) -> None:
+        super().__init__(name, model)
+        self.listeners: List[Model] = []
+
+    def fill_listeners(self, docs: List[Doc], outputs: List[Floats2d], d_outputs: Optional[List[Floats2d]]) -> None:
+        for listener in self.listeners:
+            listener.attrs["slot"].fill(docs, outputs, d_outputs)
+
+    def clear_listeners(self) -> None:
+        for listener in self.listeners:
+            listener.attrs["slot"].clear()
+
+
+class TaggerComponent(Component):
+    """Predicts one tag per token from gold annotation `label_attr` ("upos" or "xpos")."""
+
+    SCORE_KEYS = {"upos": "pos_acc", "xpos": "tag_acc"}
+
+    def __init__(self, name: str, model: Model, label_attr: str) -> None:
+        super().__init__(name, model)
+        if label_attr not in self.SCORE_KEYS:
+            raise ValueError(
+                f"components.{name}.label_attr: expected one of {sorted(self.SCORE_KEYS)}, got {label_attr!r}"
+            )
+        self.label_attr = label_attr
+        self._labels: List[str] = []
+        self._label_ids: Dict[str, int] = {}
+
+    @property
+    def labels(self) -> List[str]:
+        return list(self._labels)
+
+    @property
+    def score_key(self) -> str:
+        return self.SCORE_KEYS[self.label_attr]
+
+    def set_labels(self, labels: Sequence[str]) -> None:
+        self._labels = list(labels)
+        self._label_ids = {label: i for i, label in enumerate(self._labels)}
+        output = self.model.get_ref("output_layer")
+        if output.has_dim("nO") and output.get_dim("nO") != len(self._labels):
+            raise ValueError(
+                f"components.{self.name}.model.nO = {output.get_dim('nO')} but the data has "
+                f"{len(self._labels)} {self.label_attr} labels; set nO = null to infer it"
+            )
+        output.set_dim("nO", len(self._labels))
+
+    def initialize(self, examples: Sequence[Example]) -> None:
+        labels = sorted({tag for eg in examples for tag in eg.gold[self.label_attr] if tag is not None})
+        if not labels:
+            raise ValueError(f"components.{self.name}: the training data has no {self.label_attr} annotation")
+        self.set_labels(labels)
+        super().initialize(examples)
+
+    def gold_ids(self, examples: Sequence[Example]) -> numpy.ndarray:
+        """Label index per token of the batch, -1 where the gold tag is missing or unseen."""
+        get = self._label_ids.get
+        return numpy.fromiter(
+            (get(tag, -1) if tag is not None else -1 for eg in examples for tag in eg.gold[self.label_attr]),
+            dtype="int32",
+            count=sum(len(eg) for eg in examples),
+        )
+
+    def get_loss(self, examples: Sequence[Example], outputs: List[Floats2d]) -> Tuple[float, List[Floats2d]]:
+        """spaCy's tagger loss: d = probs - onehot(gold), not normalised; zero
+        for missing tags; reported loss = sum(d**2)."""
+        ops = self.model.ops
+        probs = ops.flatten(outputs)
+        gold = self.gold_ids(examples)
+        known = numpy.nonzero(gold >= 0)[0]
+        d_probs = probs.copy()
+        rows = ops.asarray1i(known)
+        d_probs[rows, ops.asarray1i(gold[known])] -= 1.0
+        if len(known) < len(gold):
+            d_probs[ops.asarray1i(numpy.nonzero(gold < 0)[0])] = 0.0
+        loss = float((d_probs**2).sum())
+        return loss, ops.unflatten(d_probs, ops.asarray1i([len(eg) for eg in examples]))
+
+    def predict(self, docs: List[Doc]) -> List[List[str]]:
+        outputs = self.model.predict(docs)
+        return self.decode(outputs)
+
+    def decode(self, outputs: List[Floats2d]) -> List[List[str]]:
+        labels = self._labels
+        return [[labels[i] for i in self.model.ops.to_numpy(y.argmax(axis=1)).tolist()] for y in outputs]
+
+    def score(self, examples: Sequence[Example], predictions: Sequence[List[str]]) -> Dict[str, float]:
+        correct = total = 0
+        for eg, tags in zip(examples, predictions):
+            for gold, guess in zip(eg.gold[self.label_attr], tags):
+                if gold is not None:
+                    total += 1
+                    correct += gold == guess
+        return {self.score_key: correct / total if total else 0.0}
+
+
+@registry.factories("tok2vec")
+def make_tok2vec(name: str, model: Model) -> Tok2VecComponent:
+    """A shared encoder; components listen to it with spacy.Tok2VecListener.v1."""
+    return Tok2VecComponent(name, model)
+
+
+@registry.factories("tagger")
+def make_tagger(name: str, model: Model, label_attr: str = "upos") -> TaggerComponent:
+    """A tagger; label_attr picks the CoNLL-U column it learns: "upos" or "xpos"."""
+    return TaggerComponent(name, model, label_attr)
+
+
+class Pipeline:
+    """Components in order, with the shared tok2vec components wired to their listeners."""
+
+    def __init__(self, components: Dict[str, Component], batch_size: int = 1000) -> None:
+        self.components = components
+        self.batch_size = batch_size
+        self.tok2vecs = [c for c in components.values() if isinstance(c, Tok2VecComponent)]
+        self.tasks = [c for c in components.values() if not isinstance(c, Tok2VecComponent)]
+        self._wire_listeners()
+
+    @classmethod
+    def from_config(cls, config: Config) -> "Pipeline":
+        """Build the components named in [nlp] pipeline from their [components.*] blocks."""
+        names = config["nlp"]["pipeline"]
+        components: Dict[str, Component] = {}
+        for name in names:
+            block = config["components"].get(name)
+            if block is None:
+                raise ValueError(f"nlp.pipeline names {name!r} but there is no [components.{name}] block")
+            components[name] = build_component(name, block)
+        return cls(components, batch_size=config["nlp"].get("batch_size", 1000))
+
+    def _wire_listeners(self) -> None:
+        for component in self.tasks:
+            for node in component.model.walk():
+                if node.name != "tok2vec_listener":
+                    continue
+                upstream = node.attrs["upstream_name"]
+                matches = [t for t in self.tok2vecs if upstream in ("*", t.name)]
+                if len(matches) != 1:
+                    found = [t.name for t in self.tok2vecs] or "none"
+                    raise ValueError(
+                        f"components.{component.name}: its Tok2VecListener listens to {upstream!r}, "
+                        f"which matches {len(matches)} tok2vec components (pipeline has: {found}); "
+                        "name exactly one in `upstream`"
+                    )
+                matches[0].listeners.append(node)
+
+    @property
+    def models(self) -> List[Model]:
+        return [c.model for c in self.components.values()]
+
+    def initialize(self, examples: Sequence[Example]) -> None:
+        """Infer labels and dims from the training examples and initialize every model."""
+        docs = [eg.doc for eg in examples]
+        for t2v in self.tok2vecs:
+            t2v.initialize(examples)
+            t2v.fill_listeners(docs, t2v.model.predict(docs), None)
+        try:
+            for component in self.tasks:
+                component.initialize(examples)
+        finally:
+            for t2v in self.tok2vecs:
+                t2v.clear_listeners()
+
+    def update(self, examples: Sequence[Example], *, drop: float, sgd: Optimizer) -> Dict[str, float]:
+        """One gradient step on a batch; returns each component's loss."""
+        docs = [eg.doc for eg in examples]
+        losses: Dict[str, float] = {}
+        finish = []
+        for t2v in self.tok2vecs:
+            set_dropout_rate(t2v.model, drop)
+            outputs, backprop = t2v.model.begin_update(docs)
+            d_outputs = [t2v.model.ops.alloc2f(*y.shape) for y in outputs]
+            t2v.fill_listeners(docs, outputs, d_outputs)
+            finish.append((t2v, backprop, d_outputs))
+        try:
+            for component in self.tasks:
+                set_dropout_rate(component.model, drop)
+                outputs, backprop = component.model.begin_update(docs)
+                loss, d_outputs = component.get_loss(examples, outputs)
+                backprop(d_outputs)
+                losses[component.name] = loss
+            for t2v, backprop, d_outputs in finish:
+                backprop(d_outputs)
+                losses[t2v.name] = float(sum((d**2).sum() for d in d_outputs))
+        finally:
+            for t2v in self.tok2vecs:
+                t2v.clear_listeners()
+        for model in self.models:
+            model.finish_update(sgd)
+        return losses
+
+    def predict(self, docs: List[Doc]) -> Dict[str, List[Any]]:
+        """Each task component's predictions for a batch of docs."""
+        predictions: Dict[str, List[Any]] = {c.name: [] for c in self.tasks}
+        for start in range(0, len(docs), self.batch_size):
+            batch = docs[start : start + self.batch_size]
+            for t2v in self.tok2vecs:
+                t2v.fill_listeners(batch, t2v.model.predict(batch), None)
+            try:
+                for component in self.tasks:
+                    predictions[component.name].extend(component.predict(batch))
+            finally:
+                for t2v in self.tok2vecs:
+                    t2v.clear_listeners()
+        return predictions
+
+    def evaluate(self, examples: Sequence[Example]) -> Dict[str, float]:
+        predictions = self.predict([eg.doc for eg in examples])
+        scores: Dict[str, float] = {}
+        for component in self.tasks:
+            scores.update(component.score(examples, predictions[component.name]))
+        return scores
+
+    def to_disk(self, path: Union[str, Path], config: Config) -> None:
+        """Save the config, each component's labels and its weights."""
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        config.to_disk(path / "config.cfg")
+        labels = {name: c.labels for name, c in self.components.items()}
+        (path / "labels.json").write_text(json.dumps(labels, indent=2), encoding="utf8")
+        for name, component in self.components.items():
+            (path / f"{name}.bin").write_bytes(component.model.to_bytes())
+
+
+def build_component(name: str, block: Dict[str, Any]) -> Component:
+    """Resolve one [components.NAME] block through its `factory`."""
+    block = dict(block)
+    factory = block.pop("factory", None)
+    if factory is None:
+        raise ValueError(f"[components.{name}] needs a `factory` (e.g. \"tagger\" or \"tok2vec\")")
+    if factory not in registry.factories.get_all():
+        known = ", ".join(sorted(registry.factories.get_all()))
+        raise ValueError(f"components.{name}.factory: unknown factory {factory!r}; expected one of: {known}")
+    resolved = registry.resolve(Config({name: {"@factories": factory, "name": name, **block}}))
+    return resolved[name]
+
+
+def load_pipeline(path: Union[str, Path]) -> Tuple[Pipeline, Config]:
+    """Load a pipeline saved by Pipeline.to_disk."""
+    path = Path(path)
+    if not (path / "config.cfg").exists():
+        raise FileNotFoundError(f"{path} is not a saved model directory (no config.cfg)")
+    config = Config().from_disk(path / "config.cfg", interpolate=False)
+    pipeline = Pipeline.from_config(config.interpolate())
+    labels = json.loads((path / "labels.json").read_text(encoding="utf8"))
+    for name, component in pipeline.components.items():
+        if labels.get(name):
+            component.set_labels(labels[name])
+        component.model.from_bytes((path / f"{name}.bin").read_bytes())
+    return pipeline, config
