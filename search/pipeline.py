@@ -22,6 +22,11 @@ from archs.layers.tok2vec_listener import UpstreamSlot
 from .corpus import Example
 
 
+# Models infer their dims from this many examples: a forward pass over a whole
+# corpus at once would need gigabytes for nothing.
+INIT_SAMPLE = 32
+
+
 class Component:
     """A trainable pipeline step; subclasses give the model's loss, predictions and scores."""
 
@@ -37,7 +42,8 @@ class Component:
         """Restore the labels of a saved component (sets output dims)."""
 
     def initialize(self, examples: Sequence[Example]) -> None:
-        self.model.initialize(X=[eg.doc for eg in examples])
+        """Set labels from all examples; infer dims from the first few (as spaCy)."""
+        self.model.initialize(X=[eg.doc for eg in examples[:INIT_SAMPLE]])
 
     def get_loss(self, examples: Sequence[Example], outputs: Any) -> Tuple[float, Any]:
         raise NotImplementedError
@@ -135,8 +141,17 @@ class TaggerComponent(Component):
         return self.decode(outputs)
 
     def decode(self, outputs: List[Floats2d]) -> List[List[str]]:
+        if not outputs:
+            return []
+        ops = self.model.ops
+        # one argmax and one device-to-host copy per batch, not per doc
+        guesses = ops.to_numpy(ops.flatten(outputs).argmax(axis=1)).tolist()
         labels = self._labels
-        return [[labels[i] for i in self.model.ops.to_numpy(y.argmax(axis=1)).tolist()] for y in outputs]
+        tags, start = [], 0
+        for y in outputs:
+            tags.append([labels[i] for i in guesses[start : start + len(y)]])
+            start += len(y)
+        return tags
 
     def score(self, examples: Sequence[Example], predictions: Sequence[List[str]]) -> Dict[str, float]:
         correct = total = 0
@@ -204,7 +219,7 @@ class Pipeline:
 
     def initialize(self, examples: Sequence[Example]) -> None:
         """Infer labels and dims from the training examples and initialize every model."""
-        docs = [eg.doc for eg in examples]
+        docs = [eg.doc for eg in examples[:INIT_SAMPLE]]
         for t2v in self.tok2vecs:
             t2v.initialize(examples)
             t2v.fill_listeners(docs, t2v.model.predict(docs), None)
@@ -219,6 +234,8 @@ class Pipeline:
         """One gradient step on a batch; returns each component's loss."""
         docs = [eg.doc for eg in examples]
         losses: Dict[str, float] = {}
+        if not any(len(doc) for doc in docs):
+            return losses  # nothing to learn from, and the layers need at least one token
         finish = []
         for t2v in self.tok2vecs:
             set_dropout_rate(t2v.model, drop)
@@ -248,6 +265,10 @@ class Pipeline:
         predictions: Dict[str, List[Any]] = {c.name: [] for c in self.tasks}
         for start in range(0, len(docs), self.batch_size):
             batch = docs[start : start + self.batch_size]
+            if not any(len(doc) for doc in batch):
+                for component in self.tasks:
+                    predictions[component.name].extend([] for _ in batch)
+                continue
             for t2v in self.tok2vecs:
                 t2v.fill_listeners(batch, t2v.model.predict(batch), None)
             try:

@@ -26,6 +26,14 @@ class UpstreamSlot:
         self.outputs = outputs
         self.d_outputs = d_outputs
 
+    def holds(self, docs: List[Doc]) -> bool:
+        """Whether the slot holds the outputs for exactly these Doc objects."""
+        return (
+            self.docs is not None
+            and len(self.docs) == len(docs)
+            and all(a is b for a, b in zip(self.docs, docs))
+        )
+
     def clear(self) -> None:
         self.docs: Optional[List[Doc]] = None
         self.outputs: List[Floats2d] = []
@@ -59,7 +67,7 @@ def Tok2VecListener(width: Optional[int], upstream: str = "*", grad_factor: floa
 
 def forward(model: Model, docs: List[Doc], is_train: bool) -> Tuple[List[Floats2d], Callable]:
     slot: UpstreamSlot = model.attrs["slot"]
-    if slot.docs is not docs:
+    if not slot.holds(docs):
         raise ValueError(
             f"Tok2VecListener (upstream {model.attrs['upstream_name']!r}) got a batch its upstream "
             "tok2vec component has not encoded: run the pipeline's shared tok2vec first"

@@ -1,0 +1,33 @@
+# Two commands do all the set-up on a fresh machine:
+#   make train   creates .venv, installs archsweep, trains the default tagger on the bundled sample
+#   make test    creates .venv, installs archsweep with its test extras, runs the test suite
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PIP_FLAGS := --disable-pip-version-check -q
+
+.PHONY: train test bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install $(PIP_FLAGS) --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install $(PIP_FLAGS) -e ".[test]"
+	touch $@
+
+$(VENV)/.installed-bench: $(VENV)/.installed
+	$(BIN)/pip install $(PIP_FLAGS) -e ".[test,bench]"
+	touch $@
+
+train: $(VENV)/.installed
+	$(BIN)/archsweep train configs/tagger.cfg --output runs/tagger
+
+test: $(VENV)/.installed
+	$(BIN)/python -m pytest
+
+bench: $(VENV)/.installed-bench
+	$(BIN)/python bench/tagger.py
+
+clean:
+	rm -rf $(VENV) runs

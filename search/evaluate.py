@@ -1,0 +1,27 @@
+"""Re-scoring a saved model on a corpus."""
+
+import time
+from pathlib import Path
+from typing import Dict, Union
+
+from thinc.api import require_gpu
+
+from .corpus import count_words, read_conllu
+from .pipeline import load_pipeline
+from .training import use_cpu
+
+
+def evaluate(model_dir: Union[str, Path], corpus_path: Union[str, Path], *, gpu_id: int = -1) -> Dict[str, float]:
+    """Scores of the model saved in model_dir (model-best/ or model-last/ of a
+    training run) on a CoNLL-U corpus, plus its inference speed in words/s."""
+    if gpu_id >= 0:
+        require_gpu(gpu_id)
+    else:
+        use_cpu()
+    pipeline, _ = load_pipeline(model_dir)
+    examples = read_conllu(corpus_path)
+    start = time.perf_counter()
+    scores = pipeline.evaluate(examples)
+    seconds = time.perf_counter() - start
+    scores["words_per_second"] = count_words(examples) / seconds if seconds else 0.0
+    return scores

@@ -1,0 +1,368 @@
+"""Contract test over EVERY registered architecture.
+
+Each architecture is built from a confection config string (as a user's config
+with `@architectures = "..."`), initialized on docs made from real UD
+English-EWT sentences, run forward in training mode, backpropagated with a
+random gradient and updated by one Adam step; the test then checks output
+shapes and that every parameter moved.
+
+The parametrization is over the *registered* names: registering a new
+architecture without adding a case to CASES makes `test_contract` fail.
+Runs on NumpyOps, and on CupyOps where `thinc.util.has_cupy_gpu` is true.
+"""
+
+from pathlib import Path
+from typing import Dict, List, NamedTuple
+
+import numpy
+import pytest
+from confection import Config
+from thinc.api import Adam, CupyOps, Model, NumpyOps, use_ops
+from thinc.util import has_cupy_gpu
+
+from archs import make_docs, registry
+
+GLOVE = Path(__file__).resolve().parents[2] / "data" / "vectors" / "glove.6B.50d.sample.txt"
+
+LISTENER = "spacy.Tok2VecListener.v1"
+
+
+class Case(NamedTuple):
+    config: str  # the [model] block of a user's config
+    n_out: int  # width of every output row: tok2vec width, or the tagger's nO
+
+
+_T2V_96 = """
+@architectures = "spacy.HashEmbedCNN.v1"
+width = 96
+depth = 4
+embed_size = 2000
+window_size = 1
+maxout_pieces = 3
+subword_features = true
+"""
+
+CASES: Dict[str, Dict[str, Case]] = {
+    "spacy.HashEmbedCNN.v1": {
+        "subwords": Case("[model]" + _T2V_96, 96),
+        "norm-only+dropout": Case(
+            """
+[model]
+@architectures = "spacy.HashEmbedCNN.v1"
+width = 64
+depth = 2
+embed_size = 1000
+window_size = 2
+maxout_pieces = 2
+subword_features = false
+dropout = 0.2
+""",
+            64,
+        ),
+        "glove": Case(
+            f"""
+[model]
+@architectures = "spacy.HashEmbedCNN.v1"
+width = 48
+depth = 2
+embed_size = 500
+window_size = 1
+maxout_pieces = 3
+subword_features = true
+pretrained_vectors = "{GLOVE.as_posix()}"
+""",
+            48,
+        ),
+    },
+    "spacy.HashCharEmbedCNN.v1": {
+        "default": Case(
+            """
+[model]
+@architectures = "spacy.HashCharEmbedCNN.v1"
+width = 64
+depth = 2
+embed_size = 1000
+window_size = 1
+maxout_pieces = 3
+nM = 16
+nC = 8
+dropout = 0.1
+""",
+            64,
+        ),
+    },
+    "spacy.HashCharEmbedBiLSTM.v1": {
+        "depth2": Case(
+            """
+[model]
+@architectures = "spacy.HashCharEmbedBiLSTM.v1"
+width = 64
+depth = 2
+embed_size = 1000
+maxout_pieces = 3
+nM = 16
+nC = 6
+dropout = 0.1
+""",
+            64,
+        ),
+    },
+    "spacy.Tagger.v1": {
+        "hashembed-cnn": Case(
+            "[model]\n"
+            '@architectures = "spacy.Tagger.v1"\n'
+            "nO = 17\n\n"
+            "[model.tok2vec]" + _T2V_96,
+            17,
+        ),
+        "char-bilstm": Case(
+            """
+[model]
+@architectures = "spacy.Tagger.v1"
+nO = 17
+
+[model.tok2vec]
+@architectures = "spacy.HashCharEmbedBiLSTM.v1"
+width = 32
+depth = 1
+embed_size = 500
+maxout_pieces = 3
+nM = 8
+nC = 4
+""",
+            17,
+        ),
+    },
+    LISTENER: {
+        "grad_factor=0.5": Case(
+            f"""
+[model]
+@architectures = "{LISTENER}"
+width = 96
+upstream = "tok2vec"
+grad_factor = 0.5
+""",
+            96,
+        ),
+    },
+}
+
+REGISTERED = sorted(registry.architectures.get_all())
+# (name, variant) for every registered name; variant None = no case written.
+CASE_IDS = [(name, variant) for name in REGISTERED for variant in (CASES.get(name) or [None])]
+
+OPS = [
+    pytest.param("numpy", id="numpy"),
+    pytest.param(
+        "cupy",
+        id="cupy",
+        marks=pytest.mark.skipif(not has_cupy_gpu, reason="no CUDA GPU with CuPy available"),
+    ),
+]
+OPS_CLASS = {"numpy": NumpyOps, "cupy": CupyOps}
+
+
+def build(config: str) -> Model:
+    resolved = registry.resolve(Config().from_str(config))
+    model = resolved["model"]
+    assert isinstance(model, Model)
+    return model
+
+
+def snapshot(model: Model) -> Dict[tuple, numpy.ndarray]:
+    return {
+        (node.id, name): model.ops.to_numpy(node.get_param(name)).copy()
+        for node in model.walk()
+        for name in node.param_names
+        if node.has_param(name)
+    }
+
+
+def random_grads(model: Model, Ys, seed: int = 0) -> List:
+    rng = numpy.random.default_rng(seed)
+    return [model.ops.asarray2f(rng.uniform(-1.0, 1.0, size=y.shape).astype("float32")) for y in Ys]
+
+
+def test_every_registered_architecture_has_a_case():
+    assert set(CASES) == set(REGISTERED), (
+        f"architectures without a contract case: {sorted(set(REGISTERED) - set(CASES))}; "
+        f"cases for unregistered names: {sorted(set(CASES) - set(REGISTERED))}"
+    )
+
+
+@pytest.mark.parametrize("ops_name", OPS)
+@pytest.mark.parametrize("name,variant", CASE_IDS, ids=[f"{n}[{v}]" for n, v in CASE_IDS])
+def test_contract(name, variant, ops_name, sentences):
+    if variant is None:
+        pytest.fail(f"registered architecture {name!r} has no contract case: add one to CASES")
+    case = CASES[name][variant]
+    with use_ops(ops_name):
+        docs = make_docs(sentences)
+        model = build(case.config)
+        assert isinstance(model.ops, OPS_CLASS[ops_name])
+        if name == LISTENER:
+            _listener_contract(model, case, docs)
+            return
+        model.initialize(X=docs)
+        Ys, backprop = model.begin_update(docs)
+        assert isinstance(Ys, list) and len(Ys) == len(docs)
+        assert [tuple(y.shape) for y in Ys] == [(len(d), case.n_out) for d in docs]
+        for y in Ys:
+            y_host = model.ops.to_numpy(y)
+            assert y_host.dtype == numpy.float32
+            assert numpy.isfinite(y_host).all()
+        if name == "spacy.Tagger.v1":
+            for y in Ys:
+                y_host = model.ops.to_numpy(y)
+                assert (y_host >= 0).all()
+                numpy.testing.assert_allclose(y_host.sum(axis=1), 1.0, rtol=1e-5)
+        initial = before = snapshot(model)
+        assert before, "architecture has no parameters"
+        optimizer = Adam(0.001)
+        backprop(random_grads(model, Ys))
+        model.finish_update(optimizer)
+        after = snapshot(model)
+        assert after.keys() == before.keys()
+        unchanged = [key for key in before if numpy.array_equal(before[key], after[key])]
+        assert len(unchanged) < len(before), "no parameter changed after an Adam step"
+        if name == "spacy.Tagger.v1":
+            # The softmax W is zero-initialised (as in spaCy), so the first step's
+            # gradient into the tok2vec is dY @ W = 0: only the output layer moves.
+            output_keys = {(node.id, p) for node in model.get_ref("output_layer").walk() for p in node.param_names}
+            assert set(before) - set(unchanged) == output_keys
+            Ys, backprop = model.begin_update(docs)
+            backprop(random_grads(model, Ys, seed=3))
+            model.finish_update(optimizer)
+            after = snapshot(model)
+            unchanged = [key for key in initial if numpy.array_equal(initial[key], after[key])]
+        # Stronger: every parameter array gets a gradient (none is cut off the graph).
+        assert unchanged == [], f"parameters that did not move: {unchanged}"
+        # predict runs after the update and gives the same shapes
+        Yp = model.predict(docs)
+        assert [tuple(y.shape) for y in Yp] == [(len(d), case.n_out) for d in docs]
+        # the trained weights survive to_bytes / from_bytes into a model built from the same config
+        clone = build(case.config).from_bytes(model.to_bytes())
+        for a, b in zip(Yp, clone.predict(docs)):
+            numpy.testing.assert_array_equal(model.ops.to_numpy(a), clone.ops.to_numpy(b))
+
+
+def _upstream(width: int) -> Model:
+    """The shared tok2vec a listener listens to."""
+    return build("[model]" + _T2V_96.replace("width = 96", f"width = {width}"))
+
+
+def _listener_contract(listener: Model, case: Case, docs) -> None:
+    """Fill the listener's slot the way the pipeline's tok2vec component does and
+    check that its gradient (times grad_factor) is added into the upstream's."""
+    ops = listener.ops
+    factor = listener.attrs["grad_factor"]
+    assert factor == 0.5
+    assert listener.get_dim("nO") == case.n_out
+    assert listener.attrs["upstream_name"] == "tok2vec"
+    upstream = _upstream(case.n_out)
+    upstream.initialize(X=docs)
+    listener.initialize(X=docs)
+    outputs, bp_upstream = upstream.begin_update(docs)
+    # Another listener already contributed this gradient: the listener must add to it.
+    prior = random_grads(upstream, outputs, seed=1)
+    d_outputs = [ops.xp.array(p, copy=True) for p in prior]
+    listener.attrs["slot"].fill(docs, outputs, d_outputs)
+
+    Ys, backprop = listener.begin_update(docs)
+    assert [tuple(y.shape) for y in Ys] == [(len(d), case.n_out) for d in docs]
+    for y, o in zip(Ys, outputs):
+        numpy.testing.assert_array_equal(ops.to_numpy(y), ops.to_numpy(o))
+    dYs = random_grads(listener, Ys, seed=2)
+    assert backprop(dYs) == []
+    for acc, p, dy in zip(d_outputs, prior, dYs):
+        numpy.testing.assert_allclose(
+            ops.to_numpy(acc), ops.to_numpy(p) + factor * ops.to_numpy(dy), rtol=1e-6, atol=1e-7
+        )
+    # The listener has no weights; the update reaches the shared upstream.
+    before = snapshot(upstream)
+    listener.finish_update(Adam(0.001))
+    bp_upstream(d_outputs)
+    upstream.finish_update(Adam(0.001))
+    after = snapshot(upstream)
+    assert any(not numpy.array_equal(before[k], after[k]) for k in before)
+
+
+@pytest.mark.parametrize("ops_name", OPS)
+def test_listener_without_filled_slot_raises(ops_name, sentences):
+    with use_ops(ops_name):
+        docs = make_docs(sentences[:3])
+        listener = build(CASES[LISTENER]["grad_factor=0.5"].config)
+        with pytest.raises(ValueError, match=r"upstream 'tok2vec'.*has not encoded.*shared tok2vec first"):
+            listener.predict(docs)
+        with pytest.raises(ValueError, match="has not encoded"):
+            listener.begin_update(docs)
+        # a slot filled for another batch does not serve this one
+        upstream = _upstream(96)
+        upstream.initialize(X=docs)
+        other = make_docs(sentences[3:5])
+        listener.attrs["slot"].fill(other, upstream.predict(other), None)
+        with pytest.raises(ValueError, match="has not encoded"):
+            listener.predict(docs)
+        # ... and once cleared, not even the batch it was filled for
+        listener.attrs["slot"].clear()
+        with pytest.raises(ValueError, match="has not encoded"):
+            listener.predict(other)
+
+
+def test_listener_predict_mode_has_no_gradient(sentences):
+    docs = make_docs(sentences[:2])
+    listener = build(CASES[LISTENER]["grad_factor=0.5"].config)
+    upstream = _upstream(96)
+    upstream.initialize(X=docs)
+    outputs = upstream.predict(docs)
+    listener.attrs["slot"].fill(docs, outputs, None)
+    Ys, backprop = listener.begin_update(docs)
+    assert Ys is outputs
+    with pytest.raises(ValueError, match="prediction mode"):
+        backprop([numpy.ones_like(y) for y in Ys])
+
+
+def test_listener_grad_factor_one_adds_dY(sentences):
+    docs = make_docs(sentences[:2])
+    listener = build(CASES[LISTENER]["grad_factor=0.5"].config.replace("0.5", "1.0"))
+    assert listener.attrs["grad_factor"] == 1.0
+    outputs = [numpy.zeros((len(d), 96), dtype="float32") for d in docs]
+    d_outputs = [numpy.full((len(d), 96), 2.0, dtype="float32") for d in docs]
+    listener.attrs["slot"].fill(docs, outputs, d_outputs)
+    Ys, backprop = listener.begin_update(docs)
+    dYs = [numpy.full(y.shape, 3.0, dtype="float32") for y in Ys]
+    backprop(dYs)
+    for acc in d_outputs:
+        numpy.testing.assert_array_equal(acc, 5.0)
+
+
+def test_tagger_nO_null_is_set_at_initialize(sentences):
+    """nO = null: the component sets it from its labels (here: from Y)."""
+    docs = make_docs(sentences[:3])
+    model = build(
+        '[model]\n@architectures = "spacy.Tagger.v1"\nnO = null\n\n[model.tok2vec]'
+        + _T2V_96.replace("depth = 4", "depth = 1")
+    )
+    assert not model.get_ref("output_layer").has_dim("nO")
+    model.initialize(X=docs, Y=[numpy.zeros((len(d), 17), dtype="float32") for d in docs])
+    assert model.get_ref("output_layer").get_dim("nO") == 17
+    assert [y.shape for y in model.predict(docs)] == [(len(d), 17) for d in docs]
+
+
+NON_LISTENER = [(n, next(iter(CASES[n]))) for n in sorted(CASES) if n != LISTENER]
+
+
+@pytest.mark.parametrize("name,variant", NON_LISTENER, ids=[n for n, _ in NON_LISTENER])
+def test_batch_with_empty_docs(name, variant):
+    """Empty docs inside a batch get (0, width) outputs and no gradient trouble.
+    (A batch whose docs are *all* empty is not supported by the models — as in
+    spaCy, whose components skip such batches before calling the model.)"""
+    case = CASES[name][variant]
+    docs = make_docs([["Hello", "there", "!"], [], ["x"], []])
+    model = build(case.config)
+    model.initialize(X=docs)
+    Ys, backprop = model.begin_update(docs)
+    assert [tuple(y.shape) for y in Ys] == [(3, case.n_out), (0, case.n_out), (1, case.n_out), (0, case.n_out)]
+    backprop(random_grads(model, Ys))
+    model.finish_update(Adam(0.001))
+    assert [tuple(y.shape) for y in model.predict(docs[1:2] + docs[:1])] == [(0, case.n_out), (3, case.n_out)]

@@ -1,0 +1,164 @@
+"""Parameter counts and shapes equal spaCy's reference.
+
+Reference numbers: spaCy 3.8.18 + spacy-legacy 3.0.12 (HashEmbedCNN, Tagger),
+the closest released composition for HashCharEmbedCNN, and the closed form of
+the removed HashCharEmbedBiLSTM (torch.nn.LSTM parameter layout). Parameters
+are counted as Σ size of every parameter of every node in `model.walk()` after
+`initialize` (conftest.count_params).
+"""
+
+from typing import List
+
+import numpy
+import pytest
+from thinc.api import Model
+
+from archs import make_docs, registry
+
+# spaCy's English tokenization of parity.md's three sample texts (10, 13, 8 tokens).
+PARITY_WORDS = [
+    ["The", "quick", "brown", "fox", "jumps", "over", "the", "lazy", "dog", "."],
+    ["Apple", "is", "looking", "at", "buying", "a", "U.K.", "startup", "for", "$", "1", "billion", "."],
+    ["I", "like", "walking", "outdoors", "in", "New", "York", "."],
+]
+
+# T2V: spaCy's reference tok2vec (parity.md row 1).
+T2V = dict(width=96, depth=4, embed_size=2000, window_size=1, maxout_pieces=3, subword_features=True)
+CHAR = dict(width=96, embed_size=2000, maxout_pieces=3, nM=64, nC=8)
+
+
+def arch(name: str):
+    return registry.architectures.get(name)
+
+
+def initialized(model: Model) -> Model:
+    model.initialize(X=make_docs(PARITY_WORDS))
+    return model
+
+
+def write_npy_vectors(tmp_path, dim: int, n_words: int = 40) -> str:
+    """A synthetic vectors table as `v.npy` + `v.vocab.txt` (parameter counts
+    depend on its width only, not on its contents)."""
+    rng = numpy.random.default_rng(0)
+    numpy.save(tmp_path / "v.npy", rng.normal(size=(n_words, dim)).astype("float32"))
+    words = [w for doc in PARITY_WORDS for w in doc][:n_words]
+    words += [f"word{i}" for i in range(n_words - len(words))]
+    (tmp_path / "v.vocab.txt").write_text("\n".join(words) + "\n", encoding="utf8")
+    return str(tmp_path / "v.npy")
+
+
+def bilstm_char_count(width: int, depth: int, embed_size: int, nM: int, nC: int) -> int:
+    """ARCHITECTURES.md §1.3: char table + NORM table + mixer + LSTM layers
+    (per layer and direction 4h(w + h) + 8h with h = w // 2)."""
+    h = width // 2
+    per_layer = 2 * (4 * h * (width + h) + 8 * h)
+    return nC * 256 * nM + width * embed_size + 3 * width * (nM * nC + width) + 5 * width + depth * per_layer
+
+
+@pytest.mark.parametrize(
+    "name,kwargs,expected",
+    [
+        pytest.param("spacy.HashEmbedCNN.v1", T2V, 924_768, id="row1-HashEmbedCNN"),
+        pytest.param("spacy.HashEmbedCNN.v1", {**T2V, "subword_features": False}, 553_824, id="row2-no-subwords"),
+        pytest.param("spacy.HashEmbedCNN.v1", {**T2V, "dropout": 0.2}, 924_768, id="dropout-adds-no-params"),
+        pytest.param(
+            "spacy.HashCharEmbedCNN.v1",
+            {**CHAR, "depth": 4, "window_size": 1},
+            832_352,
+            id="row5-HashCharEmbedCNN",
+        ),
+        pytest.param(
+            "spacy.HashCharEmbedBiLSTM.v1",
+            {**CHAR, "depth": 1},
+            bilstm_char_count(96, 1, 2000, 64, 8),
+            id="HashCharEmbedBiLSTM-depth1",
+        ),
+        pytest.param(
+            "spacy.HashCharEmbedBiLSTM.v1",
+            {**CHAR, "depth": 2},
+            bilstm_char_count(96, 2, 2000, 64, 8),
+            id="HashCharEmbedBiLSTM-depth2",
+        ),
+    ],
+)
+def test_tok2vec_param_counts(name, kwargs, expected, count_params):
+    model = initialized(arch(name)(**kwargs))
+    assert count_params(model) == expected
+    Ys = model.predict(make_docs(PARITY_WORDS))
+    assert [y.shape for y in Ys] == [(10, 96), (13, 96), (8, 96)]
+
+
+def test_bilstm_formula_values():
+    # 131,072 char table + 192,000 NORM table + 175,584 mixer + depth * 56,064 (§1.3)
+    assert bilstm_char_count(96, 1, 2000, 64, 8) == 131_072 + 192_000 + 175_584 + 56_064 == 554_720
+    assert bilstm_char_count(96, 2, 2000, 64, 8) == 610_784
+
+
+def test_hashembedcnn_with_300d_vectors(tmp_path, count_params):
+    path = write_npy_vectors(tmp_path, 300)
+    model = initialized(arch("spacy.HashEmbedCNN.v1")(**T2V, pretrained_vectors=path))
+    assert count_params(model) == 981_216
+    # the table itself is frozen data, not a parameter: only the projection W (96, 300)
+    vec_nodes = [n for n in model.walk() if n.name == "static_vectors"]
+    assert len(vec_nodes) == 1
+    assert vec_nodes[0].get_param("W").shape == (96, 300)
+    assert [y.shape for y in model.predict(make_docs(PARITY_WORDS))] == [(10, 96), (13, 96), (8, 96)]
+
+
+def test_tagger_param_count(count_params):
+    model = arch("spacy.Tagger.v1")(tok2vec=arch("spacy.HashEmbedCNN.v1")(**T2V), nO=17)
+    initialized(model)
+    assert count_params(model) == 926_417
+    Ys = model.predict(make_docs(PARITY_WORDS))
+    assert [y.shape for y in Ys] == [(10, 17), (13, 17), (8, 17)]
+    # zero-initialised softmax: uniform probabilities before training
+    for y in Ys:
+        numpy.testing.assert_allclose(y, 1.0 / 17, rtol=1e-6)
+
+
+def test_listener_has_no_params(count_params):
+    listener = arch("spacy.Tok2VecListener.v1")(width=96)
+    listener.initialize()
+    assert count_params(listener) == 0
+
+
+def _param_shapes(model: Model, layer_name: str, param: str) -> List[tuple]:
+    return [tuple(n.get_param(param).shape) for n in model.walk() if n.name == layer_name and n.has_param(param)]
+
+
+def test_row1_per_layer_breakdown():
+    model = initialized(arch("spacy.HashEmbedCNN.v1")(**T2V))
+    hashembeds = [n for n in model.walk() if n.name == "hashembed"]
+    assert [tuple(n.get_param("E").shape) for n in hashembeds] == [(2000, 96), (1000, 96), (1000, 96), (1000, 96)]
+    # tables NORM, PREFIX, SUFFIX, SHAPE with seeds 8, 9, 10, 11 (spaCy's counter from 7)
+    assert [n.attrs["seed"] for n in hashembeds] == [8, 9, 10, 11]
+    W = sorted(_param_shapes(model, "maxout", "W"), reverse=True)
+    # the mixer always has 3 pieces over the 4 concatenated tables; 4 CNN layers over 3-token windows
+    assert W == [(96, 3, 384)] + [(96, 3, 288)] * 4
+    assert sorted(_param_shapes(model, "maxout", "b")) == [(96, 3)] * 5
+    assert _param_shapes(model, "layernorm", "G") == [(96,)] * 5
+    assert _param_shapes(model, "layernorm", "b") == [(96,)] * 5
+    # with maxout_pieces=2 the CNN changes, the mixer keeps 3 pieces
+    model2 = initialized(arch("spacy.HashEmbedCNN.v1")(**{**T2V, "maxout_pieces": 2}))
+    assert sorted(_param_shapes(model2, "maxout", "W"), reverse=True) == [(96, 3, 384)] + [(96, 2, 288)] * 4
+
+
+@pytest.mark.parametrize(
+    "name,kwargs,n_out",
+    [
+        ("spacy.HashEmbedCNN.v1", T2V, 96),
+        ("spacy.HashCharEmbedCNN.v1", {**CHAR, "depth": 2, "window_size": 1}, 96),
+        ("spacy.HashCharEmbedBiLSTM.v1", {**CHAR, "depth": 1}, 96),
+        ("spacy.Tagger.v1", None, 17),
+    ],
+)
+def test_fully_specified_model_initializes_without_data(name, kwargs, n_out, count_params):
+    if name == "spacy.Tagger.v1":
+        model = arch(name)(tok2vec=arch("spacy.HashEmbedCNN.v1")(**T2V), nO=17)
+    else:
+        model = arch(name)(**kwargs)
+    model.initialize()  # no sample data: every dim is known from the arguments
+    assert count_params(model) > 0
+    Ys = model.predict(make_docs(PARITY_WORDS))
+    assert [y.shape for y in Ys] == [(10, n_out), (13, n_out), (8, n_out)]
+    assert all(numpy.isfinite(y).all() for y in Ys)
