@@ -1,6 +1,6 @@
 """The archsweep registry: Thinc's registries plus spaCy's config sections.
 
-Like `spacy.registry`, it resolves `@architectures`, `@readers`, `@batchers`
+Like `spacy.registry`, it resolves `@architectures`, `@readers`, `@batchers`, `@distributions` (search spaces)
 and Thinc's own `@layers`, `@optimizers`, `@schedules`, ... blocks of a
 confection config.
 """
@@ -14,4 +14,4 @@ class registry(thinc.api.registry):
     readers = catalogue.create("archsweep", "readers", entry_points=True)
     batchers = catalogue.create("archsweep", "batchers", entry_points=True)
     factories = catalogue.create("archsweep", "factories", entry_points=True)
-    scorers = catalogue.create("archsweep", "scorers", entry_points=True)
+    distributions = catalogue.create("archsweep", "distributions", entry_points=True)

@@ -113,5 +113,91 @@ def debug_model(ctx: typer.Context, config_path: Path = typer.Argument(..., help
     typer.echo(f"total: {total:,} parameters")
 
 
+@app.command(context_settings=OVERRIDES)
+def space(ctx: typer.Context, space_path: Path = typer.Argument(..., help="Search space (.cfg).")) -> None:
+    """Print a search space's dimensions, their ranges and defaults, after checking it."""
+    from .space import Space, SpaceError
+
+    try:
+        parsed = Space.from_disk(space_path, parse_overrides(ctx.args))
+        parsed.validate()
+    except (ConfigError, SpaceError, FileNotFoundError) as err:
+        _fail(str(err))
+    rows = [("dimension", "distribution", "default", "only when")]
+    for dim in parsed.dimensions:
+        condition = f"{dim.condition[0]} = {dim.condition[1]}" if dim.condition else ""
+        rows.append((dim.name, dim.describe(), str(dim.distribution.default), condition))
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    for row in rows:
+        typer.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+    typer.echo(f"{len(parsed.dimensions)} dimensions; space hash {parsed.digest}")
+
+
+@app.command(context_settings=OVERRIDES)
+def sweep(
+    ctx: typer.Context,
+    space_path: Path = typer.Argument(..., help="Search space (.cfg)."),
+    num_samples: int = typer.Option(8, "--num-samples", "-n", help="Trials to run."),
+    max_concurrent: int = typer.Option(2, "--max-concurrent", help="Trials running at once."),
+    cpus_per_trial: float = typer.Option(1.0, "--cpus-per-trial"),
+    gpus_per_trial: float = typer.Option(0.0, "--gpus-per-trial", help="Fractions (0.25) pack trials on one GPU."),
+    address: Optional[str] = typer.Option(None, "--address", help="Ray cluster address (auto, ray://...); default: a local Ray."),
+    tracking_uri: Optional[str] = typer.Option(None, "--tracking-uri", help="MLflow URI; default: sqlite mlflow.db here."),
+    experiment: Optional[str] = typer.Option(None, "--experiment", help="Sweep / MLflow experiment name; default: the space's file name."),
+    storage: Optional[Path] = typer.Option(None, "--storage", help="Ray Tune storage; default: runs/sweeps."),
+    seed: int = typer.Option(0, "--seed"),
+    search: str = typer.Option("tpe", "--search", help="tpe or random."),
+    scheduler: str = typer.Option("asha", "--scheduler", help="asha or none."),
+    grace_period: int = typer.Option(1, "--grace-period", help="Evaluations before ASHA may stop a trial."),
+    max_t: int = typer.Option(100, "--max-t", help="Evaluations at ASHA's last rung."),
+    resume: bool = typer.Option(False, "--resume", help="Continue a killed or interrupted sweep."),
+) -> None:
+    """Sweep a search space: Ray Tune trials, Optuna proposals, ASHA early stopping, MLflow tracking."""
+    from .space import SpaceError
+    from .sweep import SweepSettings, sweep as run_sweep
+
+    _setup_logging()
+    try:
+        settings = SweepSettings(
+            space_path=str(space_path), num_samples=num_samples, max_concurrent=max_concurrent,
+            cpus_per_trial=cpus_per_trial, gpus_per_trial=gpus_per_trial, address=address,
+            tracking_uri=tracking_uri, experiment=experiment, storage=str(storage) if storage else None,
+            seed=seed, search=search, scheduler=scheduler, grace_period=grace_period, max_t=max_t,
+            resume=resume, overrides=parse_overrides(ctx.args),
+        )
+        result = run_sweep(settings, progress=typer.echo)
+    except (ConfigError, SpaceError, FileNotFoundError, FileExistsError, ValueError) as err:
+        _fail(str(err))
+    typer.echo(f"\nsweep {result.experiment} (MLflow parent run {result.parent_run_id}, {result.tracking_uri})")
+    typer.echo(f"{'trial':<22}{'status':<10}{'best score':>11}  values")
+    for trial in result.trials[:10]:
+        score = f"{trial.best_score * 100:.2f}" if trial.best_score is not None else "-"
+        values = ", ".join(f"{k.rsplit('.', 1)[-1]}={v}" for k, v in sorted(trial.values.items()))
+        typer.echo(f"{trial.trial_id:<22}{trial.status:<10}{score:>11}  {values}")
+    if result.best_config_path:
+        typer.echo(f"best config: {result.best_config_path}")
+    else:
+        typer.echo("no trial finished: no best config")
+
+
+@app.command()
+def export(
+    experiment: Optional[str] = typer.Option(None, "--experiment", help="Export the experiment's latest sweep."),
+    parent_run: Optional[str] = typer.Option(None, "--parent-run", help="MLflow run id of the sweep."),
+    tracking_uri: Optional[str] = typer.Option(None, "--tracking-uri", help="Default: sqlite mlflow.db here."),
+    metric: str = typer.Option("best_score", "--metric", help="Trial metric to maximise."),
+    output: Path = typer.Option(Path("best.cfg"), "--output", "-o"),
+) -> None:
+    """Write the best finished trial of a sweep as a plain, filled training config."""
+    from .export import export_best
+    from .tracking import default_tracking_uri
+
+    try:
+        path = export_best(tracking_uri or default_tracking_uri(), experiment=experiment, parent_run_id=parent_run, metric=metric, output=output)
+    except ValueError as err:
+        _fail(str(err))
+    typer.echo(f"wrote {path}")
+
+
 def main() -> None:
     app()

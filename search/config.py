@@ -60,6 +60,16 @@ def _parse_value(raw: str) -> Any:
         return raw
 
 
+def apply_overrides(config: Config, overrides: Dict[str, Any]) -> Config:
+    """A copy of `config` with dotted-key overrides applied (references kept)."""
+    if not overrides:
+        return Config(config)
+    try:
+        return Config().from_str(Config(config).to_str(), overrides=dict(overrides), interpolate=False)
+    except Exception as err:
+        raise ConfigError(f"overrides: {err}") from err
+
+
 def load_config(path: Union[str, Path], overrides: Dict[str, Any] = {}) -> Config:
     """Read a config file, apply dotted overrides, interpolate, and check it."""
     path = Path(path)
@@ -95,6 +105,7 @@ def fill_config(config: Config) -> Config:
     for name in nlp["pipeline"]:
         if name not in config["components"]:
             raise ConfigError(f"nlp.pipeline: {name!r} has no [components.{name}] block")
+    _check_registered(config, "")
     work = Config(config)
     for name in nlp["pipeline"]:
         block = dict(work["components"][name])
@@ -108,7 +119,7 @@ def fill_config(config: Config) -> Config:
     try:
         filled = registry.fill(work, validate=True)
     except ConfigValidationError as err:
-        raise ConfigError(_describe(err)) from err
+        raise ConfigError(_describe(err, work)) from err
     except Exception as err:  # unknown registered names, bad references
         raise ConfigError(str(err)) from err
     for name in nlp["pipeline"]:
@@ -119,13 +130,42 @@ def fill_config(config: Config) -> Config:
     return filled
 
 
-def _describe(err: ConfigValidationError) -> str:
-    """One line per problem: the dotted key and what was expected."""
+def _describe(err: ConfigValidationError, config: Dict[str, Any]) -> str:
+    """One line per problem: the dotted key (from the config's top) and what was expected."""
     lines = []
-    for error in err.errors:
-        key = ".".join(str(p) for p in error.get("loc", []))
-        lines.append(f"{key}: {error.get('msg')}")
+    for error in err.errors or []:
+        loc = [part for p in error.get("loc", []) for part in str(p).split(".")]
+        lines.append(f"{'.'.join(_full_path(config, loc))}: {error.get('msg')}")
     return "config error:\n  " + "\n  ".join(lines) if lines else str(err)
+
+
+def _full_path(config: Dict[str, Any], loc: List[str]) -> List[str]:
+    """confection reports locations below the top-level section; find that section."""
+    if not loc or loc[0] in config:
+        return loc
+    for section, block in config.items():
+        node: Any = block
+        for part in loc[:-1]:
+            node = node.get(part) if isinstance(node, dict) else None
+        if isinstance(node, dict):
+            return [section] + loc
+    return loc
+
+
+def _check_registered(node: Dict[str, Any], path: str) -> None:
+    """Every `@registry = "name"` must name a registered function (confection's
+    fill skips unknown ones and they would only fail when built)."""
+    for key, value in node.items():
+        dotted = f"{path}.{key}" if path else key
+        if isinstance(value, dict):
+            _check_registered(value, dotted)
+        elif key.startswith("@") and key != "@distributions":
+            reg_name = key[1:]
+            if not hasattr(registry, reg_name):
+                raise ConfigError(f"{path}: unknown registry {key!r}")
+            if value not in getattr(registry, reg_name).get_all():
+                known = ", ".join(sorted(getattr(registry, reg_name).get_all()))
+                raise ConfigError(f"{dotted}: unknown {reg_name[:-1] if reg_name.endswith('s') else reg_name} {value!r}; expected one of: {known}")
 
 
 def _check_keys(section: str, values: Dict[str, Any], allowed: Dict[str, Any]) -> None:

@@ -44,10 +44,16 @@ def read_conllu(path: Union[str, Path], limit: int = 0) -> List[Example]:
     featurize = Featurizer()
     examples: List[Example] = []
     rows: List[List[str]] = []
+    row_lines: List[int] = []
     start_line = 0
 
     def flush() -> None:
         if rows:
+            for cols, line_no in zip(rows, row_lines):
+                if cols[6] != "_" and int(cols[6]) > len(rows):
+                    raise CorpusError(
+                        f"{path}:{line_no}: token {cols[0]} has HEAD {cols[6]}, beyond the sentence's {len(rows)} words"
+                    )
             words = [r[1] for r in rows]
             examples.append(
                 Example(
@@ -62,6 +68,7 @@ def read_conllu(path: Union[str, Path], limit: int = 0) -> List[Example]:
                 )
             )
             rows.clear()
+            row_lines.clear()
 
     with path.open(encoding="utf8") as f:
         for line_no, line in enumerate(f, 1):
@@ -92,13 +99,9 @@ def read_conllu(path: Union[str, Path], limit: int = 0) -> List[Example]:
             if not rows:
                 start_line = line_no
             rows.append(cols)
+            row_lines.append(line_no)
         else:
             flush()
-    for ex in examples:
-        n = len(ex)
-        for i, head in enumerate(ex.gold["heads"]):
-            if head is not None and head >= n:
-                raise CorpusError(f"{ex.source}: token {i + 1} has HEAD {head + 1} beyond the sentence's {n} words")
     if limit:
         examples = examples[:limit]
     logger.info("read %d sentences, %d words from %s", len(examples), sum(len(e) for e in examples), path)
@@ -139,6 +142,8 @@ class Corpus:
 @registry.readers("archsweep.ConllUCorpus.v1")
 def conllu_corpus(path: str, limit: int = 0) -> Corpus:
     """A CoNLL-U corpus (Universal Dependencies). limit: read only the first N sentences (0 = all)."""
+    if limit < 0:
+        raise ValueError(f"limit must be 0 (all) or a positive number of sentences, got {limit}")
     return Corpus(path, limit=limit)
 
 

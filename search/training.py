@@ -14,11 +14,12 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Union
 
 from confection import Config
+from threadpoolctl import threadpool_limits
 from thinc.api import NumpyOps, fix_random_seed, require_gpu, set_current_ops, set_gpu_allocator
 
 from archs import registry
 
-from .config import ConfigError, fill_config, load_config
+from .config import ConfigError, apply_overrides, fill_config, load_config
 from .corpus import Corpus, Example, count_words
 from .pipeline import Pipeline
 
@@ -81,7 +82,7 @@ def train(
     if isinstance(config, (str, Path)):
         config = load_config(config, overrides)
     else:
-        config = fill_config(Config(config).merge(overrides) if overrides else config)
+        config = fill_config(apply_overrides(config, overrides))
     C = config.interpolate()
     T = C["training"]
     if gpu_id >= 0:
@@ -214,8 +215,11 @@ def train(
 
 def use_cpu() -> None:
     """NumpyOps with numpy's BLAS (OpenBLAS) for matrix products instead of
-    blis: 1.6x faster gemm on one core here, and it can use more threads
-    (OPENBLAS_NUM_THREADS / OMP_NUM_THREADS, which Ray sets per trial)."""
+    blis (1.6x faster gemm here), pinned to one thread: results then do not
+    depend on the machine's core count (a sweep trial and `archsweep train`
+    of its exported config give the same scores), and a second thread gained
+    nothing measurable at these matrix sizes."""
+    threadpool_limits(limits=1, user_api="blas")
     set_current_ops(NumpyOps(use_blis=False))
 
 

@@ -149,11 +149,6 @@ def test_misspelled_architecture_argument(tmp_path):
     assert "tok2vec.width" in message and "missing required argument" in message
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="search/config.py passes confection's error locations through: they start at the "
-    "component ('tagger.model.tok2vec.widht'), without the 'components.' section",
-)
 def test_misspelled_architecture_argument_names_the_full_key(tmp_path):
     path = bad_config(tmp_path, "width = 96", "widht = 96")
     with pytest.raises(ConfigError, match=re.escape("components.tagger.model.tok2vec.widht")):
@@ -215,12 +210,6 @@ def test_override_of_a_missing_section():
     assert "nosuch" in str(info.value) and str(TAGGER_CFG) in str(info.value)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="confection 1.3.4's fill skips blocks whose registered function is unknown "
-    "('they'll error at resolve time'), so load_config accepts an unknown @architectures "
-    "name; the error only comes (as a raw RegistryError) when training builds the model",
-)
 def test_unknown_architecture(tmp_path):
     path = bad_config(tmp_path, '"spacy.HashEmbedCNN.v1"', '"spacy.HashEmbedCNN.v9"')
     with pytest.raises(ConfigError) as info:

@@ -230,11 +230,6 @@ def test_head_beyond_sentence_raises(tmp_path):
     assert "beyond the sentence" in message and "3 words" in message
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="search/corpus.py: a HEAD beyond the sentence is reported at the sentence's first "
-    "token line (Example.source), not at the offending token's line",
-)
 def test_head_beyond_sentence_names_the_token_line(tmp_path):
     path, line_no = _bad_file(tmp_path, tok(3, ".", "PUNCT", ".", 7, "punct"))
     with pytest.raises(CorpusError) as info:

@@ -9,6 +9,7 @@ import numpy
 import pytest
 from thinc.api import SGD, Adam, fix_random_seed
 
+from archs.features import Doc
 from search.config import ConfigError, load_config
 from search.corpus import Example, count_words, read_conllu
 from search.evaluate import evaluate
@@ -210,13 +211,6 @@ def test_config_errors_found_by_the_loop():
         train(TAGGER_CFG, overrides={**SMALL, "corpora.train.limit": 5, "training.score_weights.las": 1.0})
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=ConfigError,
-    reason="search/training.py: train(Config, overrides=...) merges the dotted keys with "
-    "Config.merge, which takes them as top-level sections ('training.max_steps: not part "
-    "of a section'); only train(path, overrides=...) applies them",
-)
 def test_train_a_config_object_with_dotted_overrides():
     config = load_config(TAGGER_CFG, PATHS)
     result = train(config, overrides={"training.max_steps": 2, "training.eval_frequency": 1, "corpora.train.limit": 10})
@@ -360,6 +354,21 @@ def test_listeners_are_cleared_when_a_component_fails(train_examples):
     no_xpos = [Example(eg.doc, {k: v for k, v in eg.gold.items() if k != "xpos"}) for eg in train_examples[:5]]
     with pytest.raises(KeyError):
         nlp.update(no_xpos, drop=0.0, sgd=SGD(0.001))
+    assert _slots_empty(nlp)
+
+
+def test_empty_docs(train_examples):
+    nlp, _ = build_multitask(examples=train_examples)
+    empty = Example(Doc([]), {"upos": [], "xpos": [], "heads": [], "deps": []})
+    t2v = nlp.components["tok2vec"].model
+    before = flat_params(t2v)
+    assert nlp.update([empty, empty], drop=0.0, sgd=SGD(0.001)) == {}
+    numpy.testing.assert_array_equal(flat_params(t2v), before)
+    assert nlp.predict([Doc([])]) == {"tagger": [[]], "xpos_tagger": [[]]}
+    mixed = nlp.predict([Doc([]), Doc(["Hi", "there"]), Doc([])])
+    assert [len(tags) for tags in mixed["tagger"]] == [0, 2, 0]
+    assert [len(tags) for tags in mixed["xpos_tagger"]] == [0, 2, 0]
+    assert set(nlp.update([empty, train_examples[0], empty], drop=0.0, sgd=SGD(0.001))) == {"tok2vec", "tagger", "xpos_tagger"}
     assert _slots_empty(nlp)
 
 

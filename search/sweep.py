@@ -1,0 +1,297 @@
+"""The sweep driver: Ray Tune runs the trials, Optuna proposes, ASHA stops early,
+MLflow records (from the driver). Adapters are kept thin; the trial itself is
+search.trial.run_trial, the same function `archsweep train` runs."""
+
+import json
+import logging
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional
+
+import optuna
+import ray
+from ray import tune
+from ray.tune import Callback, FailureConfig, RunConfig, TuneConfig, Tuner
+from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+from ray.tune.search import ConcurrencyLimiter
+from ray.tune.search.optuna import OptunaSearch
+
+from .config import fill_config
+from .space import Space
+from .trial import SEED_KEY, derive_seed, run_trial, trial_config
+from .tracking import SweepTracking, code_version, default_tracking_uri
+
+logger = logging.getLogger(__name__)
+METRIC = "score"
+STATE_FILE = "archsweep.json"
+
+
+@dataclass
+class SweepSettings:
+    space_path: str
+    num_samples: int = 8
+    max_concurrent: int = 2
+    cpus_per_trial: float = 1.0
+    gpus_per_trial: float = 0.0
+    address: Optional[str] = None
+    tracking_uri: Optional[str] = None
+    experiment: Optional[str] = None
+    storage: Optional[str] = None
+    seed: int = 0
+    search: str = "tpe"  # tpe | random
+    scheduler: str = "asha"  # asha | none
+    grace_period: int = 1
+    reduction_factor: int = 2
+    max_t: int = 100  # evaluations a trial may report before ASHA's last rung
+    resume: bool = False
+    overrides: Dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class TrialSummary:
+    trial_id: str
+    status: str
+    best_score: Optional[float]
+    values: Dict[str, Any]
+    run_id: str
+    error: str = ""
+
+
+@dataclass
+class SweepResult:
+    experiment: str
+    parent_run_id: str
+    tracking_uri: str
+    trials: List[TrialSummary]
+    best_config_path: Optional[Path]
+    storage_path: Path
+
+
+class DefineByRun:
+    """Optuna define-by-run space: samples the archsweep space through the
+    trial and adds the trial's seed (derived from the sweep seed)."""
+
+    def __init__(self, space: Space, sweep_seed: int) -> None:
+        self.space = space
+        self.sweep_seed = sweep_seed
+
+    def __call__(self, trial: optuna.Trial) -> Dict[str, Any]:
+        self.space.sample(trial)
+        return {SEED_KEY: derive_seed(self.sweep_seed, trial.number)}
+
+
+class PruningAwareOptunaSearch(OptunaSearch):
+    """Ray's OptunaSearch tells Optuna that a trial ASHA stopped early is
+    COMPLETE with its truncated score, which misleads TPE. Here a trial whose
+    last result is not `training_finished` is told as PRUNED (Optuna then uses
+    its reported intermediate values), and an errored one as FAIL."""
+
+    def on_trial_complete(self, trial_id: str, result: Optional[Dict] = None, error: bool = False) -> None:
+        if trial_id in self._completed_trials or trial_id not in self._ot_trials:
+            return super().on_trial_complete(trial_id, result, error)
+        if error or not (result and result.get("training_finished")):
+            state = optuna.trial.TrialState.FAIL if error else optuna.trial.TrialState.PRUNED
+            self._ot_study.tell(self._ot_trials[trial_id], state=state)
+            self._completed_trials.add(trial_id)
+            return
+        super().on_trial_complete(trial_id, result, error)
+
+
+class TrackingCallback(Callback):
+    """Driver-side MLflow logging: a child run per trial (reused across a
+    resume), stepped metrics per evaluation, and the trial's final status."""
+
+    def __init__(self, tracking: SweepTracking, parent_run_id: str, space: Space, progress: Optional[Callable[[str], None]] = None) -> None:
+        self.tracking = tracking
+        self.parent_run_id = parent_run_id
+        self.space = space
+        self.progress = progress
+        self.run_ids: Dict[str, str] = {}
+        self.finished_flags: Dict[str, bool] = {}
+
+    def __getstate__(self) -> Dict[str, Any]:
+        return {**self.__dict__, "progress": None}
+
+    def _run_for(self, trial) -> str:
+        run_id = self.run_ids.get(trial.trial_id)
+        if run_id is None:
+            run_id, created = self.tracking.trial_run(self.parent_run_id, trial.trial_id, trial.trial_id)
+            self.run_ids[trial.trial_id] = run_id
+            if created and trial.config:
+                config, values = trial_config(self.space, trial.config)
+                params = {**values, "training.seed": config["training"]["seed"]}
+                self.tracking.log_trial_start(run_id, params, fill_config(config).to_str())
+        return run_id
+
+    def on_trial_start(self, iteration, trials, trial, **info) -> None:
+        self._run_for(trial)
+
+    def on_trial_restore(self, iteration, trials, trial, **info) -> None:
+        self._run_for(trial)
+
+    def on_trial_result(self, iteration, trials, trial, result, **info) -> None:
+        metrics = {k: v for k, v in result.items() if k in _METRIC_KEYS or k.startswith("loss_") or k.endswith("_acc")}
+        self.tracking.log_metrics(self._run_for(trial), metrics, step=int(result.get("step", 0)))
+        self.finished_flags[trial.trial_id] = bool(result.get("training_finished"))
+
+    def on_trial_complete(self, iteration, trials, trial, **info) -> None:
+        status = "finished" if self.finished_flags.get(trial.trial_id) else "pruned"
+        self.tracking.end_trial(self._run_for(trial), status)
+        self._report(trial, status)
+
+    def on_trial_error(self, iteration, trials, trial, **info) -> None:
+        error = trial.get_error()
+        self.tracking.end_trial(self._run_for(trial), "failed", error=str(error) if error else "unknown error")
+        self._report(trial, "failed")
+
+    def _report(self, trial, status: str) -> None:
+        if self.progress is not None:
+            score = (trial.last_result or {}).get("best_score")
+            shown = f"{score * 100:.2f}" if isinstance(score, float) else "-"
+            self.progress(f"trial {trial.trial_id}: {status}, best score {shown}")
+
+
+_METRIC_KEYS = {"score", "best_score", "epoch", "words", "train_seconds", "words_per_second", "peak_memory_mb"}
+
+
+def _trainable(config: Dict[str, Any], *, space: Space, workdir: str) -> None:
+    """Ray Tune's function trainable: the plain trial with tune.report as its reporter."""
+    os.chdir(workdir)  # relative paths in the space mean the driver's working directory
+    gpu_id = 0 if ray.get_gpu_ids() else -1
+    run_trial(space, config, lambda metrics: tune.report(metrics), gpu_id=gpu_id)
+
+
+def sweep(settings: SweepSettings, progress: Optional[Callable[[str], None]] = None) -> SweepResult:
+    """Run (or resume) a sweep and return its trials, best first."""
+    space = Space.from_disk(settings.space_path, settings.overrides)
+    space.validate()  # before any worker starts
+    name = settings.experiment or Path(settings.space_path).stem
+    storage = Path(settings.storage or "runs/sweeps").resolve()
+    exp_dir = storage / name
+    state_path = exp_dir / STATE_FILE
+    workdir = str(Path.cwd())
+
+    if settings.resume:
+        if not state_path.exists() or not Tuner.can_restore(str(exp_dir)):
+            raise FileNotFoundError(f"no sweep to resume at {exp_dir}")
+        state = json.loads(state_path.read_text())
+        tracking = SweepTracking(state["tracking_uri"], state["experiment"])
+        parent_run_id = state["parent_run_id"]
+        tracking.reopen(parent_run_id)
+    else:
+        if state_path.exists():
+            raise FileExistsError(f"a sweep named {name!r} already exists at {exp_dir}: use --resume, or another --experiment")
+        tracking = SweepTracking(settings.tracking_uri or default_tracking_uri(), name)
+        tags = {
+            "archsweep.space_file": str(settings.space_path),
+            "archsweep.space_hash": space.digest,
+            "archsweep.search": settings.search,
+            "archsweep.scheduler": settings.scheduler,
+            "archsweep.seed": str(settings.seed),
+            "archsweep.code_version": code_version(),
+        }
+        params = {k: v for k, v in asdict(settings).items() if k not in ("overrides", "resume")}
+        parent_run_id = tracking.start_parent(name, tags, params, space.text)
+        exp_dir.mkdir(parents=True, exist_ok=True)
+        state_path.write_text(json.dumps({"parent_run_id": parent_run_id, "tracking_uri": tracking.tracking_uri, "experiment": name}))
+
+    started_ray = not ray.is_initialized()
+    if started_ray:
+        ray.init(address=settings.address, include_dashboard=False, configure_logging=False, log_to_driver=False)
+    try:
+        trainable = tune.with_resources(
+            tune.with_parameters(_trainable, space=space, workdir=workdir),
+            {"cpu": settings.cpus_per_trial, "gpu": settings.gpus_per_trial},
+        )
+        if settings.resume:
+            tuner = Tuner.restore(str(exp_dir), trainable=trainable, resume_errored=False)
+        else:
+            tuner = Tuner(
+                trainable,
+                tune_config=TuneConfig(
+                    metric=METRIC,
+                    mode="max",
+                    search_alg=ConcurrencyLimiter(_searcher(space, settings), max_concurrent=settings.max_concurrent),
+                    scheduler=_scheduler(settings),
+                    num_samples=settings.num_samples,
+                    trial_name_creator=lambda t: f"trial_{t.trial_id}",
+                    trial_dirname_creator=lambda t: f"trial_{t.trial_id}",
+                ),
+                run_config=RunConfig(
+                    name=name,
+                    storage_path=str(storage),
+                    callbacks=[TrackingCallback(tracking, parent_run_id, space)],
+                    failure_config=FailureConfig(max_failures=0),
+                    verbose=0,
+                ),
+            )
+        _attach_progress(tuner, progress)
+        tuner.fit()
+    finally:
+        if started_ray:
+            ray.shutdown()
+    return _finish(tracking, parent_run_id, name, space, exp_dir)
+
+
+def _attach_progress(tuner: Tuner, progress: Optional[Callable[[str], None]]) -> None:
+    """Give the (possibly unpickled) tracking callback the progress printer."""
+    run_config = getattr(getattr(tuner, "_local_tuner", None), "_run_config", None)
+    for callback in getattr(run_config, "callbacks", None) or []:
+        if isinstance(callback, TrackingCallback):
+            callback.progress = progress
+
+
+def _searcher(space: Space, settings: SweepSettings) -> OptunaSearch:
+    if settings.search == "tpe":
+        # constant_liar: concurrent trials don't all get the same proposal
+        sampler = optuna.samplers.TPESampler(seed=settings.seed, constant_liar=True)
+    elif settings.search == "random":
+        sampler = optuna.samplers.RandomSampler(seed=settings.seed)
+    else:
+        raise ValueError(f"--search: expected tpe or random, got {settings.search!r}")
+    return PruningAwareOptunaSearch(space=DefineByRun(space, settings.seed), metric=METRIC, mode="max", sampler=sampler)
+
+
+def _scheduler(settings: SweepSettings):
+    if settings.scheduler == "asha":
+        return ASHAScheduler(
+            time_attr="training_iteration",
+            max_t=settings.max_t,
+            grace_period=settings.grace_period,
+            reduction_factor=settings.reduction_factor,
+        )
+    if settings.scheduler == "none":
+        return FIFOScheduler()
+    raise ValueError(f"--scheduler: expected asha or none, got {settings.scheduler!r}")
+
+
+def _finish(tracking: SweepTracking, parent_run_id: str, name: str, space: Space, exp_dir: Path) -> SweepResult:
+    from .export import export_best
+
+    runs = tracking.trials(parent_run_id)
+    trials = []
+    for run in runs:
+        tags = run.data.tags
+        trials.append(
+            TrialSummary(
+                trial_id=tags.get("archsweep.trial_id", ""),
+                status=tags.get("archsweep.status", "running"),
+                best_score=run.data.metrics.get("best_score"),
+                values={k: v for k, v in run.data.params.items() if k in {d.name for d in space.dimensions}},
+                run_id=run.info.run_id,
+                error=tags.get("archsweep.error", ""),
+            )
+        )
+    trials.sort(key=lambda t: (t.status != "finished", -(t.best_score if t.best_score is not None else float("-inf"))))
+    finished = [t for t in trials if t.status == "finished" and t.best_score is not None]
+    best_path = None
+    if finished:
+        best_path = export_best(tracking.tracking_uri, parent_run_id=parent_run_id, output=exp_dir / "best.cfg")
+    counts = {s: sum(t.status == s for t in trials) for s in ("finished", "pruned", "failed")}
+    tracking.end_parent(
+        parent_run_id,
+        {"best_score": finished[0].best_score if finished else float("nan"), **{f"trials_{k}": v for k, v in counts.items()}},
+        {"archsweep.best_run": finished[0].run_id} if finished else {},
+    )
+    return SweepResult(name, parent_run_id, tracking.tracking_uri, trials, best_path, exp_dir)
