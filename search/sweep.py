@@ -196,6 +196,10 @@ def sweep(settings: SweepSettings, progress: Optional[Callable[[str], None]] = N
         exp_dir.mkdir(parents=True, exist_ok=True)
         state_path.write_text(json.dumps({"parent_run_id": parent_run_id, "tracking_uri": tracking.tracking_uri, "experiment": name}))
 
+    # Tune snapshots its experiment state at most this often; a trial that
+    # ended since the last snapshot is run again by --resume ("auto" can wait
+    # minutes on a small sweep).
+    os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "2")
     started_ray = not ray.is_initialized()
     if started_ray:
         ray.init(address=settings.address, include_dashboard=False, configure_logging=False, log_to_driver=False)
