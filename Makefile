@@ -1,12 +1,13 @@
 # Two commands do all the set-up on a fresh machine:
-#   make train   creates .venv, installs archsweep, trains the default tagger on the bundled sample
+#   make sweep   creates .venv, installs archsweep, sweeps spaces/tagger.cfg on the bundled sample
+#                (local Ray, MLflow in ./mlflow.db)
 #   make test    creates .venv, installs archsweep with its test extras, runs the test suite
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 PIP_FLAGS := --disable-pip-version-check -q
 
-.PHONY: train test bench clean
+.PHONY: sweep train test bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +21,9 @@ $(VENV)/.installed-bench: $(VENV)/.installed
 	$(BIN)/pip install $(PIP_FLAGS) -e ".[test,bench]"
 	touch $@
 
+sweep: $(VENV)/.installed
+	$(BIN)/archsweep sweep spaces/tagger.cfg
+
 train: $(VENV)/.installed
 	$(BIN)/archsweep train configs/tagger.cfg --output runs/tagger
 
@@ -30,4 +34,4 @@ bench: $(VENV)/.installed-bench
 	$(BIN)/python bench/tagger.py
 
 clean:
-	rm -rf $(VENV) runs
+	rm -rf $(VENV) runs mlflow.db mlartifacts

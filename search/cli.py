@@ -5,7 +5,7 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import List, Optional
+from typing import Dict, List, Optional
 
 import typer
 
@@ -170,15 +170,30 @@ def sweep(
     except (ConfigError, SpaceError, FileNotFoundError, FileExistsError, ValueError) as err:
         _fail(str(err))
     typer.echo(f"\nsweep {result.experiment} (MLflow parent run {result.parent_run_id}, {result.tracking_uri})")
+    short = _short_names([k for t in result.trials for k in t.values])
     typer.echo(f"{'trial':<22}{'status':<10}{'best score':>11}  values")
     for trial in result.trials[:10]:
         score = f"{trial.best_score * 100:.2f}" if trial.best_score is not None else "-"
-        values = ", ".join(f"{k.rsplit('.', 1)[-1]}={v}" for k, v in sorted(trial.values.items()))
+        values = ", ".join(f"{short[k]}={v}" for k, v in sorted(trial.values.items()))
         typer.echo(f"{trial.trial_id:<22}{trial.status:<10}{score:>11}  {values}")
     if result.best_config_path:
         typer.echo(f"best config: {result.best_config_path}")
     else:
         typer.echo("no trial finished: no best config")
+
+
+def _short_names(keys: List[str]) -> Dict[str, str]:
+    """The shortest dotted suffix of each key that no other key shares."""
+    keys = sorted(set(keys))
+    short = {}
+    for key in keys:
+        parts = key.split(".")
+        for n in range(1, len(parts) + 1):
+            suffix = ".".join(parts[-n:])
+            if not any(other != key and (other == suffix or other.endswith("." + suffix)) for other in keys):
+                break
+        short[key] = suffix
+    return short
 
 
 @app.command()

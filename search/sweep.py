@@ -5,6 +5,7 @@ search.trial.run_trial, the same function `archsweep train` runs."""
 import json
 import logging
 import os
+from datetime import datetime
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
@@ -166,23 +167,24 @@ def sweep(settings: SweepSettings, progress: Optional[Callable[[str], None]] = N
     """Run (or resume) a sweep and return its trials, best first."""
     space = Space.from_disk(settings.space_path, settings.overrides)
     space.validate()  # before any worker starts
-    name = settings.experiment or Path(settings.space_path).stem
+    experiment = settings.experiment or Path(settings.space_path).stem
     storage = Path(settings.storage or "runs/sweeps").resolve()
-    exp_dir = storage / name
-    state_path = exp_dir / STATE_FILE
     workdir = str(Path.cwd())
 
     if settings.resume:
-        if not state_path.exists() or not Tuner.can_restore(str(exp_dir)):
-            raise FileNotFoundError(f"no sweep to resume at {exp_dir}")
-        state = json.loads(state_path.read_text())
-        tracking = SweepTracking(state["tracking_uri"], state["experiment"])
+        exp_dir = _latest_unfinished(storage, experiment)
+        state = json.loads((exp_dir / STATE_FILE).read_text())
+        tracking = SweepTracking(state["tracking_uri"], experiment)
         parent_run_id = state["parent_run_id"]
         tracking.reopen(parent_run_id)
     else:
-        if state_path.exists():
-            raise FileExistsError(f"a sweep named {name!r} already exists at {exp_dir}: use --resume, or another --experiment")
-        tracking = SweepTracking(settings.tracking_uri or default_tracking_uri(), name)
+        name = f"{experiment}-{datetime.now():%Y%m%d-%H%M%S}"
+        exp_dir, n = storage / name, 1
+        while exp_dir.exists():  # two sweeps started in the same second
+            n += 1
+            exp_dir = storage / f"{name}-{n}"
+        name = exp_dir.name
+        tracking = SweepTracking(settings.tracking_uri or default_tracking_uri(), experiment)
         tags = {
             "archsweep.space_file": str(settings.space_path),
             "archsweep.space_hash": space.digest,
@@ -190,11 +192,12 @@ def sweep(settings: SweepSettings, progress: Optional[Callable[[str], None]] = N
             "archsweep.scheduler": settings.scheduler,
             "archsweep.seed": str(settings.seed),
             "archsweep.code_version": code_version(),
+            "archsweep.storage": str(exp_dir),
         }
         params = {k: v for k, v in asdict(settings).items() if k not in ("overrides", "resume")}
         parent_run_id = tracking.start_parent(name, tags, params, space.text)
         exp_dir.mkdir(parents=True, exist_ok=True)
-        state_path.write_text(json.dumps({"parent_run_id": parent_run_id, "tracking_uri": tracking.tracking_uri, "experiment": name}))
+        _write_state(exp_dir, {"parent_run_id": parent_run_id, "tracking_uri": tracking.tracking_uri, "experiment": experiment, "finished": False})
 
     # Tune snapshots its experiment state at most this often; a trial that
     # ended since the last snapshot is run again by --resume ("auto" can wait
@@ -223,7 +226,7 @@ def sweep(settings: SweepSettings, progress: Optional[Callable[[str], None]] = N
                     trial_dirname_creator=lambda t: f"trial_{t.trial_id}",
                 ),
                 run_config=RunConfig(
-                    name=name,
+                    name=exp_dir.name,
                     storage_path=str(storage),
                     callbacks=[TrackingCallback(tracking, parent_run_id, space)],
                     failure_config=FailureConfig(max_failures=0),
@@ -235,7 +238,26 @@ def sweep(settings: SweepSettings, progress: Optional[Callable[[str], None]] = N
     finally:
         if started_ray:
             ray.shutdown()
-    return _finish(tracking, parent_run_id, name, space, exp_dir)
+    result = _finish(tracking, parent_run_id, experiment, space, exp_dir)
+    _write_state(exp_dir, {**json.loads((exp_dir / STATE_FILE).read_text()), "finished": True})
+    return result
+
+
+def _write_state(exp_dir: Path, state: Dict[str, Any]) -> None:
+    (exp_dir / STATE_FILE).write_text(json.dumps(state, indent=2))
+
+
+def _latest_unfinished(storage: Path, experiment: str) -> Path:
+    """The newest sweep of this experiment under storage that did not finish."""
+    candidates = []
+    for state_path in storage.glob(f"*/{STATE_FILE}"):
+        state = json.loads(state_path.read_text())
+        if state.get("experiment") == experiment and not state.get("finished"):
+            candidates.append(state_path.parent)
+    candidates = [c for c in candidates if Tuner.can_restore(str(c))]
+    if not candidates:
+        raise FileNotFoundError(f"no unfinished sweep of experiment {experiment!r} to resume under {storage}")
+    return max(candidates, key=lambda p: p.stat().st_mtime)
 
 
 def _attach_progress(tuner: Tuner, progress: Optional[Callable[[str], None]]) -> None:
