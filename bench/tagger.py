@@ -11,16 +11,16 @@ Writes the results into bench/RESULTS.md.
 """
 
 import argparse
-import datetime
 import json
 import os
-import platform
-import re
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Dict, List, Tuple
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from results import machine, today, write_section  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 EWT = ROOT.parent / "shared" / "data" / "ud_english_ewt"
@@ -159,27 +159,16 @@ def main() -> int:
     return 0
 
 
-def machine() -> str:
-    cpu = ""
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        match = re.search(r"model name\s*:\s*(.+)", cpuinfo.read_text())
-        cpu = match.group(1).strip() if match else ""
-    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return f"{os.cpu_count()} cores ({cpu}), {mem:.0f} GiB RAM, {platform.system()} {platform.release()}, Python {platform.python_version()}"
-
-
 def write_results(r: Dict[str, object], args) -> None:
     import spacy
     import thinc
 
     ratio_1t = r["ours_wps_1t"] / r["spacy_wps"]
     lines = [
-        "<!-- tagger:start -->",
         "## Tagger: archsweep vs spaCy 3.8 (issue 2)",
         "",
         f"- Command: `.venv/bin/python bench/tagger.py{' --spacy-budget' if args.spacy_budget else ''}` (`make bench`)",
-        f"- Date: {datetime.date.today().isoformat()}; machine: {machine()}",
+        f"- Date: {today()}; machine: {machine()}",
         f"- Versions: thinc {thinc.__version__}, spaCy {spacy.__version__}; no GPU",
         "- Data: full UD English-EWT v2.16 from ../shared/data (train 204,577 words, dev 25,147), gold tokens, UPOS labels.",
         "- Architecture: HashEmbedCNN.v1 96/4/2000/1/3 with subword features + Tagger.v1; Adam 0.001, L2 0.01, grad clip 1,",
@@ -203,16 +192,8 @@ def write_results(r: Dict[str, object], args) -> None:
         "Words/s are steady-state training words per second between the first and last evaluation (archsweep",
         "excludes evaluation time; spaCy's figure includes its small 20-doc dev evaluations every 100 steps, ~1 %).",
         "GPU words/s: not measured, no GPU was lent to this task.",
-        "<!-- tagger:end -->",
     ]
-    path = ROOT / "bench" / "RESULTS.md"
-    text = path.read_text() if path.exists() else "# Benchmark results\n\nEach section is written by its benchmark script.\n\n"
-    block = "\n".join(lines) + "\n"
-    if "<!-- tagger:start -->" in text:
-        text = re.sub(r"<!-- tagger:start -->.*?<!-- tagger:end -->\n", lambda m: block, text, flags=re.S)
-    else:
-        text += block
-    path.write_text(text)
+    write_section("tagger", lines)
 
 
 if __name__ == "__main__":

@@ -151,6 +151,7 @@ def sweep(
     scheduler: str = typer.Option("asha", "--scheduler", help="asha or none."),
     grace_period: int = typer.Option(1, "--grace-period", help="Evaluations before ASHA may stop a trial."),
     max_t: int = typer.Option(100, "--max-t", help="Evaluations at ASHA's last rung."),
+    budget_epochs: float = typer.Option(0.0, "--budget-epochs", help="Stop after this many trial-epochs in all (0: --num-samples decides)."),
     resume: bool = typer.Option(False, "--resume", help="Continue a killed or interrupted sweep."),
 ) -> None:
     """Sweep a search space: Ray Tune trials, Optuna proposals, ASHA early stopping, MLflow tracking."""
@@ -164,6 +165,7 @@ def sweep(
             cpus_per_trial=cpus_per_trial, gpus_per_trial=gpus_per_trial, address=address,
             tracking_uri=tracking_uri, experiment=experiment, storage=str(storage) if storage else None,
             seed=seed, search=search, scheduler=scheduler, grace_period=grace_period, max_t=max_t,
+            budget_epochs=budget_epochs,
             resume=resume, overrides=parse_overrides(ctx.args),
         )
         result = run_sweep(settings, progress=typer.echo)

@@ -17,6 +17,7 @@ from ray.tune import Callback, FailureConfig, RunConfig, TuneConfig, Tuner
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 from ray.tune.search import ConcurrencyLimiter
 from ray.tune.search.optuna import OptunaSearch
+from ray.tune.stopper import Stopper
 
 from .config import fill_config
 from .space import Space
@@ -45,6 +46,7 @@ class SweepSettings:
     grace_period: int = 1
     reduction_factor: int = 2
     max_t: int = 100  # evaluations a trial may report before ASHA's last rung
+    budget_epochs: float = 0.0  # stop the sweep after this many trial-epochs in all (0: num_samples decides)
     resume: bool = False
     overrides: Dict[str, Any] = field(default_factory=dict)
 
@@ -153,7 +155,26 @@ class TrackingCallback(Callback):
             self.progress(f"trial {trial.trial_id}: {status}, best score {shown}")
 
 
-_METRIC_KEYS = {"score", "best_score", "epoch", "words", "train_seconds", "words_per_second", "peak_memory_mb"}
+_METRIC_KEYS = {
+    "score", "best_score", "epoch", "words", "train_seconds", "words_per_second", "peak_memory_mb",
+    "epochs_trained", "trial_seconds",
+}
+
+
+class ComputeBudget(Stopper):
+    """Stops the sweep once its trials have trained `epochs` epochs in total
+    (summed over trials; fractional, from the words each trial has seen)."""
+
+    def __init__(self, epochs: float) -> None:
+        self.epochs = epochs
+        self.used: Dict[str, float] = {}
+
+    def __call__(self, trial_id: str, result: Dict[str, Any]) -> bool:
+        self.used[trial_id] = float(result.get("epochs_trained", 0.0))
+        return False
+
+    def stop_all(self) -> bool:
+        return sum(self.used.values()) >= self.epochs
 
 
 def _trainable(config: Dict[str, Any], *, space: Space, workdir: str) -> None:
@@ -230,6 +251,7 @@ def sweep(settings: SweepSettings, progress: Optional[Callable[[str], None]] = N
                     storage_path=str(storage),
                     callbacks=[TrackingCallback(tracking, parent_run_id, space)],
                     failure_config=FailureConfig(max_failures=0),
+                    stop=ComputeBudget(settings.budget_epochs) if settings.budget_epochs else None,
                     verbose=0,
                 ),
             )

@@ -40,6 +40,7 @@ class Evaluation:
     words_per_second: float  # training speed over this interval
     best_score: float
     peak_memory_mb: float
+    epochs_trained: float = 0.0  # training words seen / words in the training corpus
 
     def to_dict(self) -> Dict[str, Any]:
         return asdict(self)
@@ -104,7 +105,8 @@ def train(
         "train: %d sentences, %d words; dev: %d sentences, %d words",
         len(train_examples), count_words(train_examples), len(dev_examples), count_words(dev_examples),
     )
-    if not train_examples:
+    corpus_words = count_words(train_examples)
+    if not corpus_words:
         raise ConfigError(f"{T['train_corpus']}: the training corpus is empty")
 
     nlp = Pipeline.from_config(C)
@@ -140,6 +142,7 @@ def train(
             words_per_second=interval_words / interval_seconds if interval_seconds else 0.0,
             best_score=max(score, best.score),
             peak_memory_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            epochs_trained=words / corpus_words,
         )
         history.append(row)
         interval_words, interval_seconds, interval_losses = 0, 0.0, {}

@@ -2,6 +2,7 @@
 sampled values, train, and report every evaluation through a callback."""
 
 import hashlib
+import time
 from typing import Any, Callable, Dict, Optional, Sequence, Tuple
 
 from confection import Config
@@ -60,6 +61,7 @@ def evaluation_metrics(row: Evaluation) -> Dict[str, float]:
         "train_seconds": row.seconds,
         "words_per_second": row.words_per_second,
         "peak_memory_mb": row.peak_memory_mb,
+        "epochs_trained": row.epochs_trained,
     }
     metrics.update(row.scores)
     metrics.update({f"loss_{name}": loss for name, loss in row.losses.items()})
@@ -74,17 +76,21 @@ def run_trial(
     gpu_id: int = -1,
     output_dir: Optional[str] = None,
 ) -> TrainResult:
-    """Train one sampled config. Every evaluation is reported with
+    """Train one sampled config. Every evaluation is reported (with the
+    trial's wall time so far as `trial_seconds`) with
     `training_finished = False`; when training ends by itself, a last report
     repeats the final scores with `training_finished = True`. A trial stopped
     early (report returned True, or the process was stopped) never sends it."""
     config, _ = trial_config(space, sampled)
+    start = time.perf_counter()
 
     def on_evaluation(row: Evaluation) -> bool:
-        return bool(report({**evaluation_metrics(row), "training_finished": False}))
+        elapsed = time.perf_counter() - start
+        return bool(report({**evaluation_metrics(row), "trial_seconds": elapsed, "training_finished": False}))
 
     result = train(config, output_dir, gpu_id=gpu_id, on_evaluation=on_evaluation)
     if result.stop_reason != "stopped by the evaluation callback":
         final = result.history[-1]
-        report({**evaluation_metrics(final), "best_score": result.best_score, "training_finished": True})
+        elapsed = time.perf_counter() - start
+        report({**evaluation_metrics(final), "best_score": result.best_score, "trial_seconds": elapsed, "training_finished": True})
     return result
