@@ -207,12 +207,14 @@ def export(
     output: Path = typer.Option(Path("best.cfg"), "--output", "-o"),
 ) -> None:
     """Write the best finished trial of a sweep as a plain, filled training config."""
+    from mlflow.exceptions import MlflowException
+
     from .export import export_best
     from .tracking import default_tracking_uri
 
     try:
         path = export_best(tracking_uri or default_tracking_uri(), experiment=experiment, parent_run_id=parent_run, metric=metric, output=output)
-    except ValueError as err:
+    except (ValueError, MlflowException) as err:
         _fail(str(err))
     typer.echo(f"wrote {path}")
 

@@ -40,6 +40,16 @@ from archs import registry
 from .config import NLP_DEFAULTS, TRAINING_BLOCKS, TRAINING_DEFAULTS, ConfigError, fill_config
 
 DIST_KEY = "@distributions"
+
+
+class _NoDefault:
+    """Marks a categorical without a given default (null is a valid choice)."""
+
+    def __repr__(self) -> str:
+        return "no default"
+
+
+NO_DEFAULT: Any = _NoDefault()
 Primitive = Union[None, bool, int, float, str]
 
 
@@ -132,7 +142,7 @@ class IntUniform(Distribution):
 @dataclass
 class Categorical(Distribution):
     values: List[Primitive]
-    default: Any = None
+    default: Any = NO_DEFAULT
 
     def __post_init__(self) -> None:
         if not self.values:
@@ -140,7 +150,7 @@ class Categorical(Distribution):
         for value in self.values:
             if not isinstance(value, (type(None), bool, int, float, str)):
                 raise ValueError(f"values must be numbers, strings, booleans or null, got {value!r}")
-        if self.default is None:
+        if self.default is NO_DEFAULT:
             self.default = self.values[0]
         elif self.default not in self.values:
             raise ValueError(f"default {self.default!r} is not one of {self.values}")
@@ -196,13 +206,13 @@ def _show(value: Any) -> str:
 
 
 @registry.distributions("choice.v1")
-def choice(values: List[Primitive], default: Primitive = None) -> Distribution:
+def choice(values: List[Primitive], default: Primitive = NO_DEFAULT) -> Distribution:
     """One of `values` (numbers, strings, booleans or null), unordered."""
     return Categorical(list(values), default)
 
 
 @registry.distributions("ordinal.v1")
-def ordinal(values: List[Primitive], default: Primitive = None) -> Distribution:
+def ordinal(values: List[Primitive], default: Primitive = NO_DEFAULT) -> Distribution:
     """One of `values`, whose order matters (quantized steps such as 64/96/128/256)."""
     return Ordinal(list(values), default)
 
@@ -348,10 +358,10 @@ class Space:
         (each options dimension once per option, the rest at defaults)."""
         for dim in self.dimensions:
             _check_target(self.template, dim.name)
-        variants: List[Dict[str, Any]] = [{}]
-        for dim in self.dimensions:
-            if isinstance(dim.distribution, Options):
-                variants += [{dim.name: option} for option in dim.distribution.blocks]
+        options = [d for d in self.dimensions if isinstance(d.distribution, Options)]
+        variants: List[Dict[str, Any]] = [{d.name: d.distribution.default for d in options if d.condition is None}]
+        for dim in options:
+            variants += [{dim.name: option} for option in dim.distribution.blocks if option != dim.distribution.default]
         for variant in variants:
             config, _ = self.sample(DefaultSuggester(self, variant))
             try:

@@ -93,12 +93,19 @@ class PruningAwareOptunaSearch(OptunaSearch):
     def on_trial_complete(self, trial_id: str, result: Optional[Dict] = None, error: bool = False) -> None:
         if trial_id in self._completed_trials or trial_id not in self._ot_trials:
             return super().on_trial_complete(trial_id, result, error)
-        if error or not (result and result.get("training_finished")):
-            state = optuna.trial.TrialState.FAIL if error else optuna.trial.TrialState.PRUNED
-            self._ot_study.tell(self._ot_trials[trial_id], state=state)
-            self._completed_trials.add(trial_id)
-            return
-        super().on_trial_complete(trial_id, result, error)
+        ot_trial = self._ot_trials[trial_id]
+        if error:
+            self._ot_study.tell(ot_trial, state=optuna.trial.TrialState.FAIL)
+        elif not (result and result.get("training_finished")):
+            # The result that made the scheduler stop the trial reaches only this
+            # method, not on_trial_result: record it before telling PRUNED.
+            if result and self.metric in result and "training_iteration" in result:
+                ot_trial.report(result[self.metric], result["training_iteration"])
+            self._ot_study.tell(ot_trial, state=optuna.trial.TrialState.PRUNED)
+        else:
+            # rank finished trials by their best evaluation, as export does
+            self._ot_study.tell(ot_trial, result.get("best_score", result[self.metric]))
+        self._completed_trials.add(trial_id)
 
 
 class TrackingCallback(Callback):
@@ -134,9 +141,11 @@ class TrackingCallback(Callback):
         self._run_for(trial)
 
     def on_trial_result(self, iteration, trials, trial, result, **info) -> None:
-        metrics = {k: v for k, v in result.items() if k in _METRIC_KEYS or k.startswith("loss_") or k.endswith("_acc")}
-        self.tracking.log_metrics(self._run_for(trial), metrics, step=int(result.get("step", 0)))
         self.finished_flags[trial.trial_id] = bool(result.get("training_finished"))
+        if result.get("training_finished"):
+            return  # it repeats the last evaluation, already logged at its step
+        metrics = {k: v for k, v in result.items() if k not in _RAY_KEYS}
+        self.tracking.log_metrics(self._run_for(trial), metrics, step=int(result.get("step", 0)))
 
     def on_trial_complete(self, iteration, trials, trial, **info) -> None:
         status = "finished" if self.finished_flags.get(trial.trial_id) else "pruned"
@@ -144,8 +153,7 @@ class TrackingCallback(Callback):
         self._report(trial, status)
 
     def on_trial_error(self, iteration, trials, trial, **info) -> None:
-        error = trial.get_error()
-        self.tracking.end_trial(self._run_for(trial), "failed", error=str(error) if error else "unknown error")
+        self.tracking.end_trial(self._run_for(trial), "failed", error=_error_text(trial))
         self._report(trial, "failed")
 
     def _report(self, trial, status: str) -> None:
@@ -155,9 +163,21 @@ class TrackingCallback(Callback):
             self.progress(f"trial {trial.trial_id}: {status}, best score {shown}")
 
 
-_METRIC_KEYS = {
-    "score", "best_score", "epoch", "words", "train_seconds", "words_per_second", "peak_memory_mb",
-    "epochs_trained", "trial_seconds",
+def _error_text(trial) -> str:
+    """The trial's error: Tune writes error.txt to the trial's local folder
+    first (storage gets it later), so read that before asking the trial."""
+    path = getattr(trial, "error_file", None)
+    if path and Path(path).exists():
+        return Path(path).read_text(encoding="utf8", errors="replace")
+    error = trial.get_error()
+    return str(error) if error else "unknown error (Ray Tune recorded no message)"
+
+
+# What Ray Tune adds to every result; everything else the trial reported is logged.
+_RAY_KEYS = {
+    "timestamp", "checkpoint_dir_name", "done", "training_iteration", "trial_id", "date", "time_this_iter_s",
+    "time_total_s", "pid", "hostname", "node_ip", "config", "time_since_restore", "iterations_since_restore",
+    "should_checkpoint", "experiment_tag",
 }
 
 

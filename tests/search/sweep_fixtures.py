@@ -1,0 +1,360 @@
+"""Real services for the sweep tests, started once per test session: a local Ray
+cluster (`ray start --head` on 127.0.0.1), an `mlflow server` with a SQLite
+store, and one finished sweep that several test modules inspect.
+
+Nothing here is mocked. Every process a fixture starts is stopped in its
+teardown by PID (the Ray cluster: every process of the `ray start` process
+group and their descendants, collected *before* they are stopped, so that the
+Ray agents that raylet orphans are found too). `ray stop --force` is not used:
+it stops every Ray process on the machine, including other sessions' clusters.
+
+Ray, MLflow and the search package are imported inside the fixtures, so
+importing this module (conftest.py does) costs the other tests nothing.
+"""
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, Iterable, List, Optional, Set
+
+import pytest
+
+from search_testing import PATHS, REPO
+
+BIN = Path(sys.executable).parent
+RAY = BIN / "ray"
+MLFLOW = BIN / "mlflow"
+ARCHSWEEP = BIN / "archsweep"
+SPACE = REPO / "spaces" / "tagger.cfg"
+
+# Keeps a trial around a second of training on 2 cores: few evaluations (every
+# 10 steps, 2 epochs of 200 sentences), narrow and shallow CNNs. The widths and
+# depths stay searched (the space file's values replaced, not removed).
+FAST: Dict[str, Any] = {
+    **PATHS,
+    "training.max_epochs": 2,
+    "training.eval_frequency": 10,
+    "corpora.train.limit": 200,
+    "corpora.dev.limit": 100,
+    "components.tagger.model.tok2vec.width.values": [32, 64],
+    "components.tagger.model.tok2vec.width.default": 32,
+    "components.tagger.model.tok2vec.depth.high": 3,
+    "components.tagger.model.tok2vec.depth.default": 2,
+    "components.tagger.model.tok2vec.embed_size.high": 4000,
+}
+
+# The eleven dimensions of spaces/tagger.cfg (FAST changes ranges, not names).
+TAGGER_DIMENSIONS = [
+    "components.tagger.model.tok2vec.width",
+    "components.tagger.model.tok2vec.depth",
+    "components.tagger.model.tok2vec.embed_size",
+    "components.tagger.model.tok2vec.window_size",
+    "components.tagger.model.tok2vec.maxout_pieces",
+    "components.tagger.model.tok2vec.subword_features",
+    "components.tagger.model.tok2vec.dropout",
+    "training.dropout",
+    "training.batcher.size.start",
+    "training.batcher.size.stop",
+    "training.optimizer.learn_rate",
+]
+
+
+def cli_overrides(overrides: Dict[str, Any]) -> List[str]:
+    """`--section.key value` pairs for the CLI (values as JSON, as parse_overrides reads them)."""
+    args: List[str] = []
+    for key, value in overrides.items():
+        args += [f"--{key}", value if isinstance(value, str) else json.dumps(value)]
+    return args
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def subprocess_env(**extra: str) -> Dict[str, str]:
+    env = dict(os.environ)
+    env.setdefault("OPENBLAS_NUM_THREADS", "1")
+    env.setdefault("OMP_NUM_THREADS", "1")
+    env["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"
+    env.update(extra)
+    return env
+
+
+# ---------------------------------------------------------------- processes (Linux /proc)
+
+
+@dataclass
+class Proc:
+    pid: int
+    ppid: int
+    pgid: int
+    state: str
+    cmdline: str
+
+
+def processes() -> Dict[int, Proc]:
+    table: Dict[int, Proc] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+            raw = Path(f"/proc/{entry}/cmdline").read_bytes()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(")") + 2 :].split()
+        cmdline = raw.replace(b"\0", b" ").decode(errors="replace").strip()
+        table[int(entry)] = Proc(int(entry), int(fields[1]), int(fields[2]), fields[0], cmdline)
+    return table
+
+
+def with_descendants(roots: Iterable[int], table: Optional[Dict[int, Proc]] = None) -> Set[int]:
+    table = table if table is not None else processes()
+    found = set(p for p in roots if p in table)
+    grew = True
+    while grew:
+        grew = False
+        for proc in table.values():
+            if proc.ppid in found and proc.pid not in found:
+                found.add(proc.pid)
+                grew = True
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat[stat.rfind(")") + 2] != "Z"
+
+
+def stop_pids(pids: Iterable[int], grace: float = 10.0) -> List[int]:
+    """SIGTERM, then SIGKILL what is still there after `grace` seconds; the pids that needed SIGKILL."""
+    pids = [p for p in pids if p != os.getpid()]
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline and any(alive(p) for p in pids):
+        time.sleep(0.2)
+    killed = []
+    for pid in pids:
+        if alive(pid):
+            try:
+                os.kill(pid, signal.SIGKILL)
+                killed.append(pid)
+            except ProcessLookupError:
+                pass
+    return killed
+
+
+def kill_pids(pids: Iterable[int], wait: float = 10.0) -> None:
+    """SIGKILL and wait (bounded) until they are gone."""
+    pids = [p for p in pids if p != os.getpid()]
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline and any(alive(p) for p in pids):
+        time.sleep(0.1)
+
+
+def stop_process_group(proc: subprocess.Popen, grace: float = 10.0) -> None:
+    """Stop a process started with start_new_session=True and everything in its group."""
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            break
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            proc.poll()  # reap the leader
+            if not _group_alive(proc.pid):
+                break
+            time.sleep(0.2)
+        if not _group_alive(proc.pid):
+            break
+    try:
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        pass
+
+
+def _group_alive(pgid: int) -> bool:
+    return any(p.pgid == pgid and p.state != "Z" for p in processes().values())
+
+
+# ---------------------------------------------------------------- Ray
+
+
+@dataclass
+class RayCluster:
+    address: str
+    port: int
+    pgid: int  # the `ray start` process group: gcs_server, raylet, monitors
+    temp_dir: Path
+
+    def own_pids(self) -> Set[int]:
+        """Every live process of this cluster: its process group and their
+        descendants (workers are raylet's children in their own groups)."""
+        table = processes()
+        return with_descendants([p.pid for p in table.values() if p.pgid == self.pgid], table)
+
+    def raylet_pid(self) -> int:
+        table = processes()
+        return next(p.pid for p in table.values() if p.pgid == self.pgid and "/raylet/raylet " in p.cmdline)
+
+    def workers(self, prefix: str = "ray::ImplicitFunc") -> List[int]:
+        """Pids of the raylet's worker processes whose title starts with `prefix`."""
+        table = processes()
+        raylet = self.raylet_pid()
+        return [p.pid for p in table.values() if p.ppid == raylet and p.cmdline.startswith(prefix) and p.state != "Z"]
+
+
+@pytest.fixture(scope="session")
+def ray_cluster():
+    """A local single-node Ray cluster started with the `ray start` CLI, with
+    token auth disabled for the whole session (drivers and CLI subprocesses
+    inherit RAY_AUTH_MODE=disabled)."""
+    saved = {k: os.environ.get(k) for k in ("RAY_AUTH_MODE", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")}
+    os.environ["RAY_AUTH_MODE"] = "disabled"
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    port = free_port()
+    # A short, private temp dir: no clash with another cluster's /tmp/ray/session_latest,
+    # and unix socket paths stay under their 107-character limit.
+    temp_dir = Path(tempfile.mkdtemp(prefix="asray", dir="/tmp"))
+    log = temp_dir / "ray-start.log"
+    args = [
+        str(RAY), "start", "--head", "--node-ip-address=127.0.0.1", f"--port={port}", "--num-cpus=2",
+        "--include-dashboard=false", "--object-store-memory=200000000", "--disable-usage-stats",
+        f"--temp-dir={temp_dir}", f"--dashboard-port={free_port()}", f"--dashboard-agent-listen-port={free_port()}",
+    ]
+    with open(log, "wb") as out:
+        starter = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=subprocess_env(), start_new_session=True)
+    cluster = RayCluster(f"127.0.0.1:{port}", port, starter.pid, temp_dir)
+    try:
+        rc = starter.wait(timeout=120)
+        if rc != 0:
+            pytest.fail(f"ray start failed (rc {rc}):\n{log.read_text()[-3000:]}")
+        yield cluster
+    finally:
+        try:
+            starter.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            pass
+        # Collect the whole tree first: once raylet is gone its agents and
+        # workers are reparented and could no longer be told apart.
+        # SIGKILL, as `ray stop --force` does (gcs_server ignores SIGTERM for many seconds).
+        pids = cluster.own_pids() | ({starter.pid} if alive(starter.pid) else set())
+        kill_pids(pids)
+        kill_pids(p for p in with_descendants(pids) if alive(p))
+        shutil.rmtree(temp_dir, ignore_errors=True)
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+# ---------------------------------------------------------------- MLflow
+
+
+@dataclass
+class MlflowServer:
+    uri: str
+    root: Path
+    proc: subprocess.Popen
+
+    def client(self):
+        from mlflow.tracking import MlflowClient
+
+        return MlflowClient(tracking_uri=self.uri)
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(tmp_path_factory):
+    """`mlflow server` on 127.0.0.1 with a SQLite backend and proxied artifacts
+    (without its job runner: MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false)."""
+    root = tmp_path_factory.mktemp("mlflow-server")
+    port = free_port()
+    log = root / "server.log"
+    args = [
+        str(MLFLOW), "server", "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}",
+        "--artifacts-destination", str(root / "artifacts"), "--host", "127.0.0.1", "--port", str(port),
+    ]
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            args, cwd=root, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            env=subprocess_env(MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false"),
+        )
+    uri = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"mlflow server exited (rc {proc.returncode}):\n{log.read_text()[-3000:]}")
+            try:
+                with urllib.request.urlopen(f"{uri}/health", timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"mlflow server did not answer {uri}/health within 60 s:\n{log.read_text()[-3000:]}")
+            time.sleep(0.5)
+        yield MlflowServer(uri, root, proc)
+    finally:
+        stop_process_group(proc)
+
+
+# ---------------------------------------------------------------- one finished sweep
+
+
+@dataclass
+class FinishedSweep:
+    settings: Any  # search.sweep.SweepSettings
+    result: Any  # search.sweep.SweepResult
+    server: MlflowServer
+    progress: List[str] = field(default_factory=list)
+
+
+@pytest.fixture(scope="session")
+def finished_sweep(ray_cluster, mlflow_server, tmp_path_factory) -> FinishedSweep:
+    """A 4-trial TPE + ASHA sweep of spaces/tagger.cfg (2 at a time), tracked
+    by the MLflow server, through the Python API."""
+    from search.sweep import SweepSettings, sweep
+
+    settings = SweepSettings(
+        space_path=str(SPACE),
+        num_samples=4,
+        max_concurrent=2,
+        address=ray_cluster.address,
+        tracking_uri=mlflow_server.uri,
+        experiment="e2e-tagger",
+        storage=str(tmp_path_factory.mktemp("sweeps")),
+        seed=0,
+        search="tpe",
+        scheduler="asha",
+        grace_period=1,
+        overrides=dict(FAST),
+    )
+    progress: List[str] = []
+    result = sweep(settings, progress=progress.append)
+    return FinishedSweep(settings, result, mlflow_server, progress)
