@@ -84,9 +84,10 @@ def overhead(args) -> None:
         f"| plain Ray Tune, no-op trials | {noop_wall:.1f} s | ~0 s | {anchor:.2f} s |",
         f"| ratio | | | {ours / anchor:.2f}x |",
         "",
-        "Overhead per trial = (sweep wall x concurrency - sum of trial wall times) / trials: actor start,",
-        "scheduling, Optuna proposals, space validation and config filling, MLflow child runs (driver side),",
-        "reading the (small) corpus in each trial, best-config export.",
+        "Overhead per trial = (sweep wall x concurrency - sum of trial wall times) / trials: actor start and the",
+        "worker's imports, scheduling, Optuna proposals, filling the config, MLflow child runs (driver side) and",
+        "the sweep's start and end (space validation, best-config export). A trial's own time starts when its",
+        "function starts (corpus reading, model initialization, training, evaluation).",
     ]
     write_section("sweep-overhead", lines)
     print("\n".join(lines))
