@@ -6,6 +6,7 @@ from .character_embed import CharacterEmbed
 from .bilstm import BiLSTM
 from .fixed_dropout import FixedDropout
 from .tok2vec_listener import Tok2VecListener
+from .precomputable_affine import PrecomputableAffine
 
 __all__ = [
     "FeatureExtractor",
@@ -14,4 +15,5 @@ __all__ = [
     "BiLSTM",
     "FixedDropout",
     "Tok2VecListener",
+    "PrecomputableAffine",
 ]

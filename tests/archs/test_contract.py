@@ -25,6 +25,7 @@ from archs import make_docs, registry
 GLOVE = Path(__file__).resolve().parents[2] / "data" / "vectors" / "glove.6B.50d.sample.txt"
 
 LISTENER = "spacy.Tok2VecListener.v1"
+PARSER = "spacy.TransitionBasedParser.v1"
 
 
 class Case(NamedTuple):
@@ -133,6 +134,37 @@ nC = 4
             17,
         ),
     },
+    PARSER: {
+        # n_out = number of actions: width of each step's score rows (see _parser_contract)
+        "parser-nF8": Case(
+            "[model]\n"
+            f'@architectures = "{PARSER}"\n'
+            "nr_feature_tokens = 8\nhidden_width = 64\nmaxout_pieces = 2\nuse_upper = true\nnO = 20\n\n"
+            "[model.tok2vec]" + _T2V_96,
+            20,
+        ),
+        "ner-nF3-no-upper": Case(
+            f"""
+[model]
+@architectures = "{PARSER}"
+nr_feature_tokens = 3
+hidden_width = 32
+maxout_pieces = 1
+use_upper = false
+nO = 14
+
+[model.tok2vec]
+@architectures = "spacy.HashEmbedCNN.v1"
+width = 48
+depth = 2
+embed_size = 1000
+window_size = 1
+maxout_pieces = 3
+subword_features = true
+""",
+            14,
+        ),
+    },
     LISTENER: {
         "grad_factor=0.5": Case(
             f"""
@@ -203,6 +235,9 @@ def test_contract(name, variant, ops_name, sentences):
         if name == LISTENER:
             _listener_contract(model, case, docs)
             return
+        if name == PARSER:
+            _parser_contract(model, case, docs)
+            return
         model.initialize(X=docs)
         Ys, backprop = model.begin_update(docs)
         assert isinstance(Ys, list) and len(Ys) == len(docs)
@@ -244,6 +279,42 @@ def test_contract(name, variant, ops_name, sentences):
         clone = build(case.config).from_bytes(model.to_bytes())
         for a, b in zip(Yp, clone.predict(docs)):
             numpy.testing.assert_array_equal(model.ops.to_numpy(a), clone.ops.to_numpy(b))
+
+
+def _parser_contract(model: Model, case: Case, docs) -> None:
+    """The parser's model maps docs to the batch's state scorer (archs/parser.py):
+    score a few steps of random states (feature token ids, -1 = empty slot),
+    backpropagate random gradients, backprop once through the tokens, update."""
+    model.initialize(X=docs)
+    n_tokens = sum(len(d) for d in docs)
+    nF = model.attrs["nr_feature_tokens"]
+    rng = numpy.random.default_rng(0)
+    steps = [rng.integers(-1, n_tokens, size=(n_states, nF)).astype("int32") for n_states in (12, 7, 3)]
+    optimizer = Adam(0.001)
+    initial = snapshot(model)
+    assert initial, "architecture has no parameters"
+    # Two updates: with use_upper the output layer is zero-initialised, so the
+    # first gradient reaches only the upper layer (as for the tagger).
+    for update in range(2):
+        step, finish = model.begin_update(docs)
+        assert step.n_tokens == n_tokens and step.n_actions == case.n_out
+        for i, ids in enumerate(steps):
+            scores, backprop = step.score(ids)
+            assert tuple(scores.shape) == (len(ids), case.n_out)
+            scores_host = model.ops.to_numpy(scores)
+            assert scores_host.dtype == numpy.float32 and numpy.isfinite(scores_host).all()
+            backprop(random_grads(model, [scores], seed=10 * update + i)[0])
+        finish(None)
+        model.finish_update(optimizer)
+    after = snapshot(model)
+    unchanged = [key for key in initial if numpy.array_equal(initial[key], after[key])]
+    assert unchanged == [], f"parameters that did not move: {unchanged}"
+    scores = model.predict(docs).predict(steps[0])
+    assert tuple(scores.shape) == (len(steps[0]), case.n_out)
+    clone = build(case.config).from_bytes(model.to_bytes())
+    numpy.testing.assert_array_equal(
+        model.ops.to_numpy(scores), clone.ops.to_numpy(clone.predict(docs).predict(steps[0]))
+    )
 
 
 def _upstream(width: int) -> Model:
@@ -349,7 +420,9 @@ def test_tagger_nO_null_is_set_at_initialize(sentences):
     assert [y.shape for y in model.predict(docs)] == [(len(d), 17) for d in docs]
 
 
-NON_LISTENER = [(n, next(iter(CASES[n]))) for n in sorted(CASES) if n != LISTENER]
+# The parser's output is a state scorer, not per-doc arrays: its empty-doc case is
+# tests/archs/test_parser_model.py::test_empty_docs_inside_a_batch.
+NON_LISTENER = [(n, next(iter(CASES[n]))) for n in sorted(CASES) if n not in (LISTENER, PARSER)]
 
 
 @pytest.mark.parametrize("name,variant", NON_LISTENER, ids=[n for n, _ in NON_LISTENER])

@@ -1,0 +1,341 @@
+"""spacy.TransitionBasedParser.v1: the state scorer of the dependency parser and the NER.
+
+The model maps a batch of Docs to a `ParserStepModel`, the batch's precomputed
+scorer of parser states (ARCHITECTURES.md §3):
+
+    tok2vec' = chain(tok2vec, list2array, Linear(hidden_width, t2v_width))   # (N, H)
+    lower    = PrecomputableAffine(nO = hidden_width if use_upper else n_actions,
+                                   nF = nr_feature_tokens, nI = hidden_width, nP = maxout_pieces)
+    upper    = Linear(n_actions, hidden_width), W zero-initialised  (only if use_upper)
+
+How a parser / NER component drives it, per batch of docs:
+
+    step, finish = model.begin_update(docs)      # tok2vec' + lower precompute, once
+    while states remain:
+        ids = ...                                # (n_states, nF) int host array: rows of the
+                                                 # batch's concatenated tokens
+                                                 # (step.doc_offsets[d] + i), -1 = empty slot
+        scores, backprop = step.score(ids)       # (n_states, n_actions)
+        d_scores = ...                           # loss gradient (unseen classes masked, see below)
+        backprop(d_scores)                       # upper's gradient now, the rest accumulated
+        ... advance the states ...
+    finish(None)                                 # one backprop through lower and tok2vec'
+    model.finish_update(optimizer)
+
+and `step = model.predict(docs)`, `step.predict(ids)` at inference.
+
+The number of actions is usually unknown when the model is built (nO = null):
+the component calls `set_n_actions(model, n)` once its action inventory is
+known, before `model.initialize(X=docs)` (before initialize that is just
+`model.get_ref("upper" if use_upper else "lower").set_dim("nO", n)`). Unseen-class masking (spaCy sets the
+scores of classes never seen in training to the minimum score and zeroes their
+gradient) is the component's business: `set_n_actions` returns the indices of
+classes added to an already trained model, for it to mark as unseen.
+"""
+
+from typing import Any, Callable, List, Optional, Tuple
+
+import numpy
+from thinc.api import Linear, Model, chain, list2array, zero_init
+from thinc.types import Floats2d, Ints2d
+
+from .features import Doc
+from .layers import PrecomputableAffine
+from .registry import registry
+
+
+@registry.architectures("spacy.TransitionBasedParser.v1")
+def TransitionBasedParser(
+    *,
+    tok2vec: Model[List[Doc], List[Floats2d]],
+    nr_feature_tokens: int,
+    hidden_width: int,
+    maxout_pieces: int,
+    use_upper: bool = True,
+    nO: Optional[int] = None,
+) -> Model[List[Doc], "ParserStepModel"]:
+    """Scores the actions of parser states from a few of their tokens (draft v1 API).
+
+    tok2vec: the token encoder (an own one, or a listener to a shared one).
+    nr_feature_tokens: tokens that describe a state (nF); 8 for the parser
+        (13 with extra tokens), 3 for the NER (6 in the draft / with extra tokens).
+        Which tokens they are is the component's featurisation (ARCHITECTURES.md §3.1).
+    hidden_width: width of the token projection and of the hidden layer; 32-256 (64).
+    maxout_pieces: maxout pieces of the hidden units; 1-4 (2). With 1 the hidden
+        layer is linear when there is an upper layer, relu when there is none
+        (as ARCHITECTURES.md §3 states; spaCy 3.8's precompute_hiddens in fact
+        applies relu in both cases — only nP=1 with an upper layer differs).
+    use_upper: put a zero-initialised Linear output layer over the hidden layer;
+        false makes the hidden layer itself the output (one unit per action): fewer
+        FLOPs per state, usually a little less accurate.
+    nO: number of actions; null lets the component set it later with
+        `set_n_actions(model, n)` (the right layer for either use_upper value).
+    """
+    if nr_feature_tokens < 1 or hidden_width < 1 or maxout_pieces < 1:
+        raise ValueError(
+            "nr_feature_tokens, hidden_width and maxout_pieces must be >= 1, got "
+            f"{nr_feature_tokens}, {hidden_width}, {maxout_pieces}"
+        )
+    if nO is not None and nO < 1:
+        raise ValueError(f"nO (number of actions) must be >= 1 or null, got {nO}")
+    t2v_width = tok2vec.get_dim("nO") if tok2vec.has_dim("nO") else None
+    tok2vec_ = chain(tok2vec, list2array(), Linear(hidden_width, t2v_width))
+    tok2vec_.set_dim("nO", hidden_width)
+    lower = PrecomputableAffine(
+        nO=hidden_width if use_upper else nO,
+        nI=hidden_width,
+        nF=nr_feature_tokens,
+        nP=maxout_pieces,
+    )
+    layers = [tok2vec_, lower]
+    refs = {"tok2vec": tok2vec_, "lower": lower}
+    if use_upper:
+        upper = Linear(nO, hidden_width, init_W=zero_init)
+        layers.append(upper)
+        refs["upper"] = upper
+    return Model(
+        "parser_model",
+        forward,
+        init=init,
+        layers=layers,
+        refs=refs,
+        attrs={
+            "nr_feature_tokens": nr_feature_tokens,
+            "hidden_width": hidden_width,
+            "maxout_pieces": maxout_pieces,
+            "use_upper": use_upper,
+        },
+    )
+
+
+def forward(model: Model[List[Doc], "ParserStepModel"], docs: List[Doc], is_train: bool) -> Tuple["ParserStepModel", Callable]:
+    step = ParserStepModel.begin(model, docs, is_train)
+
+    def backprop(_: Any = None) -> List[Doc]:
+        step.backprop_tokvecs()
+        return []
+
+    return step, backprop
+
+
+def init(model: Model, X: Optional[List[Doc]] = None, Y: Any = None) -> None:
+    if n_actions(model) is None:
+        raise ValueError(
+            "TransitionBasedParser: the number of actions is not set; call "
+            "archs.parser.set_n_actions(model, n) (or build with nO) before initialize"
+        )
+    model.get_ref("tok2vec").initialize(X=X)
+    model.get_ref("lower").initialize()
+    if model.attrs["use_upper"]:
+        model.get_ref("upper").initialize()
+
+
+def _output_layer_name(model: Model) -> str:
+    return "upper" if model.attrs["use_upper"] else "lower"
+
+
+def n_actions(model: Model) -> Optional[int]:
+    """The number of actions the model scores (None while unset)."""
+    return model.get_ref(_output_layer_name(model)).maybe_get_dim("nO")
+
+
+def set_n_actions(model: Model, n: int) -> List[int]:
+    """Set the number of actions: nO of the upper layer, or of the lower layer when
+    use_upper is false (so that the output really has n columns — spaCy's legacy
+    v1 froze the lower layer's nO at its first resize, parity.md row 18).
+
+    Before initialize this only sets the dimension. On an initialized model the
+    output layer grows (it cannot shrink): the old classes keep their weights,
+    the new ones start at zero (as spaCy v2's resize_output); their indices are
+    returned so that the component can mark them unseen. Optimizer state of the
+    replaced layer is not carried over.
+    """
+    if n < 1:
+        raise ValueError(f"number of actions must be >= 1, got {n}")
+    name = _output_layer_name(model)
+    layer = model.get_ref(name)
+    old = layer.maybe_get_dim("nO")
+    if old == n:
+        return []
+    if old is None or not layer.has_param("W"):
+        layer.set_dim("nO", n, force=True)
+        return []
+    if n < old:
+        raise ValueError(f"cannot shrink the output layer from {old} to {n} actions")
+    ops = layer.ops
+    if name == "upper":
+        larger = Linear(n, layer.get_dim("nI"), init_W=zero_init)
+        W = ops.alloc2f(n, layer.get_dim("nI"))
+        b = ops.alloc1f(n)
+        W[:old] = layer.get_param("W")
+        b[:old] = layer.get_param("b")
+        params = {"W": W, "b": b}
+    else:
+        nF, nP, nI = layer.get_dim("nF"), layer.get_dim("nP"), layer.get_dim("nI")
+        larger = PrecomputableAffine(n, nI, nF, nP, dropout=layer.attrs["dropout_rate"])
+        W = ops.alloc4f(nF, n, nP, nI)
+        b = ops.alloc2f(n, nP)
+        pad = ops.alloc4f(1, nF, n, nP)
+        W[:, :old] = layer.get_param("W")
+        b[:old] = layer.get_param("b")
+        pad[:, :, :old] = layer.get_param("pad")
+        params = {"W": W, "b": b, "pad": pad}
+    larger.ops = ops
+    for key, value in params.items():
+        larger.set_param(key, value)
+    index = next(i for i, node in enumerate(model._layers) if node is layer)
+    model._layers[index] = larger
+    model.set_ref(name, larger)
+    return list(range(old, n))
+
+
+class ParserStepModel:
+    """One batch's precomputed state scorer (spaCy's ParserStepModel).
+
+    `begin` runs tok2vec' and the lower layer's precompute once; `score(ids)`
+    then scores any number of states, each step's gradient being accumulated
+    into the precomputed block; `backprop_tokvecs()` sends the sum of all
+    steps' gradients through the lower layer and tok2vec' once.
+
+    Attributes: n_actions (nO), nF, n_tokens (N, rows of the batch's token
+    matrix), doc_offsets (first row of each doc in it), is_train.
+    """
+
+    def __init__(self, model: Model, docs: List[Doc], is_train: bool) -> None:
+        self.model = model
+        self.ops = model.ops
+        self.is_train = is_train
+        self.use_upper: bool = model.attrs["use_upper"]
+        self.lower = model.get_ref("lower")
+        self.upper = model.get_ref("upper") if self.use_upper else None
+        self.nF: int = self.lower.get_dim("nF")
+        self.nH: int = self.lower.get_dim("nO")  # units of the lower layer
+        self.nP: int = self.lower.get_dim("nP")
+        self.n_actions: int = self.upper.get_dim("nO") if self.upper is not None else self.nH
+        self.dropout: float = self.lower.attrs["dropout_rate"] if self.use_upper else 0.0
+        lengths = [len(doc) for doc in docs]
+        self.doc_offsets: List[int] = [int(x) for x in numpy.cumsum([0] + lengths[:-1])]
+        self.n_tokens: int = int(sum(lengths))
+
+        tokvecs, self._bp_tokvecs = model.get_ref("tok2vec")(docs, is_train)
+        Yf, self._bp_lower = self.lower(tokvecs, is_train)
+        self.tokvecs = tokvecs
+        width = self.nH * self.nP
+        # (N+1) * nF rows of nH * nP: row (token + 1) * nF + f; token -1 = the pad.
+        self._Yf2 = Yf.reshape(((self.n_tokens + 1) * self.nF, width))
+        self._b = self.lower.get_param("b").reshape((1, width))
+        self._dYf2 = self.ops.alloc2f(*self._Yf2.shape, dtype=Yf.dtype) if is_train else None
+        self._d_b = self.ops.alloc1f(width, dtype=Yf.dtype) if is_train else None
+        self._n_steps_backpropped = 0
+        self._finished = False
+
+    @classmethod
+    def begin(cls, model: Model, docs: List[Doc], is_train: bool) -> "ParserStepModel":
+        return cls(model, docs, is_train)
+
+    @property
+    def nO(self) -> int:
+        return self.n_actions
+
+    def _rows(self, ids: Ints2d) -> Ints2d:
+        """Rows of the precomputed block that states' features select, flattened
+        (n_states * nF,), on the device."""
+        nF = self.nF
+        if ids.ndim != 2 or int(ids.shape[1]) != nF:
+            raise ValueError(f"ids must have shape (n_states, {nF}), got {tuple(ids.shape)}")
+        if isinstance(ids, numpy.ndarray):
+            if ids.size and (int(ids.min()) < -1 or int(ids.max()) >= self.n_tokens):
+                raise ValueError(f"token ids must lie in [-1, {self.n_tokens}), got {int(ids.min())}..{int(ids.max())}")
+            rows = (ids.astype("int32") + 1) * nF + numpy.arange(nF, dtype="int32")
+            return self.ops.asarray(numpy.ascontiguousarray(rows.ravel()), dtype="int32")
+        xp = self.ops.xp
+        rows = (ids.astype("int32") + 1) * nF + xp.arange(nF, dtype="int32")
+        return xp.ascontiguousarray(rows.ravel())
+
+    def score(self, ids: Ints2d) -> Tuple[Floats2d, Callable[[Floats2d], None]]:
+        """Scores (n_states, n_actions) of the states whose feature tokens are ids
+        (n_states, nF), and a callback that takes d_scores and accumulates the
+        gradient (the upper layer's immediately; the lower layer's and the token
+        vectors' until `backprop_tokvecs`). It returns None."""
+        if self._finished:
+            raise ValueError("this batch's step model has been backpropagated already: call model.begin_update again")
+        ops = self.ops
+        xp = ops.xp
+        nF, nH, nP = self.nF, self.nH, self.nP
+        n_states = int(ids.shape[0])
+        rows = self._rows(ids)
+        if n_states == 0:
+            return self._no_states()
+        pre = self._Yf2[rows].reshape((n_states, nF, nH * nP)).sum(axis=1) + self._b
+        which = relu_mask = drop_mask = bp_upper = None
+        if nP >= 2:
+            hidden, which = ops.maxout(xp.ascontiguousarray(pre.reshape((n_states, nH, nP))))
+        elif self.use_upper:
+            hidden = pre
+        else:
+            relu_mask = pre > 0
+            hidden = pre * relu_mask
+        if self.upper is not None:
+            if self.is_train and self.dropout > 0:
+                drop_mask = ops.get_dropout_mask(hidden.shape, self.dropout)
+                hidden = hidden * drop_mask
+            scores, bp_upper = self.upper(hidden, self.is_train)
+        else:
+            scores = hidden
+
+        def backprop_scores(d_scores: Floats2d) -> None:
+            if not self.is_train:
+                raise ValueError("the step model was made in prediction mode (model.predict): no gradient")
+            if self._finished:
+                raise ValueError("backprop after backprop_tokvecs: this batch is finished")
+            d_scores = ops.asarray2f(d_scores)
+            if tuple(d_scores.shape) != (n_states, self.n_actions):
+                raise ValueError(f"d_scores must have shape {(n_states, self.n_actions)}, got {tuple(d_scores.shape)}")
+            d_hidden = bp_upper(d_scores) if bp_upper is not None else d_scores
+            if drop_mask is not None:
+                d_hidden = d_hidden * drop_mask
+            if which is not None:
+                d_pre = ops.backprop_maxout(xp.ascontiguousarray(d_hidden), which, nP)
+                d_pre = d_pre.reshape((n_states, nH * nP))
+            elif relu_mask is not None:
+                d_pre = d_hidden * relu_mask
+            else:
+                d_pre = d_hidden
+            d_pre = xp.ascontiguousarray(d_pre, dtype=self._dYf2.dtype)
+            self._d_b += d_pre.sum(axis=0)
+            ops.scatter_add(self._dYf2, rows, xp.repeat(d_pre, nF, axis=0))
+            self._n_steps_backpropped += 1
+            return None
+
+        return scores, backprop_scores
+
+    def _no_states(self) -> Tuple[Floats2d, Callable[[Floats2d], None]]:
+        def backprop_nothing(d_scores: Floats2d) -> None:
+            if not self.is_train:
+                raise ValueError("the step model was made in prediction mode (model.predict): no gradient")
+            if tuple(d_scores.shape) != (0, self.n_actions):
+                raise ValueError(f"d_scores must have shape {(0, self.n_actions)}, got {tuple(d_scores.shape)}")
+            return None
+
+        return self.ops.alloc2f(0, self.n_actions, dtype=self._Yf2.dtype), backprop_nothing
+
+    def predict(self, ids: Ints2d) -> Floats2d:
+        """Scores only (no dropout in prediction mode)."""
+        return self.score(ids)[0]
+
+    def backprop_tokvecs(self) -> None:
+        """Send the gradients accumulated over all steps through the lower layer
+        (W, pad, b) and tok2vec' in one pass. Call once, after the last step."""
+        if not self.is_train:
+            raise ValueError("the step model was made in prediction mode (model.predict): no gradient")
+        if self._finished:
+            raise ValueError("backprop_tokvecs was called already for this batch")
+        self._finished = True
+        if self._n_steps_backpropped:
+            self.lower.inc_grad("b", self._d_b.reshape((self.nH, self.nP)))
+            dYf = self._dYf2.reshape((self.n_tokens + 1, self.nF, self.nH, self.nP))
+            d_tokvecs = self._bp_lower(dYf)
+            self._bp_tokvecs(d_tokvecs)
+        # the batch's caches are no longer needed
+        self._dYf2 = self._d_b = None
+        self._bp_lower = self._bp_tokvecs = None
