@@ -1,0 +1,150 @@
+"""Dependency scores: spaCy's (primary, punctuation excluded) and CoNLL-2018 style.
+
+Inputs: per sentence, gold and predicted heads (corpus convention: 0-based head
+index, -1 for a root, None = missing) and labels (strings, None = missing).
+Gold and predicted tokenisation are the same (gold tokens).
+
+spaCy (``parser_score`` -> ``Scorer.score_deps`` with ``ignore_labels=("p", "punct")``,
+labels lower-cased): the gold arcs are the set of (token, head, label) over tokens
+whose gold label is present and not ignored; the predicted arcs the set over tokens
+whose gold is present and whose *predicted* label is not ignored (so a gold-punct
+token predicted "dep" is a false positive, a predicted "punct" on a non-punct word
+a false negative). UAS / LAS are the F-scores of those sets (unlabelled: without
+the label); with gold tokens and no punct mismatches this is plain accuracy over
+the non-punct words. Per-label: P/R/F of the arcs with that label. Values are
+fractions (spaCy's convention; multiply by 100 for the usual percentages).
+
+CoNLL-2018 (``conll18_ud_eval.py`` on gold tokens): accuracy over *all* words with
+a gold head, punctuation included; LAS compares only the universal part of the
+label (``nmod:poss`` -> ``nmod``).
+"""
+
+from typing import Dict, Iterable, List, Optional, Sequence, Set, Tuple
+
+IGNORE_LABELS = ("p", "punct")
+
+
+class PRF:
+    __slots__ = ("tp", "fp", "fn")
+
+    def __init__(self) -> None:
+        self.tp = self.fp = self.fn = 0
+
+    def score_set(self, cand: Set, gold: Set) -> None:
+        self.tp += len(cand & gold)
+        self.fp += len(cand - gold)
+        self.fn += len(gold - cand)
+
+    @property
+    def precision(self) -> float:
+        return self.tp / (self.tp + self.fp + 1e-100)
+
+    @property
+    def recall(self) -> float:
+        return self.tp / (self.tp + self.fn + 1e-100)
+
+    @property
+    def fscore(self) -> float:
+        p, r = self.precision, self.recall
+        return 2 * ((p * r) / (p + r + 1e-100))
+
+    def __len__(self) -> int:
+        return self.tp + self.fp + self.fn
+
+    def to_dict(self) -> Dict[str, float]:
+        return {"p": self.precision, "r": self.recall, "f": self.fscore}
+
+
+def _norm(label: Optional[str], lowercase: bool) -> Optional[str]:
+    if label is None or label == "":
+        return None
+    return label.lower() if lowercase else label
+
+
+def _head(i: int, h: int) -> int:
+    return i if h == -1 else h
+
+
+def score_deps(
+    gold_heads: Sequence[Sequence[Optional[int]]],
+    gold_labels: Sequence[Sequence[Optional[str]]],
+    pred_heads: Sequence[Sequence[Optional[int]]],
+    pred_labels: Sequence[Sequence[Optional[str]]],
+    ignore_labels: Iterable[str] = IGNORE_LABELS,
+    lowercase: bool = True,
+) -> Dict:
+    """Returns {"dep_uas", "dep_las", "dep_las_per_type" (label -> {p, r, f}),
+    "conll_uas", "conll_las", "n_words", "n_scored"}; scores are fractions, None when
+    there was nothing to score."""
+    if not (len(gold_heads) == len(gold_labels) == len(pred_heads) == len(pred_labels)):
+        raise ValueError("gold/pred heads/labels must have one entry per sentence")
+    ignore = {lab.lower() if lowercase else lab for lab in ignore_labels}
+    unlabelled = PRF()
+    labelled = PRF()
+    per_dep: Dict[str, PRF] = {}
+    n_words = n_uas = n_las = 0
+    for sent, (gh, gl, ph, pl) in enumerate(zip(gold_heads, gold_labels, pred_heads, pred_labels)):
+        if not (len(gh) == len(gl) == len(ph) == len(pl)):
+            raise ValueError(f"sentence {sent}: gold and predicted lengths differ")
+        gold_deps: Set[Tuple[int, int, str]] = set()
+        gold_by_dep: Dict[str, Set] = {}
+        missing = set()
+        for i, (h, lab) in enumerate(zip(gh, gl)):
+            dep = _norm(lab, lowercase)
+            if dep is None or h is None:
+                missing.add(i)
+                continue
+            if dep not in ignore:
+                arc = (i, _head(i, h), dep)
+                gold_deps.add(arc)
+                per_dep.setdefault(dep, PRF())
+                gold_by_dep.setdefault(dep, set()).add(arc)
+            # CoNLL-2018: every word with a gold head, universal labels
+            n_words += 1
+            p = ph[i]
+            if p is not None and _head(i, p) == _head(i, h):
+                n_uas += 1
+                pdep = _norm(pl[i], lowercase)
+                if pdep is not None and pdep.split(":")[0] == dep.split(":")[0]:
+                    n_las += 1
+        pred_deps: Set[Tuple[int, int, str]] = set()
+        pred_by_dep: Dict[str, Set] = {}
+        for i, (h, lab) in enumerate(zip(ph, pl)):
+            if i in missing:
+                continue
+            dep = _norm(lab, lowercase)
+            if dep in ignore:
+                continue
+            if h is None or dep is None:
+                unlabelled.fp += 1
+                labelled.fp += 1
+                continue
+            arc = (i, _head(i, h), dep)
+            pred_deps.add(arc)
+            per_dep.setdefault(dep, PRF())
+            pred_by_dep.setdefault(dep, set()).add(arc)
+        labelled.score_set(pred_deps, gold_deps)
+        unlabelled.score_set({a[:2] for a in pred_deps}, {a[:2] for a in gold_deps})
+        for dep, prf in per_dep.items():
+            prf.score_set(pred_by_dep.get(dep, set()), gold_by_dep.get(dep, set()))
+    scored = len(unlabelled) > 0
+    return {
+        "dep_uas": unlabelled.fscore if scored else None,
+        "dep_las": labelled.fscore if scored else None,
+        "dep_las_per_type": {k: v.to_dict() for k, v in per_dep.items()} if scored else None,
+        "conll_uas": n_uas / n_words if n_words else None,
+        "conll_las": n_las / n_words if n_words else None,
+        "n_words": n_words,
+        "n_scored": unlabelled.tp + unlabelled.fn,
+    }
+
+
+def score_examples(examples: Sequence, pred_heads: List, pred_labels: List, **kwargs) -> Dict:
+    """score_deps against Examples' ``gold["heads"]`` / ``gold["deps"]``."""
+    return score_deps(
+        [eg.gold["heads"] for eg in examples],
+        [eg.gold["deps"] for eg in examples],
+        pred_heads,
+        pred_labels,
+        **kwargs,
+    )
