@@ -20,6 +20,7 @@ from ray.tune.search.optuna import OptunaSearch
 from ray.tune.stopper import Stopper
 
 from .config import fill_config
+from .preflight import check_cluster_settings, count_nodes, data_paths_of
 from .space import Space
 from .trial import SEED_KEY, derive_seed, run_trial, trial_config
 from .tracking import SweepTracking, code_version, default_tracking_uri
@@ -216,29 +217,13 @@ def sweep(settings: SweepSettings, progress: Optional[Callable[[str], None]] = N
         exp_dir = _latest_unfinished(storage, experiment)
         state = json.loads((exp_dir / STATE_FILE).read_text())
         tracking = SweepTracking(state["tracking_uri"], experiment)
-        parent_run_id = state["parent_run_id"]
-        tracking.reopen(parent_run_id)
     else:
         name = f"{experiment}-{datetime.now():%Y%m%d-%H%M%S}"
         exp_dir, n = storage / name, 1
         while exp_dir.exists():  # two sweeps started in the same second
             n += 1
             exp_dir = storage / f"{name}-{n}"
-        name = exp_dir.name
         tracking = SweepTracking(settings.tracking_uri or default_tracking_uri(), experiment)
-        tags = {
-            "archsweep.space_file": str(settings.space_path),
-            "archsweep.space_hash": space.digest,
-            "archsweep.search": settings.search,
-            "archsweep.scheduler": settings.scheduler,
-            "archsweep.seed": str(settings.seed),
-            "archsweep.code_version": code_version(),
-            "archsweep.storage": str(exp_dir),
-        }
-        params = {k: v for k, v in asdict(settings).items() if k not in ("overrides", "resume")}
-        parent_run_id = tracking.start_parent(name, tags, params, space.text)
-        exp_dir.mkdir(parents=True, exist_ok=True)
-        _write_state(exp_dir, {"parent_run_id": parent_run_id, "tracking_uri": tracking.tracking_uri, "experiment": experiment, "finished": False})
 
     # Tune snapshots its experiment state at most this often; a trial that
     # ended since the last snapshot is run again by --resume ("auto" can wait
@@ -248,6 +233,12 @@ def sweep(settings: SweepSettings, progress: Optional[Callable[[str], None]] = N
     if started_ray:
         ray.init(address=settings.address, include_dashboard=False, configure_logging=False, log_to_driver=False)
     try:
+        _preflight(settings, space, tracking.tracking_uri)
+        if settings.resume:
+            parent_run_id = state["parent_run_id"]
+            tracking.reopen(parent_run_id)
+        else:
+            parent_run_id = _start_parent(settings, space, tracking, exp_dir)
         trainable = tune.with_resources(
             tune.with_parameters(_trainable, space=space, workdir=workdir),
             {"cpu": settings.cpus_per_trial, "gpu": settings.gpus_per_trial},
@@ -283,6 +274,33 @@ def sweep(settings: SweepSettings, progress: Optional[Callable[[str], None]] = N
     result = _finish(tracking, parent_run_id, experiment, space, exp_dir)
     _write_state(exp_dir, {**json.loads((exp_dir / STATE_FILE).read_text()), "finished": True})
     return result
+
+
+def _preflight(settings: SweepSettings, space: Space, tracking_uri: str) -> None:
+    """Refuse, before any run is created, what cannot work on this cluster."""
+    n_nodes = count_nodes()
+    if not ray.cluster_resources().get("CPU", 0):
+        n_nodes = max(n_nodes, 2)  # a CPU-less head: every trial runs on another machine
+    check_cluster_settings(n_nodes, settings.storage, tracking_uri, data_paths_of(space.template))
+
+
+def _start_parent(settings: SweepSettings, space: Space, tracking: SweepTracking, exp_dir: Path) -> str:
+    """The sweep's parent run, and the state file --resume finds it by."""
+    tags = {
+        "archsweep.space_file": str(settings.space_path),
+        "archsweep.space_hash": space.digest,
+        "archsweep.search": settings.search,
+        "archsweep.scheduler": settings.scheduler,
+        "archsweep.seed": str(settings.seed),
+        "archsweep.code_version": code_version(),
+        "archsweep.storage": str(exp_dir),
+    }
+    params = {k: v for k, v in asdict(settings).items() if k not in ("overrides", "resume")}
+    parent_run_id = tracking.start_parent(exp_dir.name, tags, params, space.text)
+    exp_dir.mkdir(parents=True, exist_ok=True)
+    state = {"parent_run_id": parent_run_id, "tracking_uri": tracking.tracking_uri, "experiment": tracking.experiment, "finished": False}
+    _write_state(exp_dir, state)
+    return parent_run_id
 
 
 def _write_state(exp_dir: Path, state: Dict[str, Any]) -> None:
