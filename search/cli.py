@@ -76,7 +76,7 @@ def train(
 @app.command()
 def evaluate(
     model_dir: Path = typer.Argument(..., help="A saved model (model-best/ or model-last/ of a training run)."),
-    corpus: Path = typer.Argument(..., help="CoNLL-U file to score on."),
+    corpus: Path = typer.Argument(..., help="Corpus to score on: .conllu, or .iob2 (named entities)."),
     gpu_id: int = typer.Option(-1, "--gpu-id", "-g"),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the scores as JSON here."),
 ) -> None:
@@ -86,7 +86,7 @@ def evaluate(
     _setup_logging()
     try:
         scores = run_evaluate(model_dir, corpus, gpu_id=gpu_id)
-    except (CorpusError, FileNotFoundError) as err:
+    except (CorpusError, FileNotFoundError, ValueError) as err:
         _fail(str(err))
     for key, value in scores.items():
         typer.echo(f"{key:>20}  {value:.0f}" if key == "words_per_second" else f"{key:>20}  {value * 100:.2f}")

@@ -7,19 +7,22 @@ from typing import Dict, Union
 from thinc.api import require_gpu
 
 from .corpus import count_words, read_conllu
+from .iob2 import read_iob2
 from .pipeline import load_pipeline
 from .training import use_cpu
 
 
 def evaluate(model_dir: Union[str, Path], corpus_path: Union[str, Path], *, gpu_id: int = -1) -> Dict[str, float]:
     """Scores of the model saved in model_dir (model-best/ or model-last/ of a
-    training run) on a CoNLL-U corpus, plus its inference speed in words/s."""
+    training run) on a corpus, plus its inference speed in words/s. The reader
+    goes by the file's suffix: .iob2 (named entities, archsweep.IOB2Corpus.v1),
+    anything else CoNLL-U."""
     if gpu_id >= 0:
         require_gpu(gpu_id)
     else:
         use_cpu()
     pipeline, _ = load_pipeline(model_dir)
-    examples = read_conllu(corpus_path)
+    examples = read_iob2(corpus_path) if Path(corpus_path).suffix == ".iob2" else read_conllu(corpus_path)
     start = time.perf_counter()
     scores = pipeline.evaluate(examples)
     seconds = time.perf_counter() - start

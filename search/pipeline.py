@@ -38,6 +38,12 @@ class Component:
     def labels(self) -> List[str]:
         return []
 
+    @property
+    def label_data(self) -> Any:
+        """What labels.json stores for this component; `set_labels` takes it back
+        (the labels, or e.g. a transition system's action inventory)."""
+        return self.labels
+
     def set_labels(self, labels: Sequence[str]) -> None:
         """Restore the labels of a saved component (sets output dims)."""
 
@@ -291,7 +297,7 @@ class Pipeline:
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
         config.to_disk(path / "config.cfg")
-        labels = {name: c.labels for name, c in self.components.items()}
+        labels = {name: c.label_data for name, c in self.components.items()}
         (path / "labels.json").write_text(json.dumps(labels, indent=2), encoding="utf8")
         for name, component in self.components.items():
             (path / f"{name}.bin").write_bytes(component.model.to_bytes())
