@@ -16,7 +16,6 @@ random search's best.
 """
 
 import argparse
-import json
 import sys
 import tempfile
 import time
@@ -135,7 +134,7 @@ def efficiency(args) -> None:
         "",
         f"- Command: `.venv/bin/python bench/sweep.py efficiency --budget {budget:g} --max-epochs {args.max_epochs}`",
         f"- Date: {today()}; machine: {machine()}",
-        f"- spaces/tagger.cfg (11 dimensions) on full UD English-EWT (../shared/data), dev UPOS accuracy, up to",
+        "- spaces/tagger.cfg (11 dimensions) on full UD English-EWT (../shared/data), dev UPOS accuracy, up to",
         f"  {args.max_epochs} epochs per trial, evaluation every {args.eval_frequency} steps, {args.concurrent} trials at a time,",
         f"  seed {args.seed}; compute budget {budget:g} trial-epochs (training words / corpus words, summed over trials).",
         "",

@@ -8,7 +8,7 @@ to every listening component's Tok2VecListener layer, collects their gradients
 
 import json
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy
 from confection import Config
@@ -17,7 +17,6 @@ from thinc.types import Floats2d
 
 from archs import registry
 from archs.features import Doc
-from archs.layers.tok2vec_listener import UpstreamSlot
 
 from .corpus import Example
 

@@ -3,7 +3,7 @@ from typing import Callable, List, Optional, Tuple
 
 import numpy
 from thinc.api import Model, glorot_uniform_init
-from thinc.types import Floats2d, Ragged
+from thinc.types import Ragged
 
 from ..features import Doc
 from ..registry import registry

@@ -21,38 +21,9 @@ label (``nmod:poss`` -> ``nmod``).
 
 from typing import Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
+from .prf import PRF
+
 IGNORE_LABELS = ("p", "punct")
-
-
-class PRF:
-    __slots__ = ("tp", "fp", "fn")
-
-    def __init__(self) -> None:
-        self.tp = self.fp = self.fn = 0
-
-    def score_set(self, cand: Set, gold: Set) -> None:
-        self.tp += len(cand & gold)
-        self.fp += len(cand - gold)
-        self.fn += len(gold - cand)
-
-    @property
-    def precision(self) -> float:
-        return self.tp / (self.tp + self.fp + 1e-100)
-
-    @property
-    def recall(self) -> float:
-        return self.tp / (self.tp + self.fn + 1e-100)
-
-    @property
-    def fscore(self) -> float:
-        p, r = self.precision, self.recall
-        return 2 * ((p * r) / (p + r + 1e-100))
-
-    def __len__(self) -> int:
-        return self.tp + self.fp + self.fn
-
-    def to_dict(self) -> Dict[str, float]:
-        return {"p": self.precision, "r": self.recall, "f": self.fscore}
 
 
 def _norm(label: Optional[str], lowercase: bool) -> Optional[str]:
