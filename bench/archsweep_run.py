@@ -20,7 +20,7 @@ def main() -> None:
 
     def report(row) -> bool:
         wall = time.perf_counter() - start
-        print("ROW " + json.dumps({"epoch": row.epoch, "step": row.step, "words": row.words, "seconds": row.seconds, "wall": wall, "score": row.score}), flush=True)
+        print("ROW " + json.dumps({"epoch": row.epoch, "step": row.step, "words": row.words, "seconds": row.seconds, "wall": wall, "score": row.score, "scores": row.scores}), flush=True)
         return bool(args.wall_budget) and wall >= args.wall_budget
 
     result = train(args.config, args.output, overrides=json.loads(args.overrides), on_evaluation=report)
