@@ -6,7 +6,7 @@ Docs are featurized (attributes hashed) once per corpus, when it is read.
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional, Sequence, Union
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 from archs import registry
 from archs.features import Doc, Featurizer
@@ -31,6 +31,24 @@ class Example:
         return len(self.doc)
 
 
+def sentence_blocks(path: Path) -> Iterator[List[Tuple[int, List[str]]]]:
+    """The sentences of a token-per-line, tab-separated file (CoNLL-U, IOB2):
+    `#` comment lines are skipped and a blank line ends a sentence. Each
+    sentence is a list of (line number, columns); read lazily."""
+    block: List[Tuple[int, List[str]]] = []
+    with path.open(encoding="utf8") as f:
+        for line_no, line in enumerate(f, 1):
+            line = line.rstrip("\r\n")
+            if not line.strip():
+                if block:
+                    yield block
+                    block = []
+            elif not line.startswith("#"):
+                block.append((line_no, line.split("\t")))
+    if block:
+        yield block
+
+
 def read_conllu(path: Union[str, Path], limit: int = 0) -> List[Example]:
     """Read a CoNLL-U file into Examples, one per sentence.
 
@@ -43,44 +61,9 @@ def read_conllu(path: Union[str, Path], limit: int = 0) -> List[Example]:
         raise FileNotFoundError(f"corpus file not found: {path}")
     featurize = Featurizer()
     examples: List[Example] = []
-    rows: List[List[str]] = []
-    row_lines: List[int] = []
-    start_line = 0
-
-    def flush() -> None:
-        if rows:
-            for cols, line_no in zip(rows, row_lines):
-                if cols[6] != "_" and int(cols[6]) > len(rows):
-                    raise CorpusError(
-                        f"{path}:{line_no}: token {cols[0]} has HEAD {cols[6]}, beyond the sentence's {len(rows)} words"
-                    )
-            words = [r[1] for r in rows]
-            examples.append(
-                Example(
-                    doc=Doc(words, featurize(words)),
-                    gold={
-                        "upos": [_value(r[3]) for r in rows],
-                        "xpos": [_value(r[4]) for r in rows],
-                        "heads": [None if r[6] == "_" else int(r[6]) - 1 for r in rows],
-                        "deps": [_value(r[7]) for r in rows],
-                    },
-                    source=f"{path}:{start_line}",
-                )
-            )
-            rows.clear()
-            row_lines.clear()
-
-    with path.open(encoding="utf8") as f:
-        for line_no, line in enumerate(f, 1):
-            line = line.rstrip("\r\n")
-            if not line.strip():
-                flush()
-                if limit and len(examples) >= limit:
-                    break
-                continue
-            if line.startswith("#"):
-                continue
-            cols = line.split("\t")
+    for block in sentence_blocks(path):
+        rows: List[Tuple[int, List[str]]] = []
+        for line_no, cols in block:
             if len(cols) != 10:
                 raise CorpusError(f"{path}:{line_no}: expected 10 tab-separated columns, found {len(cols)}")
             token_id = cols[0]
@@ -96,14 +79,29 @@ def read_conllu(path: Union[str, Path], limit: int = 0) -> List[Example]:
             head = cols[6]
             if head != "_" and not head.isdigit():
                 raise CorpusError(f"{path}:{line_no}: expected HEAD to be an integer or '_', found {head!r}")
-            if not rows:
-                start_line = line_no
-            rows.append(cols)
-            row_lines.append(line_no)
-        else:
-            flush()
-    if limit:
-        examples = examples[:limit]
+            rows.append((line_no, cols))
+        if not rows:
+            continue
+        for line_no, cols in rows:
+            if cols[6] != "_" and int(cols[6]) > len(rows):
+                raise CorpusError(
+                    f"{path}:{line_no}: token {cols[0]} has HEAD {cols[6]}, beyond the sentence's {len(rows)} words"
+                )
+        words = [cols[1] for _, cols in rows]
+        examples.append(
+            Example(
+                doc=Doc(words, featurize(words)),
+                gold={
+                    "upos": [_value(cols[3]) for _, cols in rows],
+                    "xpos": [_value(cols[4]) for _, cols in rows],
+                    "heads": [None if cols[6] == "_" else int(cols[6]) - 1 for _, cols in rows],
+                    "deps": [_value(cols[7]) for _, cols in rows],
+                },
+                source=f"{path}:{rows[0][0]}",
+            )
+        )
+        if limit and len(examples) >= limit:
+            break
     logger.info("read %d sentences, %d words from %s", len(examples), sum(len(e) for e in examples), path)
     return examples
 

@@ -40,7 +40,7 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 from archs import registry
 from archs.features import Doc, Featurizer
 
-from .corpus import Corpus, CorpusError, Example
+from .corpus import Corpus, CorpusError, Example, sentence_blocks
 
 logger = logging.getLogger(__name__)
 
@@ -65,40 +65,12 @@ def read_iob2(
         raise FileNotFoundError(f"corpus file not found: {path}")
     featurize = Featurizer()
     examples: List[Example] = []
-    words: List[str] = []
-    tags: List[Optional[str]] = []
-    tag_lines: List[int] = []
     repaired: List[str] = []
     n_missing = 0
-    start_line = 0
-
-    def flush() -> None:
-        if not words:
-            return
-        biluo, fixed = iob2_to_biluo(tags)
-        repaired.extend(f"{path}:{tag_lines[i]}" for i in fixed)
-        examples.append(
-            Example(
-                doc=Doc(list(words), featurize(words)),
-                gold={"ner": biluo, "entities": biluo_to_spans(biluo)},
-                source=f"{path}:{start_line}",
-            )
-        )
-        words.clear()
-        tags.clear()
-        tag_lines.clear()
-
-    with path.open(encoding="utf8") as f:
-        for line_no, line in enumerate(f, 1):
-            line = line.rstrip("\r\n")
-            if not line.strip():
-                flush()
-                if limit and len(examples) >= limit:
-                    break
-                continue
-            if line.startswith("#"):
-                continue
-            cols = line.split("\t")
+    for block in sentence_blocks(path):
+        words: List[str] = []
+        tags: List[Optional[str]] = []
+        for line_no, cols in block:
             if len(cols) != N_COLUMNS:
                 raise CorpusError(
                     f"{path}:{line_no}: expected {N_COLUMNS} tab-separated columns "
@@ -120,15 +92,19 @@ def read_iob2(
                 raise CorpusError(
                     f"{path}:{line_no}: expected the tag to be O, B-X or I-X (or - for missing), found {tag!r}"
                 )
-            if not words:
-                start_line = line_no
             words.append(form)
             tags.append(value)
-            tag_lines.append(line_no)
-        else:
-            flush()
-    if limit:
-        examples = examples[:limit]
+        biluo, fixed = iob2_to_biluo(tags)
+        repaired.extend(f"{path}:{block[i][0]}" for i in fixed)
+        examples.append(
+            Example(
+                doc=Doc(words, featurize(words)),
+                gold={"ner": biluo, "entities": biluo_to_spans(biluo)},
+                source=f"{path}:{block[0][0]}",
+            )
+        )
+        if limit and len(examples) >= limit:
+            break
     n_tokens = sum(len(e) for e in examples)
     n_ents = sum(len(e.gold["entities"]) for e in examples)
     logger.info("read %d sentences, %d tokens, %d entities from %s", len(examples), n_tokens, n_ents, path)
