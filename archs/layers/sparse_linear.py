@@ -75,11 +75,17 @@ def forward(model: Model[InT, Floats2d], X: InT, is_train: bool) -> Tuple[Floats
     idx1 = (murmurhash3_32_uint64(xp, keys, 0) & mask).astype("int64")[:, None] + classes
     idx2 = (murmurhash3_32_uint64(xp, keys, 1) & mask).astype("int64")[:, None] + classes
     per_key = (W[idx1] + W[idx2]) * values[:, None]
-    scores = ops.reduce_sum(per_key, lengths) + b if len(lengths) else ops.alloc2f(0, nO)
+    if per_key.shape[0]:
+        scores = ops.reduce_sum(per_key, lengths) + b
+    else:  # no keys at all (empty docs): the bias alone
+        scores = ops.alloc2f(len(lengths), nO) + b
 
     def backprop(d_scores: Floats2d) -> InT:
         d_scores = ops.asarray2f(d_scores)
         # each key's gradient is its doc's d_scores row times its value
+        if not per_key.shape[0]:
+            model.inc_grad("b", d_scores.sum(axis=0))
+            return X
         d_per_key = ops.backprop_reduce_sum(d_scores, lengths) * values[:, None]
         dW = ops.alloc1f(nO * length)
         _scatter_add(ops, dW, idx1.ravel(), d_per_key.ravel())

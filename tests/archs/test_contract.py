@@ -26,6 +26,7 @@ GLOVE = Path(__file__).resolve().parents[2] / "data" / "vectors" / "glove.6B.50d
 
 LISTENER = "spacy.Tok2VecListener.v1"
 PARSER = "spacy.TransitionBasedParser.v1"
+TEXTCAT = ("spacy.TextCatBOW.v1", "spacy.TextCatCNN.v1", "spacy.TextCatEnsemble.v1", "spacy.TextCatLowData.v1")
 
 
 class Case(NamedTuple):
@@ -165,6 +166,80 @@ subword_features = true
             14,
         ),
     },
+    "spacy.TextCatBOW.v1": {
+        # n_out = nO: one row of class scores per doc (see _textcat_contract)
+        "exclusive-bigrams": Case(
+            '[model]\n@architectures = "spacy.TextCatBOW.v1"\n'
+            "exclusive_classes = true\nngram_size = 2\nno_output_layer = false\nnO = 4\n",
+            4,
+        ),
+        "multilabel-raw-scores": Case(
+            '[model]\n@architectures = "spacy.TextCatBOW.v1"\n'
+            "exclusive_classes = false\nngram_size = 1\nno_output_layer = true\nnO = 3\n",
+            3,
+        ),
+    },
+    "spacy.TextCatCNN.v1": {
+        "exclusive": Case(
+            '[model]\n@architectures = "spacy.TextCatCNN.v1"\nexclusive_classes = true\nnO = 4\n\n'
+            "[model.tok2vec]" + _T2V_96.replace("depth = 4", "depth = 2"),
+            4,
+        ),
+        "multilabel-glove": Case(
+            '[model]\n@architectures = "spacy.TextCatCNN.v1"\nexclusive_classes = false\nnO = 5\n\n'
+            "[model.tok2vec]"
+            + _T2V_96.replace("depth = 4", "depth = 1").replace("width = 96", "width = 48")
+            + f'pretrained_vectors = "{GLOVE.as_posix()}"\n',
+            5,
+        ),
+    },
+    "spacy.TextCatEnsemble.v1": {
+        "exclusive": Case(
+            """
+[model]
+@architectures = "spacy.TextCatEnsemble.v1"
+width = 64
+embed_size = 2000
+pretrained_vectors = null
+exclusive_classes = true
+ngram_size = 1
+window_size = 1
+conv_depth = 2
+dropout = null
+nO = 3
+""",
+            3,
+        ),
+        "multilabel-glove-dropout": Case(
+            f"""
+[model]
+@architectures = "spacy.TextCatEnsemble.v1"
+width = 32
+embed_size = 500
+pretrained_vectors = "{GLOVE.as_posix()}"
+exclusive_classes = false
+ngram_size = 3
+window_size = 2
+conv_depth = 1
+dropout = 0.1
+nO = 5
+""",
+            5,
+        ),
+    },
+    "spacy.TextCatLowData.v1": {
+        "glove-dropout": Case(
+            f"""
+[model]
+@architectures = "spacy.TextCatLowData.v1"
+width = 32
+pretrained_vectors = "{GLOVE.as_posix()}"
+dropout = 0.2
+nO = 3
+""",
+            3,
+        ),
+    },
     LISTENER: {
         "grad_factor=0.5": Case(
             f"""
@@ -237,6 +312,9 @@ def test_contract(name, variant, ops_name, sentences):
             return
         if name == PARSER:
             _parser_contract(model, case, docs)
+            return
+        if name in TEXTCAT:
+            _textcat_contract(model, case, docs, "no_output_layer = true" not in case.config)
             return
         model.initialize(X=docs)
         Ys, backprop = model.begin_update(docs)
@@ -315,6 +393,35 @@ def _parser_contract(model: Model, case: Case, docs) -> None:
     numpy.testing.assert_array_equal(
         model.ops.to_numpy(scores), clone.ops.to_numpy(clone.predict(docs).predict(steps[0]))
     )
+
+
+def _textcat_contract(model: Model, case: Case, docs, probabilities: bool) -> None:
+    """A text classifier maps the batch to one (n_docs, nO) array: probabilities
+    (softmax rows, or sigmoids in [0, 1]) unless it has no output layer. Three
+    updates (zero-initialised output layers pass no gradient inward on the
+    first), then every parameter must have moved; weights survive to/from_bytes."""
+    model.initialize(X=docs)
+    initial = snapshot(model)
+    assert initial, "architecture has no parameters"
+    optimizer = Adam(0.001)
+    for update in range(3):
+        Y, backprop = model.begin_update(docs)
+        assert tuple(Y.shape) == (len(docs), case.n_out)
+        y_host = model.ops.to_numpy(Y)
+        assert y_host.dtype == numpy.float32 and numpy.isfinite(y_host).all()
+        if probabilities:
+            assert ((y_host >= 0) & (y_host <= 1)).all()
+            if not model.attrs["multi_label"]:
+                numpy.testing.assert_allclose(y_host.sum(axis=1), 1.0, rtol=1e-5)
+        backprop(random_grads(model, [Y], seed=update)[0])
+        model.finish_update(optimizer)
+    after = snapshot(model)
+    unchanged = [key for key in initial if numpy.array_equal(initial[key], after[key])]
+    assert unchanged == [], f"parameters that did not move: {unchanged}"
+    Yp = model.predict(docs)
+    assert tuple(Yp.shape) == (len(docs), case.n_out)
+    clone = build(case.config).from_bytes(model.to_bytes())
+    numpy.testing.assert_array_equal(model.ops.to_numpy(Yp), clone.ops.to_numpy(clone.predict(docs)))
 
 
 def _upstream(width: int) -> Model:
@@ -422,7 +529,8 @@ def test_tagger_nO_null_is_set_at_initialize(sentences):
 
 # The parser's output is a state scorer, not per-doc arrays: its empty-doc case is
 # tests/archs/test_parser_model.py::test_empty_docs_inside_a_batch.
-NON_LISTENER = [(n, next(iter(CASES[n]))) for n in sorted(CASES) if n not in (LISTENER, PARSER)]
+# Text classifiers give one row per doc: their empty-doc case is tests/archs/test_textcat.py.
+NON_LISTENER = [(n, next(iter(CASES[n]))) for n in sorted(CASES) if n not in (LISTENER, PARSER, *TEXTCAT)]
 
 
 @pytest.mark.parametrize("name,variant", NON_LISTENER, ids=[n for n, _ in NON_LISTENER])

@@ -162,3 +162,47 @@ def test_fully_specified_model_initializes_without_data(name, kwargs, n_out, cou
     Ys = model.predict(make_docs(PARITY_WORDS))
     assert [y.shape for y in Ys] == [(10, n_out), (13, n_out), (8, n_out)]
     assert all(numpy.isfinite(y).all() for y in Ys)
+
+
+# Text classification: parity.md rows 8-11b (nO = 3; the counts do not depend on exclusive_classes).
+ENSEMBLE = dict(width=64, embed_size=2000, pretrained_vectors=None, ngram_size=1, window_size=1, conv_depth=2, dropout=None)
+
+
+@pytest.mark.parametrize("exclusive", [True, False], ids=["exclusive", "multilabel"])
+@pytest.mark.parametrize(
+    "name,kwargs,expected",
+    [
+        pytest.param("spacy.TextCatEnsemble.v1", ENSEMBLE, 1_237_211, id="row8-Ensemble"),
+        pytest.param(
+            "spacy.TextCatBOW.v1", dict(ngram_size=1, no_output_layer=False), 786_435, id="row9-BOW-unigrams"
+        ),
+        pytest.param("spacy.TextCatBOW.v1", dict(ngram_size=2, no_output_layer=False), 786_435, id="row9-BOW-bigrams"),
+        pytest.param("spacy.TextCatCNN.v1", None, 925_059, id="row10-CNN"),
+    ],
+)
+def test_textcat_param_counts(name, kwargs, expected, exclusive, count_params):
+    if name == "spacy.TextCatCNN.v1":
+        model = arch(name)(tok2vec=arch("spacy.HashEmbedCNN.v1")(**T2V), exclusive_classes=exclusive, nO=3)
+    else:
+        model = arch(name)(**kwargs, exclusive_classes=exclusive, nO=3)
+    initialized(model)
+    assert count_params(model) == expected
+    Y = model.predict(make_docs(PARITY_WORDS))
+    assert Y.shape == (3, 3)
+
+
+def test_textcat_lowdata_intended_graph(tmp_path, count_params):
+    """Row 11b: spaCy 3.8's TextCatLowData.v1 cannot initialize; the intended
+    graph with 300-d vectors, width 64, nO 3 has 27,779 parameters."""
+    path = write_npy_vectors(tmp_path, 300)
+    model = initialized(arch("spacy.TextCatLowData.v1")(width=64, pretrained_vectors=path, dropout=None, nO=3))
+    assert count_params(model) == 27_779 == 64 * 300 + 64 + 2 * (64 * 64 + 64) + 3 * 64 + 3
+    Y = model.predict(make_docs(PARITY_WORDS))
+    assert Y.shape == (3, 3) and ((Y > 0) & (Y < 1)).all()
+
+
+def test_textcat_ensemble_with_vectors_adds_projection_and_wider_mixer(tmp_path, count_params):
+    """Static vectors add W (w, D) and widen the vectors maxout's input from w to 2w."""
+    path = write_npy_vectors(tmp_path, 300)
+    model = initialized(arch("spacy.TextCatEnsemble.v1")(**{**ENSEMBLE, "pretrained_vectors": path}, exclusive_classes=True, nO=3))
+    assert count_params(model) == 1_237_211 + 64 * 300 + 64 * 3 * 64
