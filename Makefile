@@ -27,7 +27,11 @@ sweep: $(VENV)/.installed
 train: $(VENV)/.installed
 	$(BIN)/archsweep train configs/tagger.cfg --output runs/tagger
 
+# Debian's chromium for the MLflow UI test (Playwright drives it; no browser download).
+APT_GET := $(shell [ "$$(id -u)" = 0 ] || echo sudo) env DEBIAN_FRONTEND=noninteractive apt-get
+
 test: $(VENV)/.installed
+	command -v chromium >/dev/null || ($(APT_GET) update -q && $(APT_GET) install -y -q chromium)
 	$(BIN)/python -m pytest
 
 bench: $(VENV)/.installed-bench

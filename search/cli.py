@@ -5,7 +5,7 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Optional
 
 import typer
 
@@ -155,6 +155,7 @@ def sweep(
     resume: bool = typer.Option(False, "--resume", help="Continue a killed or interrupted sweep."),
 ) -> None:
     """Sweep a search space: Ray Tune trials, Optuna proposals, ASHA early stopping, MLflow tracking."""
+    from .report import short_names
     from .space import SpaceError
     from .sweep import SweepSettings, sweep as run_sweep
 
@@ -172,7 +173,7 @@ def sweep(
     except (ConfigError, SpaceError, FileNotFoundError, FileExistsError, ValueError) as err:
         _fail(str(err))
     typer.echo(f"\nsweep {result.experiment} (MLflow parent run {result.parent_run_id}, {result.tracking_uri})")
-    short = _short_names([k for t in result.trials for k in t.values])
+    short = short_names([k for t in result.trials for k in t.values])
     typer.echo(f"{'trial':<22}{'status':<10}{'best score':>11}  values")
     for trial in result.trials[:10]:
         score = f"{trial.best_score * 100:.2f}" if trial.best_score is not None else "-"
@@ -182,20 +183,8 @@ def sweep(
         typer.echo(f"best config: {result.best_config_path}")
     else:
         typer.echo("no trial finished: no best config")
-
-
-def _short_names(keys: List[str]) -> Dict[str, str]:
-    """The shortest dotted suffix of each key that no other key shares."""
-    keys = sorted(set(keys))
-    short = {}
-    for key in keys:
-        parts = key.split(".")
-        for n in range(1, len(parts) + 1):
-            suffix = ".".join(parts[-n:])
-            if not any(other != key and (other == suffix or other.endswith("." + suffix)) for other in keys):
-                break
-        short[key] = suffix
-    return short
+    if result.report_path:
+        typer.echo(f"report: {result.report_path} (and in the parent run's artifacts, report/)")
 
 
 @app.command()
@@ -217,6 +206,29 @@ def export(
     except (ValueError, MlflowException) as err:
         _fail(str(err))
     typer.echo(f"wrote {path}")
+
+
+@app.command()
+def report(
+    experiment: Optional[str] = typer.Option(None, "--experiment", help="Report on the experiment's latest sweep."),
+    parent_run: Optional[str] = typer.Option(None, "--parent-run", help="MLflow run id of the sweep."),
+    tracking_uri: Optional[str] = typer.Option(None, "--tracking-uri", help="Default: sqlite mlflow.db here."),
+    output: Path = typer.Option(Path("report"), "--output", "-o", help="Directory for report.html, the PNG plots, trials.csv, importance.json."),
+) -> None:
+    """Build a sweep's review (parameter importance, plots, trial table, one HTML page) from MLflow alone."""
+    from mlflow.exceptions import MlflowException
+
+    from .report_mlflow import write_report
+    from .tracking import default_tracking_uri
+
+    try:
+        built = write_report(tracking_uri or default_tracking_uri(), output, experiment=experiment, parent_run_id=parent_run)
+    except (ValueError, MlflowException) as err:
+        _fail(str(err))
+    typer.echo(f"parameter importance: {built.importance.note}")
+    for name, share in built.importance.values.items():
+        typer.echo(f"  {share:6.3f}  {name}")
+    typer.echo(f"wrote {built.html}, {built.table} and {len(built.images)} plots in {built.directory}")
 
 
 def main() -> None:

@@ -8,7 +8,7 @@ import os
 from datetime import datetime
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Set
 
 import optuna
 import ray
@@ -21,12 +21,14 @@ from ray.tune.stopper import Stopper
 
 from .config import fill_config
 from .preflight import check_cluster_settings, count_nodes, data_paths_of
+from .progress import SweepProgressTable
 from .space import Space
 from .trial import SEED_KEY, derive_seed, run_trial, trial_config
 from .tracking import SweepTracking, code_version, default_tracking_uri
 
 logger = logging.getLogger(__name__)
 METRIC = "score"
+MODEL_SIZE_KEY = "model_params"
 STATE_FILE = "archsweep.json"
 
 
@@ -70,6 +72,7 @@ class SweepResult:
     trials: List[TrialSummary]
     best_config_path: Optional[Path]
     storage_path: Path
+    report_path: Optional[Path] = None  # report.html, also logged to the parent run under report/
 
 
 class DefineByRun:
@@ -120,6 +123,7 @@ class TrackingCallback(Callback):
         self.progress = progress
         self.run_ids: Dict[str, str] = {}
         self.finished_flags: Dict[str, bool] = {}
+        self.sized_runs: Set[str] = set()
 
     def __getstate__(self) -> Dict[str, Any]:
         return {**self.__dict__, "progress": None}
@@ -146,7 +150,14 @@ class TrackingCallback(Callback):
         if result.get("training_finished"):
             return  # it repeats the last evaluation, already logged at its step
         metrics = {k: v for k, v in result.items() if k not in _RAY_KEYS}
-        self.tracking.log_metrics(self._run_for(trial), metrics, step=int(result.get("step", 0)))
+        run_id = self._run_for(trial)
+        # The model's size does not change during training: logged once, at step 0.
+        if MODEL_SIZE_KEY in metrics:
+            size = metrics.pop(MODEL_SIZE_KEY)
+            if run_id not in self.sized_runs:
+                self.tracking.log_metrics(run_id, {MODEL_SIZE_KEY: size}, step=0)
+                self.sized_runs.add(run_id)
+        self.tracking.log_metrics(run_id, metrics, step=int(result.get("step", 0)))
 
     def on_trial_complete(self, iteration, trials, trial, **info) -> None:
         status = "finished" if self.finished_flags.get(trial.trial_id) else "pruned"
@@ -321,11 +332,15 @@ def _latest_unfinished(storage: Path, experiment: str) -> Path:
 
 
 def _attach_progress(tuner: Tuner, progress: Optional[Callable[[str], None]]) -> None:
-    """Give the (possibly unpickled) tracking callback the progress printer."""
+    """Give the (possibly unpickled) tracking callback the progress printer, and
+    add the live table (after tuner.pkl was written, so it is never pickled)."""
     run_config = getattr(getattr(tuner, "_local_tuner", None), "_run_config", None)
-    for callback in getattr(run_config, "callbacks", None) or []:
+    callbacks = getattr(run_config, "callbacks", None)
+    for callback in callbacks or []:
         if isinstance(callback, TrackingCallback):
             callback.progress = progress
+    if progress is not None and callbacks is not None:
+        callbacks.append(SweepProgressTable(progress))
 
 
 def _searcher(space: Space, settings: SweepSettings) -> OptunaSearch:
@@ -354,6 +369,7 @@ def _scheduler(settings: SweepSettings):
 
 def _finish(tracking: SweepTracking, parent_run_id: str, name: str, space: Space, exp_dir: Path) -> SweepResult:
     from .export import export_best
+    from .report_mlflow import REPORT_DIR, log_report
 
     runs = tracking.trials(parent_run_id)
     trials = []
@@ -375,9 +391,10 @@ def _finish(tracking: SweepTracking, parent_run_id: str, name: str, space: Space
     if finished:
         best_path = export_best(tracking.tracking_uri, parent_run_id=parent_run_id, output=exp_dir / "best.cfg")
     counts = {s: sum(t.status == s for t in trials) for s in ("finished", "pruned", "failed")}
+    report = log_report(tracking.client, parent_run_id, exp_dir / REPORT_DIR)
     tracking.end_parent(
         parent_run_id,
         {"best_score": finished[0].best_score if finished else float("nan"), **{f"trials_{k}": v for k, v in counts.items()}},
         {"archsweep.best_run": finished[0].run_id} if finished else {},
     )
-    return SweepResult(name, parent_run_id, tracking.tracking_uri, trials, best_path, exp_dir)
+    return SweepResult(name, parent_run_id, tracking.tracking_uri, trials, best_path, exp_dir, report.html if report else None)

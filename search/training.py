@@ -21,6 +21,7 @@ from archs import registry
 
 from .config import ConfigError, apply_overrides, fill_config, load_config
 from .corpus import Corpus, Example, count_words
+from .debug import count_params
 from .pipeline import Pipeline
 
 logger = logging.getLogger(__name__)
@@ -41,6 +42,7 @@ class Evaluation:
     best_score: float
     peak_memory_mb: float
     epochs_trained: float = 0.0  # training words seen / words in the training corpus
+    model_params: int = 0  # parameters of all components (as `archsweep debug model` counts them)
 
     def to_dict(self) -> Dict[str, Any]:
         return asdict(self)
@@ -111,6 +113,7 @@ def train(
 
     nlp = Pipeline.from_config(C)
     nlp.initialize(train_examples)
+    model_params = sum(count_params(component.model) for component in nlp.components.values())
     score_weights = _score_weights(T.get("score_weights"), nlp, dev_examples)
 
     out = Path(output_dir) if output_dir is not None else None
@@ -143,6 +146,7 @@ def train(
             best_score=max(score, best.score),
             peak_memory_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
             epochs_trained=words / corpus_words,
+            model_params=model_params,
         )
         history.append(row)
         interval_words, interval_seconds, interval_losses = 0, 0.0, {}

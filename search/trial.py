@@ -62,6 +62,7 @@ def evaluation_metrics(row: Evaluation) -> Dict[str, float]:
         "words_per_second": row.words_per_second,
         "peak_memory_mb": row.peak_memory_mb,
         "epochs_trained": row.epochs_trained,
+        "model_params": row.model_params,
     }
     metrics.update(row.scores)
     metrics.update({f"loss_{name}": loss for name, loss in row.losses.items()})
