@@ -9,6 +9,7 @@ from thinc.api import require_gpu
 from .corpus import count_words, read_conllu
 from .iob2 import read_iob2
 from .pipeline import load_pipeline
+from .textcat_corpus import read_for_evaluation
 from .training import use_cpu
 
 
@@ -16,13 +17,18 @@ def evaluate(model_dir: Union[str, Path], corpus_path: Union[str, Path], *, gpu_
     """Scores of the model saved in model_dir (model-best/ or model-last/ of a
     training run) on a corpus, plus its inference speed in words/s. The reader
     goes by the file's suffix: .iob2 (named entities, archsweep.IOB2Corpus.v1),
-    anything else CoNLL-U."""
+    .conllu CoNLL-U, .jsonl text classification (archsweep.TextCatJSONL.v1); any
+    other file is read by the saved config's text-classification dev reader when
+    it has one (e.g. SST-2's `label text` lines), .tsv by archsweep.TextCatTSV.v1,
+    anything else as CoNLL-U."""
     if gpu_id >= 0:
         require_gpu(gpu_id)
     else:
         use_cpu()
-    pipeline, _ = load_pipeline(model_dir)
-    examples = read_iob2(corpus_path) if Path(corpus_path).suffix == ".iob2" else read_conllu(corpus_path)
+    pipeline, config = load_pipeline(model_dir)
+    examples = read_for_evaluation(corpus_path, config.interpolate())
+    if examples is None:
+        examples = read_iob2(corpus_path) if Path(corpus_path).suffix == ".iob2" else read_conllu(corpus_path)
     start = time.perf_counter()
     scores = pipeline.evaluate(examples)
     seconds = time.perf_counter() - start

@@ -44,10 +44,15 @@ _TOKEN_RE = re.compile(
     r"""
       \[[A-Z]+\]                                  # masked placeholders: [NAME], [RELIGION]
     | (?:https?://|www\.)[^\s]+[^\s.,;:!?)\]'"]   # URLs (without trailing punctuation)
+    | -[lr][rcs]b-                                # PTB brackets: -lrb- -rrb- -lsb- ...
     | (?:[^\W\d_]\.){2,}                          # abbreviations with periods: U.S., e.g.
+    | (?:mrs?|ms|dr|jr|sr|st|vs|etc|prof|inc|ltd|co)\.(?!\w)  # common abbreviations
+    | [^\W\d_]\.(?!\w)                            # initials: J.
+    | ['’]\d0s                                    # decades: '70s
     | ['’](?:s|re|ve|ll|d|m|t)(?![^\W_])          # clitics already split off ('s, 're, ...)
     | \d+(?:[.,:]\d+)+                            # numbers: 1,000  3.14  10:30
-    | [^\W_]+(?:[-'’.&/][^\W_]+)*                 # words, with inner - ' ’ . & /
+    | [^\W_]+(?:(?:[-'’.&/]|\\/)[^\W_]+)*          # words, with inner - ' ’ . & / (and PTB's \/)
+    | \\/                                         # PTB's escaped slash
     | ([^\w\s])\1*                                # a run of one punctuation/symbol character
     | _+                                          # underscores
     """,
@@ -57,14 +62,15 @@ _CLITIC_RE = re.compile(r"^(.+?)(n['’]t|['’](?:s|re|ve|ll|d|m))$", re.IGNORE
 
 
 def tokenize(text: str) -> List[str]:
-    """Split a text into tokens with fixed rules (no model, no lexicon):
+    r"""Split a text into tokens with fixed rules (no model, no lexicon):
 
     1. Whitespace separates tokens; nothing is dropped but whitespace.
     2. Within a chunk, tokens are (in this order of preference): masked placeholders
-       (``[NAME]``), URLs, abbreviations with periods (``U.S.``), clitics that are already
+       (``[NAME]``), URLs, PTB brackets (``-lrb-``), abbreviations with periods (``U.S.``,
+       ``mr.``, ``vs.``, an initial ``J.``), decades (``'70s``), clitics that are already
        split (``'s``, ``n't``), numbers with separators (``1,000``), words (letters/digits with
-       inner ``- ' ’ . & /``: ``re-imagining``, ``o'clock``), and runs of one punctuation or
-       symbol character (``...``, ``!!``, ``--``, an emoji each).
+       inner ``- ' ’ . & /`` or PTB's ``\/``: ``re-imagining``, ``o'clock``), and runs of one
+       punctuation or symbol character (``...``, ``!!``, ``--``, an emoji each).
     3. English clitics are split off words, PTB-style: ``don't`` -> ``do n't``,
        ``it's`` -> ``it 's`` (also with ’).
 
@@ -325,3 +331,23 @@ def textcat_jsonl_corpus(
     """One JSON object per line: a text and a label, a list of labels, or a dict of label scores."""
     _check_limit(limit)
     return TextCatCorpus(read_textcat_jsonl, path, text_key=text_key, label_key=label_key, cats_key=cats_key, limit=limit)
+
+
+def read_for_evaluation(path: Union[str, Path], config) -> Optional[List[Example]]:
+    """Examples for `archsweep evaluate` when `path` is a text-classification file,
+    else None. `.jsonl` -> archsweep.TextCatJSONL.v1; any other suffix but .conllu
+    and .iob2 -> the text-classification reader of the saved model's [corpora.dev]
+    block (so its separator, columns, label names and encoding apply), or
+    archsweep.TextCatTSV.v1 with its defaults for a .tsv file when there is none."""
+    path = Path(path)
+    if path.suffix in (".conllu", ".iob2"):
+        return None
+    if path.suffix == ".jsonl":
+        return read_textcat_jsonl(path)
+    block = dict((config or {}).get("corpora", {}).get("dev") or {})
+    if block.get("@readers") in ("archsweep.TextCatTSV.v1", "archsweep.TextCatJSONL.v1"):
+        corpus = registry.resolve({"corpus": {**block, "path": str(path)}})["corpus"]
+        return corpus()
+    if path.suffix == ".tsv":
+        return read_textcat_tsv(path)
+    return None
