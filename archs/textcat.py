@@ -122,23 +122,28 @@ def TextCatEnsemble(
     ngram_size: longest n-gram of the BOW half; 1-4.
     window_size: tokens on each side each CNN layer sees; 1-2.
     conv_depth: number of residual CNN layers; 1-4 (2 in the draft).
-    dropout: dropout rate of the hash embeddings (0.0-0.3), fixed by the
-        architecture (the training loop's dropout applies to the two inner
-        Dropout layers, as in spaCy); null for none.
+    dropout: dropout rate on the concatenated hash embeddings (0.0-0.3), fixed
+        by the architecture; null for none. (spaCy passes it to its HashEmbed
+        tables, whose rate the training loop then overwrites with its own; here
+        the number means what it says, as for HashEmbedCNN's `dropout`. The
+        training dropout drives the two inner Dropout layers, as in spaCy.)
     nO: number of classes; null lets the component set it from its labels.
     """
     cols = ["ORTH", "LOWER", "PREFIX", "SUFFIX", "SHAPE"]  # spaCy also extracts ID; no table uses it
     half = width // 2
     tables = [
-        HashEmbed(width, embed_size, column=cols.index("LOWER"), seed=10, dropout=dropout),
-        HashEmbed(half, embed_size, column=cols.index("PREFIX"), seed=11, dropout=dropout),
-        HashEmbed(half, embed_size, column=cols.index("SUFFIX"), seed=12, dropout=dropout),
-        HashEmbed(half, embed_size, column=cols.index("SHAPE"), seed=13, dropout=dropout),
+        HashEmbed(width, embed_size, column=cols.index("LOWER"), seed=10),
+        HashEmbed(half, embed_size, column=cols.index("PREFIX"), seed=11),
+        HashEmbed(half, embed_size, column=cols.index("SUFFIX"), seed=12),
+        HashEmbed(half, embed_size, column=cols.index("SHAPE"), seed=13),
     ]
+    embedded = concatenate(*tables)
+    if dropout:
+        embedded = chain(embedded, FixedDropout(dropout))
     mixer = Maxout(width, width + 3 * half, nP=3, normalize=True)
     trained = chain(
         FeatureExtractor(cols),
-        with_array(uniqued(chain(concatenate(*tables), mixer), column=cols.index("ORTH"))),
+        with_array(uniqued(chain(embedded, mixer), column=cols.index("ORTH"))),
     )
     vectors_path = _vectors_path(pretrained_vectors)
     if vectors_path:

@@ -221,7 +221,8 @@ def sweep_best(trials: int, budget_epochs: float, max_epochs: int, vectors: str)
     paths = paths_for("trec")
     experiment = f"bench-textcat-{int(time.time())}"
     cmd = [str(Path(PY).parent / "archsweep"), "sweep", str(ROOT / "spaces" / "textcat.cfg"), "--num-samples", str(trials),
-           "--max-concurrent", "1", "--experiment", experiment, "--storage", str(CACHE / "sweeps"),
+           "--max-concurrent", "1", "--experiment", experiment,
+           "--tracking-uri", f"sqlite:///{CACHE / 'mlflow.db'}", "--storage", str(CACHE / "sweeps"),
            "--paths.train", paths["paths.train"], "--paths.dev", paths["paths.dev"], "--paths.vectors", vectors,
            "--training.max_epochs", str(max_epochs), "--training.eval_frequency", "100"]
     if budget_epochs:
