@@ -240,6 +240,10 @@ def sweep(settings: SweepSettings, progress: Optional[Callable[[str], None]] = N
     # ended since the last snapshot is run again by --resume ("auto" can wait
     # minutes on a small sweep).
     os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "2")
+    # Tune's newer output engine prints an experiment box and paths even at
+    # verbose=0; the legacy one prints nothing then, and search.progress's table
+    # is the sweep's progress display.
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     started_ray = not ray.is_initialized()
     if started_ray:
         ray.init(address=settings.address, include_dashboard=False, configure_logging=False, log_to_driver=False)

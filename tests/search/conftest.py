@@ -18,7 +18,7 @@ from search_testing import PATHS, TAGGER_CFG  # noqa: E402
 
 # Session-scoped Ray cluster, MLflow server and finished sweep (started only by
 # the tests that ask for them: test_sweep.py, test_export.py).
-from sweep_fixtures import finished_sweep, mlflow_server, ray_cluster  # noqa: E402,F401
+from sweep_fixtures import cli_sweep, finished_sweep, mlflow_server, ray_cluster  # noqa: E402,F401
 
 
 class TrainedTagger:

@@ -306,7 +306,8 @@ def mlflow_server(tmp_path_factory):
         )
     uri = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
+        # its workers import mlflow on start: well under 60 s on a quiet 2-core box, minutes when it is busy
+        deadline = time.monotonic() + 180
         while True:
             if proc.poll() is not None:
                 pytest.fail(f"mlflow server exited (rc {proc.returncode}):\n{log.read_text()[-3000:]}")
@@ -317,7 +318,7 @@ def mlflow_server(tmp_path_factory):
             except OSError:
                 pass
             if time.monotonic() > deadline:
-                pytest.fail(f"mlflow server did not answer {uri}/health within 60 s:\n{log.read_text()[-3000:]}")
+                pytest.fail(f"mlflow server did not answer {uri}/health within 180 s:\n{log.read_text()[-3000:]}")
             time.sleep(0.5)
         yield MlflowServer(uri, root, proc)
     finally:
@@ -358,3 +359,38 @@ def finished_sweep(ray_cluster, mlflow_server, tmp_path_factory) -> FinishedSwee
     progress: List[str] = []
     result = sweep(settings, progress=progress.append)
     return FinishedSweep(settings, result, mlflow_server, progress)
+
+
+# ---------------------------------------------------------------- one finished sweep through the CLI
+
+
+@dataclass
+class CliSweep:
+    workdir: Path  # holds data/ and spaces/ (links), mlflow.db, mlartifacts/, runs/sweeps/
+    stdout: str
+    stderr: str
+    tracking_uri: str  # the default store: sqlite ./mlflow.db
+
+
+@pytest.fixture(scope="session")
+def cli_sweep(ray_cluster, tmp_path_factory) -> CliSweep:
+    """`archsweep sweep spaces/tagger.cfg` with 2 trials (random search, no early
+    stopping, seed 1) on the session's Ray, MLflow in the default SQLite store,
+    its output captured (the live progress table, the final summary)."""
+    work = tmp_path_factory.mktemp("cli-sweep")
+    for name in ("data", "spaces"):
+        (work / name).symlink_to(REPO / name)
+    overrides = {k: v for k, v in FAST.items() if not k.startswith("paths.")}  # the space's relative paths
+    args = [str(ARCHSWEEP), "sweep", "spaces/tagger.cfg", "--num-samples", "2", "--address", ray_cluster.address,
+            "--scheduler", "none", "--search", "random", "--seed", "1", *cli_overrides(overrides)]
+    proc = subprocess.Popen(args, cwd=work, env=subprocess_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=300)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, err = proc.communicate(timeout=30)
+        pytest.fail(f"archsweep sweep did not end within 300 s:\n{err.decode()[-3000:]}")
+    if proc.returncode != 0:
+        pytest.fail(f"archsweep sweep failed (rc {proc.returncode}):\n{err.decode()[-3000:]}")
+    return CliSweep(work, out.decode(), err.decode(), f"sqlite:///{work / 'mlflow.db'}")
