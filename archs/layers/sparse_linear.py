@@ -100,7 +100,7 @@ def forward(model: Model[InT, Floats2d], X: InT, is_train: bool) -> Tuple[Floats
 def _scatter_add(ops, table, indices, values) -> None:
     xp = ops.xp
     if xp.__name__ == "numpy":
-        table += xp.bincount(indices, weights=values, minlength=table.shape[0]).astype(table.dtype)
+        xp.add.at(table, indices, values)  # few keys: faster than a table-sized bincount
     else:  # cupy
         import cupyx
 
