@@ -276,7 +276,7 @@ def write_results(args, speed_r: Dict, acc_r: Dict, sweep_r: Dict, vectors: str)
         lines.append("")
     if acc_r or sweep_r:
         lines += [
-            f"### Test scores on the full sets (at most {args.max_epochs} epoch(s) per run, best dev checkpoint)",
+            "### Test scores on the full sets (each run: the epochs listed, best dev checkpoint scored on test)",
             "",
             "| dataset (metric) | architecture | test | best dev | epochs | training words | wall |",
             "|---|---|---:|---:|---:|---:|---:|",
@@ -335,7 +335,7 @@ def main() -> int:
     if previous:
         commands = previous["commands"] + commands
         speed_r = speed_r or previous["speed"]
-        acc_r = acc_r or {tuple(k.split("/")): v for k, v in previous["accuracy"].items()}
+        acc_r = {**{tuple(k.split("/")): v for k, v in previous["accuracy"].items()}, **acc_r}  # newer runs replace older
         sweep_r = sweep_r or previous["sweep"]
         args.max_epochs = previous.get("max_epochs", args.max_epochs) if args.skip_accuracy else args.max_epochs
         args.speed_steps = previous.get("speed_steps", args.speed_steps) if args.skip_speed else args.speed_steps
