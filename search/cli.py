@@ -169,7 +169,7 @@ def sweep(
             budget_epochs=budget_epochs,
             resume=resume, overrides=parse_overrides(ctx.args),
         )
-        result = run_sweep(settings, progress=typer.echo)
+        result = run_sweep(settings, progress=typer.echo, live_table=typer.echo)
     except (ConfigError, SpaceError, FileNotFoundError, FileExistsError, ValueError) as err:
         _fail(str(err))
     typer.echo(f"\nsweep {result.experiment} (MLflow parent run {result.parent_run_id}, {result.tracking_uri})")

@@ -35,6 +35,7 @@ from .space import Categorical, Distribution, IntUniform, Options, Ordinal, Spac
 PLOTS = ("importance", "history", "parallel_coordinates", "learning_curves", "tradeoff")
 STATUS_COLORS = {"finished": "#1f77b4", "pruned": "#ff7f0e", "failed": "#d62728", "running": "#7f7f7f"}
 MISSING = "n/a"  # a conditional dimension the trial's option did not have
+TRIAL_COLUMNS = ("trial", "status", "best_score", "evaluations", "last_step", "words_per_second", "model_params", "seed")
 
 
 @dataclass
@@ -198,7 +199,7 @@ def table_rows(sweep: SweepRecord) -> Tuple[List[str], List[List[str]]]:
     """The summary table: one row per trial, best finished first, then pruned
     (by their best score so far), failed and running."""
     dims = sorted({k for t in sweep.trials for k in t.params})
-    header = ["trial", "status", "best_score", "evaluations", "last_step", "words_per_second", "model_params", "seed", *dims]
+    header = [*TRIAL_COLUMNS, *dims]
     order = {"finished": 0, "pruned": 1, "failed": 2, "running": 3}
     ranked = sorted(
         sweep.trials,
@@ -492,7 +493,7 @@ def _page(sweep: SweepRecord, importance: Importance, header: List[str], rows: L
     counts = {s: sum(t.status == s for t in sweep.trials) for s in ("finished", "pruned", "failed", "running")}
     finished = [t for t in sweep.trials if t.status == "finished" and t.best_score is not None]
     best = max(finished, key=lambda t: t.best_score) if finished else None
-    short = short_names(header[8:])
+    short = short_names(header[len(TRIAL_COLUMNS):])
     head = "".join(f"<th title='{e(h)}'>{e(short.get(h, h))}</th>" for h in header)
     body = "".join(
         "<tr>" + "".join(f"<td class='s'>{e(c)}</td>" if i < 2 else f"<td>{e(c)}</td>" for i, c in enumerate(row)) + "</tr>" for row in rows

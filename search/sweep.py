@@ -216,8 +216,13 @@ def _trainable(config: Dict[str, Any], *, space: Space, workdir: str) -> None:
     run_trial(space, config, lambda metrics: tune.report(metrics), gpu_id=gpu_id)
 
 
-def sweep(settings: SweepSettings, progress: Optional[Callable[[str], None]] = None) -> SweepResult:
-    """Run (or resume) a sweep and return its trials, best first."""
+def sweep(
+    settings: SweepSettings,
+    progress: Optional[Callable[[str], None]] = None,
+    live_table: Optional[Callable[[str], None]] = None,
+) -> SweepResult:
+    """Run (or resume) a sweep and return its trials, best first. progress gets
+    a line per ended trial; live_table the lines of search.progress's table."""
     space = Space.from_disk(settings.space_path, settings.overrides)
     space.validate()  # before any worker starts
     experiment = settings.experiment or Path(settings.space_path).stem
@@ -281,7 +286,7 @@ def sweep(settings: SweepSettings, progress: Optional[Callable[[str], None]] = N
                     verbose=0,
                 ),
             )
-        _attach_progress(tuner, progress)
+        _attach_progress(tuner, progress, live_table)
         tuner.fit()
     finally:
         if started_ray:
@@ -335,7 +340,7 @@ def _latest_unfinished(storage: Path, experiment: str) -> Path:
     return max(candidates, key=lambda p: p.stat().st_mtime)
 
 
-def _attach_progress(tuner: Tuner, progress: Optional[Callable[[str], None]]) -> None:
+def _attach_progress(tuner: Tuner, progress: Optional[Callable[[str], None]], live_table: Optional[Callable[[str], None]]) -> None:
     """Give the (possibly unpickled) tracking callback the progress printer, and
     add the live table (after tuner.pkl was written, so it is never pickled)."""
     run_config = getattr(getattr(tuner, "_local_tuner", None), "_run_config", None)
@@ -343,8 +348,8 @@ def _attach_progress(tuner: Tuner, progress: Optional[Callable[[str], None]]) ->
     for callback in callbacks or []:
         if isinstance(callback, TrackingCallback):
             callback.progress = progress
-    if progress is not None and callbacks is not None:
-        callbacks.append(SweepProgressTable(progress))
+    if live_table is not None and callbacks is not None:
+        callbacks.append(SweepProgressTable(live_table))
 
 
 def _searcher(space: Space, settings: SweepSettings) -> OptunaSearch:

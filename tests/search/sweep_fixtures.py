@@ -334,6 +334,7 @@ class FinishedSweep:
     result: Any  # search.sweep.SweepResult
     server: MlflowServer
     progress: List[str] = field(default_factory=list)
+    live_table: List[str] = field(default_factory=list)  # search.progress's table, line by line
 
 
 @pytest.fixture(scope="session")
@@ -357,8 +358,9 @@ def finished_sweep(ray_cluster, mlflow_server, tmp_path_factory) -> FinishedSwee
         overrides=dict(FAST),
     )
     progress: List[str] = []
-    result = sweep(settings, progress=progress.append)
-    return FinishedSweep(settings, result, mlflow_server, progress)
+    live_table: List[str] = []
+    result = sweep(settings, progress=progress.append, live_table=live_table.append)
+    return FinishedSweep(settings, result, mlflow_server, progress, live_table)
 
 
 # ---------------------------------------------------------------- one finished sweep through the CLI

@@ -1,5 +1,5 @@
 """The live progress table of a sweep (search/progress.py) in real sweeps: the
-session's TPE + ASHA sweep through the Python API (its progress lines
+session's TPE + ASHA sweep through the Python API (its table lines
 collected) and the session's CLI sweep (its stdout)."""
 
 import re
@@ -30,7 +30,7 @@ def _statuses(client, parent_run_id: str) -> List[str]:
 
 
 def test_the_table_follows_a_sweep(finished_sweep):
-    lines = finished_sweep.progress
+    lines = finished_sweep.live_table
     assert lines.count(HEADER) == 1 and lines[0] == HEADER
     rows = _rows(lines)
     assert len(rows) >= 3  # at least the start, a change and the end
