@@ -27,6 +27,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import optuna  # noqa: E402
 import plotly.graph_objects as go  # noqa: E402
 from confection import Config  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 from plotly.offline import get_plotlyjs  # noqa: E402
 from plotly.subplots import make_subplots  # noqa: E402
 
@@ -317,6 +318,7 @@ def _history_figures(sweep: SweepRecord):
         ax.step(xs, ys, where="post", color="#2ca02c", label="best finished so far")
         interactive.add_trace(go.Scatter(x=xs, y=ys, mode="lines", line=dict(shape="hv", color="#2ca02c"), name="best finished so far"))
     failed = sum(t.status == "failed" for t in sweep.trials)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("trial (in start order)" + (f"; {failed} failed, not shown" if failed else ""))
     ax.set_ylabel("score (%)")
     ax.set_title(_title(sweep, "optimization history"))
