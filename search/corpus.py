@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
+import numpy
+
 from archs import registry
 from archs.features import Doc, Featurizer
 
@@ -20,8 +22,9 @@ class CorpusError(ValueError):
 
 @dataclass
 class Example:
-    """One sentence: its Doc and gold annotations by name ("upos", "xpos",
-    "heads", "deps", ...); each annotation has one value per token, None where missing."""
+    """One sentence (or a document of several, see join_sentences): its Doc and gold
+    annotations by name ("upos", "xpos", "heads", "deps", "sent_starts", ...); each
+    annotation has one value per token, None where missing."""
 
     doc: Doc
     gold: Dict[str, List] = field(default_factory=dict)
@@ -117,17 +120,47 @@ def _check_special_id(path: Path, line_no: int, token_id: str) -> None:
         raise CorpusError(f"{path}:{line_no}: expected an ID like 3, 3-4 or 3.1, found {token_id!r}")
 
 
+def join_sentences(examples: Sequence[Example], per_doc: int) -> List[Example]:
+    """Documents of `per_doc` consecutive sentences (as spaCy's `convert -n`): words,
+    features and every gold annotation concatenated, heads shifted by each sentence's
+    offset (roots stay -1), plus gold "sent_starts" (True at each sentence's first
+    word), which the parser learns to predict with its BREAK move."""
+    if per_doc < 1:
+        raise ValueError(f"sentences_per_doc must be >= 1, got {per_doc}")
+    if per_doc == 1:
+        return list(examples)
+    docs: List[Example] = []
+    for i in range(0, len(examples), per_doc):
+        group = examples[i : i + per_doc]
+        gold: Dict[str, List] = {key: [] for key in group[0].gold}
+        starts: List[Optional[bool]] = []
+        offset = 0
+        for eg in group:
+            for key, values in eg.gold.items():
+                if key == "heads":
+                    values = [h if h is None or h < 0 else h + offset for h in values]
+                gold.setdefault(key, []).extend(values)
+            starts += [True] + [False] * (len(eg) - 1)
+            offset += len(eg)
+        gold["sent_starts"] = starts
+        words = [w for eg in group for w in eg.doc.words]
+        features = numpy.concatenate([eg.doc.features for eg in group])
+        docs.append(Example(Doc(words, features), gold, source=group[0].source))
+    return docs
+
+
 class Corpus:
     """A corpus read once, on first use; calling it returns its examples."""
 
-    def __init__(self, path: Union[str, Path], limit: int = 0) -> None:
+    def __init__(self, path: Union[str, Path], limit: int = 0, sentences_per_doc: int = 1) -> None:
         self.path = Path(path)
         self.limit = limit
+        self.sentences_per_doc = sentences_per_doc
         self._examples: Optional[List[Example]] = None
 
     def __call__(self) -> List[Example]:
         if self._examples is None:
-            self._examples = read_conllu(self.path, limit=self.limit)
+            self._examples = join_sentences(read_conllu(self.path, limit=self.limit), self.sentences_per_doc)
         return self._examples
 
     def __iter__(self) -> Iterator[Example]:
@@ -138,11 +171,16 @@ class Corpus:
 
 
 @registry.readers("archsweep.ConllUCorpus.v1")
-def conllu_corpus(path: str, limit: int = 0) -> Corpus:
-    """A CoNLL-U corpus (Universal Dependencies). limit: read only the first N sentences (0 = all)."""
+def conllu_corpus(path: str, limit: int = 0, sentences_per_doc: int = 1) -> Corpus:
+    """A CoNLL-U corpus (Universal Dependencies). limit: read only the first N
+    sentences (0 = all). sentences_per_doc: join this many consecutive sentences into
+    one example (1 = one sentence each, the sentence boundaries given; more = the
+    parser also finds the boundaries, scored as sents_p/r/f)."""
     if limit < 0:
         raise ValueError(f"limit must be 0 (all) or a positive number of sentences, got {limit}")
-    return Corpus(path, limit=limit)
+    if sentences_per_doc < 1:
+        raise ValueError(f"sentences_per_doc must be 1 or more, got {sentences_per_doc}")
+    return Corpus(path, limit=limit, sentences_per_doc=sentences_per_doc)
 
 
 def count_words(examples: Sequence[Example]) -> int:

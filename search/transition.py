@@ -50,7 +50,9 @@ Scores (flat floats, usable as `[training.score_weights]` keys):
 NER: ents_f (primary), ents_p, ents_r, and per entity type ents_{p,r,f}_TYPE
 for every type of the inventory; parser: dep_uas, dep_las (spaCy's: punctuation
 excluded; dep_las is primary), conll_uas, conll_las (CoNLL-2018: punctuation
-included, universal labels) and dep_las_f_LABEL per dependency label (label
+included, universal labels), sents_p, sents_r, sents_f (sentence boundaries: the
+spans between the leftmost words under each predicted root, against the gold
+sentences of a multi-sentence document, see ConllUCorpus.v1's sentences_per_doc) and dep_las_f_LABEL per dependency label (label
 characters other than letters, digits and _ replaced by _, e.g. nmod_poss).
 `per_type_scores = false` leaves the per-type / per-label keys out.
 """
@@ -401,12 +403,15 @@ class ParserComponent(TransitionComponent):
         return bool(heads) and any(h is not None for h in heads) and "deps" in eg.gold
 
     def score(self, examples: Sequence[Example], predictions: Sequence[Any]) -> Dict[str, float]:
-        from .parsing.dep_scorer import score_examples
+        from .parsing.dep_scorer import score_examples, score_sentences, sentence_starts
 
         if len(predictions) != len(examples):
             raise ValueError(f"{len(predictions)} predictions for {len(examples)} examples")
         result = score_examples(examples, [p[0] for p in predictions], [p[1] for p in predictions])
         scores = {key: _num(result[key]) for key in ("dep_uas", "dep_las", "conll_uas", "conll_las")}
+        gold_starts = [[i for i, s in enumerate(eg.gold.get("sent_starts") or [True]) if s] for eg in examples]
+        pred_starts = [sentence_starts(p[0]) for p in predictions]
+        scores.update(score_sentences(gold_starts, pred_starts, [len(eg) for eg in examples]))
         if self.per_type_scores:
             per_type = {_key_part(k): v for k, v in (result["dep_las_per_type"] or {}).items()}
             base = {_key_part(label.partition("||")[0].lower()) for label in self.labels}

@@ -446,7 +446,7 @@ class ArcEager:
         return Gold(gheads, glabels, known, list(sent_starts), list(heads), list(labels))
 
     def gold_from_example(self, eg) -> Gold:
-        return self.make_gold(eg.gold["heads"], eg.gold["deps"])
+        return self.make_gold(eg.gold["heads"], eg.gold["deps"], eg.gold.get("sent_starts"))
 
     def gold_tree(self, gold: Gold) -> Tuple[List[Optional[int]], List[Optional[str]]]:
         """The gold tree the oracle aims at, in ``decode(..., deprojectivize=False)`` form."""

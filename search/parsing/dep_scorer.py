@@ -119,3 +119,34 @@ def score_examples(examples: Sequence, pred_heads: List, pred_labels: List, **kw
         pred_labels,
         **kwargs,
     )
+
+
+def sentence_starts(heads: Sequence[Optional[int]]) -> List[int]:
+    """The sentence starts a parse implies (as spaCy derives doc.sents from the heads):
+    the leftmost word under each root. Heads in the corpus convention (-1 = root);
+    a word whose head chain does not reach a root counts as its own root."""
+    n = len(heads)
+    root_of = list(range(n))
+    for i in range(n):
+        j, seen = i, 0
+        while heads[j] is not None and heads[j] >= 0 and heads[j] != j and seen <= n:
+            j = heads[j]
+            seen += 1
+        root_of[i] = j
+    left_edge: Dict[int, int] = {}
+    for i, root in enumerate(root_of):
+        left_edge[root] = min(left_edge.get(root, i), i)
+    return sorted(set(left_edge.values()) | ({0} if n else set()))
+
+
+def score_sentences(gold_starts: Sequence[Sequence[int]], pred_starts: Sequence[Sequence[int]], lengths: Sequence[int]) -> Dict:
+    """spaCy's sents_p/r/f: P/R/F of the sentence spans (start, end) per document."""
+    prf = PRF()
+    for gold, pred, n in zip(gold_starts, pred_starts, lengths):
+        prf.score_set(_spans(pred, n), _spans(gold, n))
+    return {"sents_p": prf.precision, "sents_r": prf.recall, "sents_f": prf.fscore}
+
+
+def _spans(starts: Sequence[int], n: int) -> Set[Tuple[int, int]]:
+    bounds = sorted(set(starts) | {0}) + [n]
+    return {(a, b) for a, b in zip(bounds, bounds[1:]) if a < b}
