@@ -152,6 +152,7 @@ def sweep(
     grace_period: int = typer.Option(1, "--grace-period", help="Evaluations before ASHA may stop a trial."),
     max_t: int = typer.Option(100, "--max-t", help="Evaluations at ASHA's last rung."),
     budget_epochs: float = typer.Option(0.0, "--budget-epochs", help="Stop after this many trial-epochs in all (0: --num-samples decides)."),
+    tracking_wait: float = typer.Option(120.0, "--tracking-wait", help="Seconds the sweep's end waits for an unreachable MLflow server before saving what it missed for `archsweep sync`."),
     resume: bool = typer.Option(False, "--resume", help="Continue a killed or interrupted sweep."),
 ) -> None:
     """Sweep a search space: Ray Tune trials, Optuna proposals, ASHA early stopping, MLflow tracking."""
@@ -167,7 +168,7 @@ def sweep(
             tracking_uri=tracking_uri, experiment=experiment, storage=str(storage) if storage else None,
             seed=seed, search=search, scheduler=scheduler, grace_period=grace_period, max_t=max_t,
             budget_epochs=budget_epochs,
-            resume=resume, overrides=parse_overrides(ctx.args),
+            tracking_wait=tracking_wait, resume=resume, overrides=parse_overrides(ctx.args),
         )
         result = run_sweep(settings, progress=typer.echo, live_table=typer.echo)
     except (ConfigError, SpaceError, FileNotFoundError, FileExistsError, ValueError) as err:
@@ -185,6 +186,9 @@ def sweep(
         typer.echo("no trial finished: no best config")
     if result.report_path:
         typer.echo(f"report: {result.report_path} (and in the parent run's artifacts, report/)")
+    if result.tracking_pending:
+        typer.echo(f"MLflow did not receive {result.tracking_pending} tracking operations (the server was away); "
+                   f"when it is back: archsweep sync {result.storage_path} (it also writes best.cfg and the report)")
 
 
 @app.command()
@@ -229,6 +233,30 @@ def report(
     for name, share in built.importance.values.items():
         typer.echo(f"  {share:6.3f}  {name}")
     typer.echo(f"wrote {built.html}, {built.table} and {len(built.images)} plots in {built.directory}")
+
+
+@app.command()
+def sync(
+    sweep_dir: Path = typer.Argument(..., help="The sweep's folder (under --storage, e.g. runs/sweeps/tagger-20260101-120000)."),
+    wait: float = typer.Option(60.0, "--wait", help="Seconds to keep trying an unreachable tracking server."),
+) -> None:
+    """Write to MLflow what a sweep saved while its tracking server was away (and, if the sweep has ended, its best.cfg and report)."""
+    from .tracking import sync_sweep
+
+    _setup_logging()
+    try:
+        outcome = sync_sweep(sweep_dir, wait)
+    except FileNotFoundError as err:
+        _fail(str(err))
+    if not outcome.replayed and not outcome.finished:
+        typer.echo(f"nothing to sync in {sweep_dir}")
+        return
+    typer.echo(f"wrote {outcome.replayed - outcome.remaining - outcome.dropped} of {outcome.replayed} saved tracking operations"
+               + (f"; MLflow refused {outcome.dropped} (see the warnings above)" if outcome.dropped else ""))
+    if outcome.finished:
+        typer.echo(f"finished the sweep's end: {sweep_dir / 'best.cfg'} and the report")
+    if outcome.remaining:
+        _fail(f"the tracking server is still unreachable: {outcome.remaining} operations stay saved; run archsweep sync again later")
 
 
 def main() -> None:

@@ -24,12 +24,11 @@ from .preflight import check_cluster_settings, count_nodes, data_paths_of
 from .progress import SweepProgressTable
 from .space import Space
 from .trial import SEED_KEY, derive_seed, run_trial, trial_config
-from .tracking import SweepTracking, code_version, default_tracking_uri
+from .tracking import PENDING_FILE, STATE_FILE, SYNC_PENDING_KEY, SweepTracking, code_version, default_tracking_uri, trial_ref
 
 logger = logging.getLogger(__name__)
 METRIC = "score"
 MODEL_SIZE_KEY = "model_params"
-STATE_FILE = "archsweep.json"
 
 
 @dataclass
@@ -50,6 +49,9 @@ class SweepSettings:
     reduction_factor: int = 2
     max_t: int = 100  # evaluations a trial may report before ASHA's last rung
     budget_epochs: float = 0.0  # stop the sweep after this many trial-epochs in all (0: num_samples decides)
+    # seconds the sweep's end keeps trying an unreachable MLflow server before it saves
+    # the pending tracking operations for `archsweep sync`
+    tracking_wait: float = 120.0
     resume: bool = False
     overrides: Dict[str, Any] = field(default_factory=dict)
 
@@ -73,6 +75,7 @@ class SweepResult:
     best_config_path: Optional[Path]
     storage_path: Path
     report_path: Optional[Path] = None  # report.html, also logged to the parent run under report/
+    tracking_pending: int = 0  # operations MLflow has not received (the server was away at the end): `archsweep sync`
 
 
 class DefineByRun:
@@ -129,11 +132,14 @@ class TrackingCallback(Callback):
         return {**self.__dict__, "progress": None}
 
     def _run_for(self, trial) -> str:
+        """The trial's run reference (the MLflow run may be created later, when
+        the server is away). Its params and config are logged once per driver:
+        after a resume that repeats identical values, which MLflow accepts."""
         run_id = self.run_ids.get(trial.trial_id)
         if run_id is None:
-            run_id, created = self.tracking.trial_run(self.parent_run_id, trial.trial_id, trial.trial_id)
+            run_id = self.tracking.trial_run(self.parent_run_id, trial.trial_id, trial.trial_id)
             self.run_ids[trial.trial_id] = run_id
-            if created and trial.config:
+            if trial.config:
                 config, values = trial_config(self.space, trial.config)
                 params = {**values, "training.seed": config["training"]["seed"]}
                 self.tracking.log_trial_start(run_id, params, fill_config(config).to_str())
@@ -240,6 +246,7 @@ def sweep(
             n += 1
             exp_dir = storage / f"{name}-{n}"
         tracking = SweepTracking(settings.tracking_uri or default_tracking_uri(), experiment)
+    tracking.pending_path = str(exp_dir / PENDING_FILE)
 
     # Tune snapshots its experiment state at most this often; a trial that
     # ended since the last snapshot is run again by --resume ("auto" can wait
@@ -256,6 +263,8 @@ def sweep(
         _preflight(settings, space, tracking.tracking_uri)
         if settings.resume:
             parent_run_id = state["parent_run_id"]
+            # what the killed driver could not write to MLflow goes first
+            tracking.load_pending()
             tracking.reopen(parent_run_id)
         else:
             parent_run_id = _start_parent(settings, space, tracking, exp_dir)
@@ -287,12 +296,14 @@ def sweep(
                 ),
             )
         _attach_progress(tuner, progress, live_table)
-        tuner.fit()
+        _share_tracking(tuner, tracking)
+        results = tuner.fit()
     finally:
         if started_ray:
             ray.shutdown()
-    result = _finish(tracking, parent_run_id, experiment, space, exp_dir)
-    _write_state(exp_dir, {**json.loads((exp_dir / STATE_FILE).read_text()), "finished": True})
+    result = _finish(tracking, parent_run_id, experiment, space, exp_dir, results, settings.tracking_wait)
+    _write_state(exp_dir, {**json.loads((exp_dir / STATE_FILE).read_text()), "finished": True,
+                           SYNC_PENDING_KEY: bool(result.tracking_pending)})
     return result
 
 
@@ -352,6 +363,15 @@ def _attach_progress(tuner: Tuner, progress: Optional[Callable[[str], None]], li
         callbacks.append(SweepProgressTable(live_table))
 
 
+def _share_tracking(tuner: Tuner, tracking: SweepTracking) -> None:
+    """The tracking callback (unpickled, on resume) writes through the sweep's
+    own SweepTracking, so that its queue and the sweep's end are one queue, in order."""
+    run_config = getattr(getattr(tuner, "_local_tuner", None), "_run_config", None)
+    for callback in getattr(run_config, "callbacks", None) or []:
+        if isinstance(callback, TrackingCallback):
+            callback.tracking = tracking
+
+
 def _searcher(space: Space, settings: SweepSettings) -> OptunaSearch:
     if settings.search == "tpe":
         # constant_liar: concurrent trials don't all get the same proposal
@@ -376,10 +396,14 @@ def _scheduler(settings: SweepSettings):
     raise ValueError(f"--scheduler: expected asha or none, got {settings.scheduler!r}")
 
 
-def _finish(tracking: SweepTracking, parent_run_id: str, name: str, space: Space, exp_dir: Path) -> SweepResult:
+def _finish(
+    tracking: SweepTracking, parent_run_id: str, name: str, space: Space, exp_dir: Path, results, tracking_wait: float
+) -> SweepResult:
     from .export import export_best
     from .report_mlflow import REPORT_DIR, log_report
 
+    if tracking.drain(tracking_wait, announce=False):
+        return _finish_offline(tracking, parent_run_id, name, space, exp_dir, results)
     runs = tracking.trials(parent_run_id)
     trials = []
     for run in runs:
@@ -406,4 +430,38 @@ def _finish(tracking: SweepTracking, parent_run_id: str, name: str, space: Space
         {"best_score": finished[0].best_score if finished else float("nan"), **{f"trials_{k}": v for k, v in counts.items()}},
         {"archsweep.best_run": finished[0].run_id} if finished else {},
     )
-    return SweepResult(name, parent_run_id, tracking.tracking_uri, trials, best_path, exp_dir, report.html if report else None)
+    pending = tracking.drain(tracking_wait)
+    return SweepResult(name, parent_run_id, tracking.tracking_uri, trials, best_path, exp_dir, report.html if report else None, pending)
+
+
+def _finish_offline(tracking: SweepTracking, parent_run_id: str, name: str, space: Space, exp_dir: Path, results) -> SweepResult:
+    """The sweep's end while MLflow is still away: the trials as Ray Tune
+    recorded them, and the parent run's end queued behind the rest; `archsweep
+    sync` writes it all and then best.cfg and the report."""
+    trials = []
+    for result in results:
+        metrics = result.metrics or {}
+        trial_id = metrics.get("trial_id") or Path(result.path).name.removeprefix("trial_")
+        status = "failed" if result.error else "finished" if metrics.get("training_finished") else "pruned"
+        ref = trial_ref(parent_run_id, trial_id)
+        trials.append(
+            TrialSummary(
+                trial_id=trial_id,
+                status=status,
+                best_score=metrics.get("best_score"),
+                values=trial_config(space, result.config)[1] if result.config else {},
+                run_id=tracking.run_id_of(ref) or ref,
+                error=str(result.error or ""),
+            )
+        )
+    trials.sort(key=lambda t: (t.status != "finished", -(t.best_score if t.best_score is not None else float("-inf"))))
+    finished = [t for t in trials if t.status == "finished" and t.best_score is not None]
+    counts = {s: sum(t.status == s for t in trials) for s in ("finished", "pruned", "failed")}
+    tracking.end_parent(
+        parent_run_id,
+        {"best_score": finished[0].best_score if finished else float("nan"), **{f"trials_{k}": v for k, v in counts.items()}},
+        {},
+        run_id_tags={"archsweep.best_run": trial_ref(parent_run_id, finished[0].trial_id)} if finished else None,
+    )
+    pending = tracking.drain(0)
+    return SweepResult(name, parent_run_id, tracking.tracking_uri, trials, None, exp_dir, None, pending)

@@ -4,20 +4,53 @@ Thin adapter over `MlflowClient`, which gets the tracking URI explicitly (no
 process-global `mlflow.set_tracking_uri`). Used by the sweep driver only:
 workers never talk to MLflow, so a trial costs no MLflow start-up and a
 trial that is stopped or dies still gets its final status from the driver.
+
+What a trial logs goes through an ordered in-memory queue of operations, so
+that a tracking server that goes away does not stall or break the sweep: each
+operation is queued, then the queue is written with short requests and no
+retry loop. When the server cannot be reached the queue is kept (in order)
+and written again later, and it is mirrored to a JSON-lines file in the
+sweep's folder; whatever is still pending when the sweep ends, after a
+bounded wait, stays in that file for `archsweep sync` (or `--resume`).
 """
 
+import json
+import logging
+import os
 import time
+from collections import deque
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Deque, Dict, Iterator, List, Optional, Tuple
 
+import requests
 from mlflow.entities import Metric, Param, RunStatus, RunTag
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
+
+logger = logging.getLogger(__name__)
 
 PARENT_TAG = "mlflow.parentRunId"
 TRIAL_TAG = "archsweep.trial_id"
 STATUS_TAG = "archsweep.status"  # running / finished / pruned / failed
 KIND_TAG = "archsweep.kind"  # sweep / trial
 ERROR_TAG = "archsweep.error"
+
+STATE_FILE = "archsweep.json"  # in the sweep's folder: parent run id, tracking URI, experiment, finished
+PENDING_FILE = "tracking-pending.jsonl"  # in the sweep's folder: operations MLflow has not received yet
+SYNC_PENDING_KEY = "tracking_pending"  # in STATE_FILE: the sweep ended before MLflow had everything
+
+# One request may take this long (MLflow's default is 120 s, with 7 retries
+# backing off over about 4 minutes), so an unreachable server costs the sweep
+# driver at most a few seconds per retry interval.
+REQUEST_TIMEOUT_S = 5
+# While the server is away the queue is tried again after RETRY_INTERVAL_S,
+# doubled after each failure up to MAX_RETRY_INTERVAL_S: a server that hangs
+# rather than refuses costs a request timeout per try.
+RETRY_INTERVAL_S = 5.0
+MAX_RETRY_INTERVAL_S = 60.0
+TRIAL_REF_PREFIX = "trial:"
 
 
 def default_tracking_uri(workdir: Optional[Path] = None) -> str:
@@ -29,25 +62,94 @@ def is_local_store(uri: str) -> bool:
     return uri.startswith("sqlite:") or uri.startswith("file:") or "://" not in uri
 
 
-class SweepTracking:
-    """Creates and closes the runs of one sweep. Picklable (Ray Tune pickles the
-    driver callbacks that hold it, so a resumed sweep logs to the same runs)."""
+def is_unreachable(err: BaseException) -> bool:
+    """Whether an MLflow call failed because the server could not be reached or
+    answered 5xx (worth trying again later), rather than because it refused the
+    request. MLflow wraps the requests error in an MlflowException, so the
+    cause chain is searched."""
+    seen = set()
+    current: Optional[BaseException] = err
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        # RetryError: a 5xx (or 429) answer, which MLflow's request session
+        # turns into an error once its retries (none here) are used up.
+        if isinstance(current, (requests.ConnectionError, requests.Timeout, requests.exceptions.RetryError,
+                                ConnectionError, TimeoutError)):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
 
-    def __init__(self, tracking_uri: str, experiment: str, artifact_root: Optional[str] = None) -> None:
+
+@contextmanager
+def _short_requests() -> Iterator[None]:
+    """MLflow reads its HTTP retry and timeout settings from the environment at
+    every request: set them for the queue's requests only (the sweep driver
+    calls the callbacks from one thread), and restore them after."""
+    settings = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": str(REQUEST_TIMEOUT_S)}
+    saved = {key: os.environ.get(key) for key in settings}
+    os.environ.update(settings)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def trial_ref(parent_run_id: str, trial_id: str) -> str:
+    """Names a trial's child run before MLflow has given it an id: the
+    operations queued for it hold this, resolved when they are written."""
+    return f"{TRIAL_REF_PREFIX}{parent_run_id}:{trial_id}"
+
+
+class SweepTracking:
+    """Creates, logs to and closes the runs of one sweep. Picklable (Ray Tune
+    pickles the driver callbacks that hold it, so a resumed sweep logs to the
+    same runs); what is queued is not pickled but mirrored to `pending_path`."""
+
+    def __init__(
+        self, tracking_uri: str, experiment: str, artifact_root: Optional[str] = None, pending_path: Optional[str] = None
+    ) -> None:
         self.tracking_uri = tracking_uri
         self.experiment = experiment
         self.artifact_root = artifact_root
         self.experiment_id: Optional[str] = None
+        self.pending_path = pending_path
+        self._reset_queue()
+
+    def _reset_queue(self) -> None:
         self._client: Optional[MlflowClient] = None
+        self._queue: Deque[Dict[str, Any]] = deque()
+        self._run_ids: Dict[str, str] = {}  # trial ref -> run id, once created or found
+        self._mirrored = False  # pending_path holds the queue (perhaps after operations already written)
+        self._pending_file = False  # pending_path exists (written, or loaded from a previous driver)
+        self._offline_since: Optional[float] = None
+        self._next_attempt = 0.0
+        self._retry_interval = RETRY_INTERVAL_S
+        self._buffered_while_offline = 0
+        self.dropped: List[Tuple[Dict[str, Any], str]] = []  # operations MLflow refused, with its error
 
     def __getstate__(self) -> Dict[str, Any]:
-        return {**self.__dict__, "_client": None}
+        keep = ("tracking_uri", "experiment", "artifact_root", "experiment_id", "pending_path")
+        return {key: self.__dict__[key] for key in keep}
+
+    def __setstate__(self, state: Dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._reset_queue()
 
     @property
     def client(self) -> MlflowClient:
         if self._client is None:
             self._client = MlflowClient(tracking_uri=self.tracking_uri)
         return self._client
+
+    @property
+    def pending(self) -> int:
+        return len(self._queue)
+
+    # ------------------------------------------------------------ direct calls (the sweep's start and end)
 
     def ensure_experiment(self) -> str:
         found = self.client.get_experiment_by_name(self.experiment)
@@ -63,57 +165,12 @@ class SweepTracking:
         return self.experiment_id
 
     def start_parent(self, name: str, tags: Dict[str, str], params: Dict[str, Any], space_text: str) -> str:
+        """Direct, not queued: a sweep does not start without its parent run's id."""
         run = self.client.create_run(self.ensure_experiment(), run_name=name, tags={**tags, KIND_TAG: "sweep"})
         run_id = run.info.run_id
         self.client.log_batch(run_id, params=[Param(k, _param(v)) for k, v in params.items()])
         self.client.log_text(run_id, space_text, "space.cfg")
         return run_id
-
-    def reopen(self, run_id: str) -> None:
-        self.ensure_experiment()
-        self.client.update_run(run_id, status=RunStatus.to_string(RunStatus.RUNNING))
-
-    def trial_run(self, parent_run_id: str, trial_id: str, trial_name: str) -> tuple:
-        """The trial's child run, created on first use; (run_id, created)."""
-        experiment_id = self.experiment_id or self.ensure_experiment()
-        found = self.client.search_runs(
-            [experiment_id],
-            filter_string=f"tags.`{PARENT_TAG}` = '{parent_run_id}' and tags.`{TRIAL_TAG}` = '{trial_id}'",
-            max_results=1,
-        )
-        if found:
-            return found[0].info.run_id, False
-        run = self.client.create_run(
-            experiment_id,
-            run_name=trial_name,
-            tags={PARENT_TAG: parent_run_id, TRIAL_TAG: trial_id, KIND_TAG: "trial", STATUS_TAG: "running"},
-        )
-        return run.info.run_id, True
-
-    def log_trial_start(self, run_id: str, params: Dict[str, Any], config_text: str) -> None:
-        self.client.log_batch(run_id, params=[Param(k, _param(v)) for k, v in params.items()])
-        self.client.log_text(run_id, config_text, "config.cfg")
-
-    def log_metrics(self, run_id: str, metrics: Dict[str, Any], step: int) -> None:
-        now = int(time.time() * 1000)
-        batch = [Metric(k, float(v), now, step) for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)]
-        self.client.log_batch(run_id, metrics=batch)
-
-    def end_trial(self, run_id: str, status: str, error: Optional[str] = None) -> None:
-        """status: finished, pruned or failed."""
-        tags = [RunTag(STATUS_TAG, status)]
-        if error:
-            tags.append(RunTag(ERROR_TAG, error[-4000:]))
-            self.client.log_text(run_id, error, "error.txt")
-        self.client.log_batch(run_id, tags=tags)
-        mlflow_status = {"finished": RunStatus.FINISHED, "pruned": RunStatus.KILLED, "failed": RunStatus.FAILED}[status]
-        self.client.set_terminated(run_id, status=RunStatus.to_string(mlflow_status))
-
-    def end_parent(self, run_id: str, metrics: Dict[str, float], tags: Dict[str, str], status: str = "FINISHED") -> None:
-        self.log_metrics(run_id, metrics, step=0)
-        if tags:
-            self.client.log_batch(run_id, tags=[RunTag(k, v) for k, v in tags.items()])
-        self.client.set_terminated(run_id, status=status)
 
     def trials(self, parent_run_id: str) -> List[Any]:
         return self.client.search_runs(
@@ -121,6 +178,273 @@ class SweepTracking:
             filter_string=f"tags.`{PARENT_TAG}` = '{parent_run_id}'",
             max_results=10000,
         )
+
+    # ------------------------------------------------------------ queued operations
+
+    def reopen(self, run_id: str) -> None:
+        self._submit({"op": "update_run", "run": run_id, "status": RunStatus.to_string(RunStatus.RUNNING)})
+
+    def trial_run(self, parent_run_id: str, trial_id: str, trial_name: str) -> str:
+        """The trial's child run (created on first use, found again by its tags
+        on resume), as a reference the other methods accept."""
+        ref = trial_ref(parent_run_id, trial_id)
+        self._submit({"op": "create_trial_run", "run": ref, "name": trial_name})
+        return ref
+
+    def run_id_of(self, ref: str) -> Optional[str]:
+        """The MLflow run id of a run reference, if MLflow has it already."""
+        return ref if not ref.startswith(TRIAL_REF_PREFIX) else self._run_ids.get(ref)
+
+    def log_trial_start(self, run: str, params: Dict[str, Any], config_text: str) -> None:
+        self._submit({"op": "log_batch", "run": run, "params": {k: _param(v) for k, v in params.items()}})
+        self._submit({"op": "log_text", "run": run, "text": config_text, "path": "config.cfg"})
+
+    def log_metrics(self, run: str, metrics: Dict[str, Any], step: int) -> None:
+        # the time of the evaluation, not of the write: a buffered metric keeps it
+        now = int(time.time() * 1000)
+        batch = [[k, float(v), now, step] for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)]
+        self._submit({"op": "log_batch", "run": run, "metrics": batch})
+
+    def end_trial(self, run: str, status: str, error: Optional[str] = None) -> None:
+        """status: finished, pruned or failed."""
+        tags = {STATUS_TAG: status}
+        if error:
+            tags[ERROR_TAG] = error[-4000:]
+            self._submit({"op": "log_text", "run": run, "text": error, "path": "error.txt"})
+        self._submit({"op": "log_batch", "run": run, "tags": tags})
+        mlflow_status = {"finished": RunStatus.FINISHED, "pruned": RunStatus.KILLED, "failed": RunStatus.FAILED}[status]
+        self._submit({"op": "set_terminated", "run": run, "status": RunStatus.to_string(mlflow_status)})
+
+    def end_parent(
+        self, run_id: str, metrics: Dict[str, float], tags: Dict[str, str], status: str = "FINISHED",
+        run_id_tags: Optional[Dict[str, str]] = None,
+    ) -> None:
+        """run_id_tags: tags whose value is the MLflow id of a run reference
+        (the best trial's run, which may not exist in MLflow yet)."""
+        self.log_metrics(run_id, metrics, step=0)
+        if tags:
+            self._submit({"op": "log_batch", "run": run_id, "tags": dict(tags)})
+        for key, ref in (run_id_tags or {}).items():
+            self._submit({"op": "tag_run_id", "run": run_id, "key": key, "target": ref})
+        self._submit({"op": "set_terminated", "run": run_id, "status": status})
+
+    def _submit(self, op: Dict[str, Any]) -> None:
+        self._queue.append(op)
+        if self._mirrored:
+            with open(self.pending_path, "a", encoding="utf8") as out:
+                out.write(json.dumps(op) + "\n")
+        if self._offline_since is not None:
+            self._buffered_while_offline += 1
+        self.flush()
+
+    # ------------------------------------------------------------ writing the queue
+
+    def flush(self) -> bool:
+        """Write the queued operations in order; stop at the first one the server
+        is not there for (tried again after the retry interval). True when
+        nothing is pending."""
+        if not self._queue:
+            return True
+        if self._offline_since is not None and time.monotonic() < self._next_attempt:
+            return False
+        written = 0
+        with _short_requests():
+            while self._queue:
+                op = self._queue[0]
+                try:
+                    self._apply(op)
+                except Exception as err:  # noqa: BLE001 - whatever MLflow raises must not reach Ray Tune
+                    if is_unreachable(err):
+                        self._went_offline(err, written)
+                        return False
+                    self.dropped.append((op, repr(err)))
+                    logger.warning("MLflow refused a tracking operation, which is dropped (%s on %s): %r",
+                                   op["op"], op["run"], err, exc_info=not isinstance(err, (MlflowException, LookupError)))
+                self._queue.popleft()
+                written += 1
+        if self._offline_since is not None:
+            logger.warning(
+                "the MLflow tracking server %s is reachable again after %.0f s: wrote the %d operations buffered meanwhile",
+                self.tracking_uri, time.monotonic() - self._offline_since, self._buffered_while_offline,
+            )
+            self._offline_since = None
+            self._retry_interval = RETRY_INTERVAL_S
+            self._buffered_while_offline = 0
+        if self._pending_file:
+            Path(self.pending_path).unlink(missing_ok=True)
+            self._pending_file = self._mirrored = False
+        return True
+
+    def _went_offline(self, err: BaseException, written: int) -> None:
+        now = time.monotonic()
+        if self._offline_since is None:
+            self._offline_since = now
+            self._buffered_while_offline = len(self._queue)
+            logger.warning(
+                "the MLflow tracking server %s cannot be reached (%s): tracking operations are buffered "
+                "(%d pending) and written when it is back, tried again after %.0f s and less often after that%s",
+                self.tracking_uri, _short(err), len(self._queue), RETRY_INTERVAL_S,
+                f", and kept in {self.pending_path}" if self.pending_path else "",
+            )
+        else:
+            self._retry_interval = min(2 * self._retry_interval, MAX_RETRY_INTERVAL_S)
+        self._next_attempt = now + self._retry_interval
+        if written or not self._mirrored:
+            self._write_pending()
+
+    def _write_pending(self) -> None:
+        """The queue, one JSON operation per line, replaced atomically (a driver
+        killed while the server is away loses nothing)."""
+        if not self.pending_path:
+            return
+        path = Path(self.pending_path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(path.name + ".partial")
+        partial.write_text("".join(json.dumps(op) + "\n" for op in self._queue), encoding="utf8")
+        os.replace(partial, path)
+        self._mirrored = self._pending_file = True
+
+    def drain(self, wait_s: float, announce: bool = True) -> int:
+        """At the sweep's end: keep trying for up to wait_s seconds, then leave
+        what is still pending in pending_path (announce: with a warning that
+        says how to sync it). Returns how many operations are pending."""
+        deadline = time.monotonic() + wait_s
+        while True:
+            self._next_attempt = 0.0
+            if self.flush():
+                return 0
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            time.sleep(min(2.0, remaining))
+        self._write_pending()
+        if not announce:
+            return len(self._queue)
+        logger.warning(
+            "the MLflow tracking server %s is still unreachable: %d tracking operations are saved in %s; "
+            "when it is back, run `archsweep sync %s`",
+            self.tracking_uri, len(self._queue), self.pending_path, Path(self.pending_path or ".").parent,
+        )
+        return len(self._queue)
+
+    def load_pending(self) -> int:
+        """Queue the operations a previous driver saved in pending_path (before
+        anything queued since); returns how many."""
+        if not self.pending_path or not os.path.exists(self.pending_path):
+            return 0
+        with open(self.pending_path, encoding="utf8") as lines:
+            ops = [json.loads(line) for line in lines if line.strip()]
+        self._queue.extendleft(reversed(ops))
+        self._pending_file = True
+        self._mirrored = False  # the file lacks what was queued before: rewritten on the next failure
+        return len(ops)
+
+    # ------------------------------------------------------------ one operation
+
+    def _apply(self, op: Dict[str, Any]) -> None:
+        kind = op["op"]
+        if kind == "create_trial_run":
+            self._create_trial_run(op["run"], op["name"])
+            return
+        run_id = self._resolve(op["run"])
+        if kind == "log_batch":
+            self.client.log_batch(
+                run_id,
+                metrics=[Metric(k, v, ts, step) for k, v, ts, step in op.get("metrics", [])],
+                params=[Param(k, v) for k, v in op.get("params", {}).items()],
+                tags=[RunTag(k, v) for k, v in op.get("tags", {}).items()],
+            )
+        elif kind == "log_text":
+            self.client.log_text(run_id, op["text"], op["path"])
+        elif kind == "set_terminated":
+            self.client.set_terminated(run_id, status=op["status"])
+        elif kind == "update_run":
+            self.client.update_run(run_id, status=op["status"])
+        elif kind == "tag_run_id":
+            self.client.set_tag(run_id, op["key"], self._resolve(op["target"]))
+        else:
+            raise ValueError(f"unknown tracking operation {kind!r}")
+
+    def _create_trial_run(self, ref: str, name: str) -> None:
+        """Finds the run first: on resume it exists, and a create whose answer
+        was lost may have created it, so searching keeps one run per trial."""
+        parent_run_id, trial_id = ref[len(TRIAL_REF_PREFIX):].split(":", 1)
+        if self._find_trial_run(ref) is not None:
+            return
+        run = self.client.create_run(
+            self.experiment_id or self.ensure_experiment(),
+            run_name=name,
+            tags={PARENT_TAG: parent_run_id, TRIAL_TAG: trial_id, KIND_TAG: "trial", STATUS_TAG: "running"},
+        )
+        self._run_ids[ref] = run.info.run_id
+
+    def _find_trial_run(self, ref: str) -> Optional[str]:
+        if ref in self._run_ids:
+            return self._run_ids[ref]
+        parent_run_id, trial_id = ref[len(TRIAL_REF_PREFIX):].split(":", 1)
+        found = self.client.search_runs(
+            [self.experiment_id or self.ensure_experiment()],
+            filter_string=f"tags.`{PARENT_TAG}` = '{parent_run_id}' and tags.`{TRIAL_TAG}` = '{trial_id}'",
+            max_results=1,
+        )
+        if found:
+            self._run_ids[ref] = found[0].info.run_id
+            return self._run_ids[ref]
+        return None
+
+    def _resolve(self, ref: str) -> str:
+        if not ref.startswith(TRIAL_REF_PREFIX):
+            return ref
+        run_id = self._find_trial_run(ref)
+        if run_id is None:
+            # its create operation was refused (it comes first in the queue)
+            raise LookupError(f"the run of {ref} was never created")
+        return run_id
+
+
+
+@dataclass
+class SyncOutcome:
+    replayed: int  # operations found in the sweep's folder
+    remaining: int  # still pending (the server is still away)
+    dropped: int  # refused by MLflow (logged as warnings)
+    finished: bool  # the sweep's end (best.cfg, the report) was completed now
+
+
+def sync_sweep(sweep_dir: Path, wait_s: float = 60.0) -> SyncOutcome:
+    """`archsweep sync`: write the operations a sweep saved while its tracking
+    server was away; if the sweep ended meanwhile, then also write best.cfg
+    and log the report, as the sweep's end would have. A second sync finds
+    nothing to do."""
+    from .export import export_best
+    from .report_mlflow import REPORT_DIR, log_report
+
+    sweep_dir = Path(sweep_dir)
+    state_path = sweep_dir / STATE_FILE
+    if not state_path.exists():
+        raise FileNotFoundError(f"{sweep_dir} is not a sweep's folder (no {STATE_FILE})")
+    state = json.loads(state_path.read_text())
+    tracking = SweepTracking(state["tracking_uri"], state["experiment"], pending_path=str(sweep_dir / PENDING_FILE))
+    replayed = tracking.load_pending()
+    if replayed == 0 and not state.get(SYNC_PENDING_KEY):
+        return SyncOutcome(0, 0, 0, False)
+    remaining = tracking.drain(wait_s) if replayed else 0
+    finished = False
+    if remaining == 0 and state.get(SYNC_PENDING_KEY):
+        parent_run_id = state["parent_run_id"]
+        try:
+            export_best(tracking.tracking_uri, parent_run_id=parent_run_id, output=sweep_dir / "best.cfg")
+        except ValueError as err:  # no finished trial: nothing to export, as at a sweep's end
+            logger.warning("no best config: %s", err)
+        log_report(tracking.client, parent_run_id, sweep_dir / REPORT_DIR)
+        state_path.write_text(json.dumps({**state, SYNC_PENDING_KEY: False}, indent=2))
+        finished = True
+    return SyncOutcome(replayed, remaining, len(tracking.dropped), finished)
+
+
+def _short(err: BaseException) -> str:
+    text = str(err).splitlines()[0] if str(err) else type(err).__name__
+    return text[:300]
 
 
 def _param(value: Any) -> str:
@@ -146,4 +470,3 @@ def code_version() -> str:
         else:
             commit = ref
     return f"{ver}+{commit[:12]}" if commit else ver
-

@@ -138,8 +138,7 @@ def test_export_errors(finished_sweep, mlflow_server, tmp_path):
     with pytest.raises(ValueError, match="experiment 'no-sweep-here' has no sweep"):
         export_best(uri, experiment="no-sweep-here", output=tmp_path / "a.cfg")
     parent_id = tracking.start_parent("only-pruned", {}, {}, "")
-    run_id, created = tracking.trial_run(parent_id, "t1", "trial_t1")
-    assert created
+    run_id = tracking.trial_run(parent_id, "t1", "trial_t1")
     tracking.log_trial_start(run_id, {"x": 1}, "[training]\nseed = 1\n")
     tracking.log_metrics(run_id, {"score": 0.5, "best_score": 0.5}, step=10)
     tracking.end_trial(run_id, "pruned")
