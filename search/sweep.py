@@ -49,6 +49,7 @@ class SweepSettings:
     reduction_factor: int = 2
     max_t: int = 100  # evaluations a trial may report before ASHA's last rung
     budget_epochs: float = 0.0  # stop the sweep after this many trial-epochs in all (0: num_samples decides)
+    max_failures: int = 2  # times a failed trial is run again (a lost node, a killed worker) before it counts as failed
     # seconds the sweep's end keeps trying an unreachable MLflow server before it saves
     # the pending tracking operations for `archsweep sync`
     tracking_wait: float = 120.0
@@ -127,6 +128,7 @@ class TrackingCallback(Callback):
         self.run_ids: Dict[str, str] = {}
         self.finished_flags: Dict[str, bool] = {}
         self.sized_runs: Set[str] = set()
+        self.retries: Dict[str, int] = {}
 
     def __getstate__(self) -> Dict[str, Any]:
         return {**self.__dict__, "progress": None}
@@ -169,6 +171,17 @@ class TrackingCallback(Callback):
         status = "finished" if self.finished_flags.get(trial.trial_id) else "pruned"
         self.tracking.end_trial(self._run_for(trial), status)
         self._report(trial, status)
+
+    def on_trial_recover(self, iteration, trials, trial, **info) -> None:
+        """A failed attempt Tune will run again (max_failures): its child run stays
+        the trial's one run; the retry count is logged as a metric, the attempt's error
+        shown as progress."""
+        self.retries[trial.trial_id] = self.retries.get(trial.trial_id, 0) + 1
+        attempt = self.retries[trial.trial_id]
+        self.tracking.log_metrics(self._run_for(trial), {"retries": attempt}, step=attempt)
+        if self.progress is not None:
+            first_line = _error_text(trial).strip().splitlines()[-1:] or [""]
+            self.progress(f"trial {trial.trial_id}: attempt {attempt} failed ({first_line[0][:200]}); running it again")
 
     def on_trial_error(self, iteration, trials, trial, **info) -> None:
         self.tracking.end_trial(self._run_for(trial), "failed", error=_error_text(trial))
@@ -290,7 +303,7 @@ def sweep(
                     name=exp_dir.name,
                     storage_path=str(storage),
                     callbacks=[TrackingCallback(tracking, parent_run_id, space)],
-                    failure_config=FailureConfig(max_failures=0),
+                    failure_config=FailureConfig(max_failures=settings.max_failures),
                     stop=ComputeBudget(settings.budget_epochs) if settings.budget_epochs else None,
                     verbose=0,
                 ),

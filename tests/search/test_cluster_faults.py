@@ -1,0 +1,152 @@
+"""Faults during a sweep, on real processes: a multi-node Ray cluster on one machine
+(a head and two worker nodes, each its own `ray start` with one CPU) losing a worker
+node mid-sweep: the trials it ran are run again elsewhere (FailureConfig
+max_failures), the sweep completes, and MLflow shows every trial once with its true
+final status; and a trial whose losses go NaN failing alone, with its reason."""
+
+import os
+import subprocess
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import List
+
+import pytest
+from confection import Config
+
+from search.space import DIST_KEY
+from search.sweep import SweepSettings, sweep
+from search_testing import REPO
+from sweep_fixtures import (
+    FAST, RAY, SPACE, RayCluster, alive, free_port, kill_pids, processes, subprocess_env, with_descendants,
+)
+
+
+def _start_node(args: List[str], temp_dir: Path, log: Path) -> int:
+    with open(log, "ab") as out:
+        starter = subprocess.Popen(
+            [str(RAY), "start", *args, "--node-ip-address=127.0.0.1", "--num-cpus=1", "--object-store-memory=100000000",
+             "--disable-usage-stats", f"--temp-dir={temp_dir}"],
+            stdout=out, stderr=subprocess.STDOUT, env=subprocess_env(), start_new_session=True,
+        )
+    rc = starter.wait(timeout=180)
+    if rc != 0:
+        pytest.fail(f"ray start {' '.join(args)} failed (rc {rc}):\n{log.read_text()[-3000:]}")
+    return starter.pid
+
+
+@pytest.fixture(scope="module")
+def three_nodes():
+    """Head + two workers, one CPU each; stopped (every process of every node) at the end."""
+    saved = os.environ.get("RAY_AUTH_MODE")
+    os.environ["RAY_AUTH_MODE"] = "disabled"
+    temp_dir = Path(tempfile.mkdtemp(prefix="asray3", dir="/tmp"))
+    log = temp_dir / "ray-start.log"
+    port = free_port()
+    nodes: List[RayCluster] = []
+    try:
+        head = _start_node(["--head", f"--port={port}", "--include-dashboard=false", f"--dashboard-agent-listen-port={free_port()}"], temp_dir, log)
+        nodes.append(RayCluster(f"127.0.0.1:{port}", port, head, temp_dir))
+        for _ in range(2):
+            pid = _start_node([f"--address=127.0.0.1:{port}", f"--dashboard-agent-listen-port={free_port()}"], temp_dir, log)
+            nodes.append(RayCluster(f"127.0.0.1:{port}", port, pid, temp_dir))
+        yield nodes
+    finally:
+        pids = set()
+        for node in nodes:
+            pids |= node.own_pids()
+        kill_pids(pids)
+        kill_pids(p for p in with_descendants(pids) if alive(p))
+        # the agents of a killed raylet are orphaned (../shared/stack.md §3): find them by the cluster's temp dir
+        kill_pids(p.pid for p in processes().values() if str(temp_dir) in p.cmdline)
+        if saved is None:
+            os.environ.pop("RAY_AUTH_MODE", None)
+        else:
+            os.environ["RAY_AUTH_MODE"] = saved
+
+
+def test_a_node_dies_mid_sweep_and_its_trials_run_again(three_nodes, mlflow_server, tmp_path, monkeypatch):
+    head, victim, survivor = three_nodes
+    # every node of this cluster sees this machine's disk: declare the storage and data shared (as NFS would be)
+    monkeypatch.setenv("ARCHSWEEP_SHARED_DIRS", os.pathsep.join([str(tmp_path), str(REPO)]))
+    overrides = {**FAST, "training.max_epochs": 6}  # long enough trials for the kill to land mid-trial
+    settings = SweepSettings(
+        space_path=str(SPACE), num_samples=5, max_concurrent=3, address=head.address,
+        tracking_uri=mlflow_server.uri, experiment="node-loss", storage=str(tmp_path / "sweeps"),
+        seed=3, search="random", scheduler="none", max_failures=2, overrides=overrides,
+    )
+    progress: List[str] = []
+    outcome = {}
+
+    def run_sweep() -> None:
+        try:
+            outcome["result"] = sweep(settings, progress=lambda line: progress.append(f"{time.monotonic():.1f} {line}"))
+        except BaseException as err:  # re-raised in the test thread
+            outcome["error"] = err
+
+    driver = threading.Thread(target=run_sweep, daemon=True)
+    driver.start()
+    deadline = time.monotonic() + 300
+    while not victim.workers() and time.monotonic() < deadline and driver.is_alive():
+        time.sleep(0.5)
+    if "error" in outcome:
+        raise outcome["error"]
+    assert victim.workers(), f"no trial started on the worker node within 300 s; progress: {progress}"
+    time.sleep(2.0)  # the trial is training now
+    killed_at = time.monotonic()
+    raylet = victim.raylet_pid()
+    kill_pids([raylet, *victim.workers()])
+    driver.join(timeout=900)
+    assert not driver.is_alive(), f"the sweep did not finish within 900 s; progress: {progress}"
+    if "error" in outcome:
+        raise outcome["error"]
+    result = outcome["result"]
+
+    statuses = [t.status for t in result.trials]
+    assert len(result.trials) == 5 and statuses.count("failed") == 0, [(t.status, t.error) for t in result.trials]
+    retried = [line for line in progress if "running it again" in line]
+    assert retried, f"no trial was run again after the node was killed; progress: {progress}"
+    recovery = float(retried[0].split()[0]) - killed_at
+    print(f"node killed -> Tune ran its trial again after {recovery:.1f} s")
+
+    client = mlflow_server.client()
+    experiment = client.get_experiment_by_name("node-loss")
+    children = client.search_runs([experiment.experiment_id], filter_string="tags.`archsweep.kind` = 'trial'", max_results=100)
+    assert len(children) == 5  # one run per trial: the retried trial kept its run
+    assert sorted(c.data.tags["archsweep.trial_id"] for c in children) == sorted(t.trial_id for t in result.trials)
+    assert {c.info.status for c in children} == {"FINISHED"}
+    assert {c.data.tags["archsweep.status"] for c in children} == {"finished"}
+    retried_runs = [c for c in children if "retries" in c.data.metrics]
+    assert retried_runs, "the retried trial's run does not record its retry"
+    assert survivor.raylet_pid() and alive(survivor.raylet_pid())
+
+
+def _nan_space(path: Path) -> Path:
+    """spaces/tagger.cfg whose learning rate is 1e30 (the weights blow up, the loss
+    goes NaN: search.training stops the trial) or 0.001."""
+    config = Config().from_disk(SPACE, interpolate=False)
+    config["training"]["optimizer"]["learn_rate"] = {DIST_KEY: "choice.v1", "values": [1e30, 0.001], "default": 0.001}
+    path.write_text(config.to_str())
+    return path
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_a_trial_with_nan_losses_fails_alone_with_its_reason(ray_cluster, mlflow_server, tmp_path):
+    settings = SweepSettings(
+        space_path=str(_nan_space(tmp_path / "nan.cfg")), num_samples=4, max_concurrent=2, address=ray_cluster.address,
+        tracking_uri=mlflow_server.uri, experiment="nan-trials", storage=str(tmp_path / "sweeps"),
+        seed=1, search="random", scheduler="none", max_failures=1, overrides=dict(FAST),
+    )
+    result = sweep(settings)  # returns normally
+    client = mlflow_server.client()
+    lrs = {t.trial_id: float(t.values["training.optimizer.learn_rate"]) for t in result.trials}
+    assert sorted(set(lrs.values())) == [0.001, 1e30], lrs  # both kinds of trial ran
+    for trial in result.trials:
+        run = client.get_run(trial.run_id)
+        if lrs[trial.trial_id] == 1e30:
+            assert trial.status == "failed" and run.info.status == "FAILED"
+            assert "had a non-finite loss" in run.data.tags["archsweep.error"]
+            assert run.data.metrics.get("retries") == 1  # max_failures: run once more, then failed
+        else:
+            assert trial.status == "finished" and run.info.status == "FINISHED", (trial.status, trial.error)
