@@ -240,6 +240,14 @@ nO = 3
             3,
         ),
     },
+    "spacy.EntityLinker.v1": {
+        # n_out = nO: one sentence encoding per doc (the KB's entity-vector width)
+        "hashembed-cnn": Case(
+            '[model]\n@architectures = "spacy.EntityLinker.v1"\nnO = 50\n\n'
+            "[model.tok2vec]" + _T2V_96.replace("depth = 4", "depth = 2").replace("embed_size = 2000", "embed_size = 300"),
+            50,
+        ),
+    },
     LISTENER: {
         "grad_factor=0.5": Case(
             f"""
@@ -315,6 +323,9 @@ def test_contract(name, variant, ops_name, sentences):
             return
         if name in TEXTCAT:
             _textcat_contract(model, case, docs, "no_output_layer = true" not in case.config)
+            return
+        if name == "spacy.EntityLinker.v1":  # (n_docs, nO) like a text classifier, raw scores
+            _textcat_contract(model, case, docs, False)
             return
         model.initialize(X=docs)
         Ys, backprop = model.begin_update(docs)
@@ -529,8 +540,11 @@ def test_tagger_nO_null_is_set_at_initialize(sentences):
 
 # The parser's output is a state scorer, not per-doc arrays: its empty-doc case is
 # tests/archs/test_parser_model.py::test_empty_docs_inside_a_batch.
-# Text classifiers give one row per doc: their empty-doc case is tests/archs/test_textcat.py.
-NON_LISTENER = [(n, next(iter(CASES[n]))) for n in sorted(CASES) if n not in (LISTENER, PARSER, *TEXTCAT)]
+# Text classifiers and the entity linker give one row per doc: their empty-doc cases are
+# tests/archs/test_textcat.py and tests/archs/test_entity_linker.py.
+NON_LISTENER = [
+    (n, next(iter(CASES[n]))) for n in sorted(CASES) if n not in (LISTENER, PARSER, *TEXTCAT, "spacy.EntityLinker.v1")
+]
 
 
 @pytest.mark.parametrize("name,variant", NON_LISTENER, ids=[n for n, _ in NON_LISTENER])

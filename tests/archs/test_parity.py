@@ -206,3 +206,15 @@ def test_textcat_ensemble_with_vectors_adds_projection_and_wider_mixer(tmp_path,
     path = write_npy_vectors(tmp_path, 300)
     model = initialized(arch("spacy.TextCatEnsemble.v1")(**{**ENSEMBLE, "pretrained_vectors": path}, exclusive_classes=True, nO=3))
     assert count_params(model) == 1_237_211 + 64 * 300 + 64 * 3 * 64
+
+
+@pytest.mark.parametrize(
+    "embed_size,expected",
+    [pytest.param(2000, 782_752, id="row12-EntityLinker"), pytest.param(300, 374_752, id="row13b-draft-default")],
+)
+def test_entity_linker_param_count(embed_size, expected, count_params):
+    """Rows 12 and 13b: EntityLinker.v1 over HashEmbedCNN depth 2, nO 64; one row per doc."""
+    t2v = arch("spacy.HashEmbedCNN.v1")(**{**T2V, "depth": 2, "embed_size": embed_size})
+    model = initialized(arch("spacy.EntityLinker.v1")(tok2vec=t2v, nO=64))
+    assert count_params(model) == expected
+    assert model.predict(make_docs(PARITY_WORDS)).shape == (3, 64)

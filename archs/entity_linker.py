@@ -1,0 +1,48 @@
+"""spacy.EntityLinker.v1: a sentence encoder whose output is compared with KB entity vectors.
+
+../shared/ARCHITECTURES.md section 6 (spacy-legacy graph):
+tok2vec >> list2ragged >> reduce_mean >> residual(Maxout(w, w, P=2, no layer norm,
+dropout 0)) >> Linear(nO, w), one nO-vector per input doc (the mention's sentence).
+nO is the knowledge base's entity-vector length; `nO = null` lets the entity_linker
+component set it from its KB (search/entity_linker.py).
+"""
+
+from typing import List, Optional
+
+from thinc.api import Linear, Maxout, Model, chain, list2ragged, reduce_mean, residual
+from thinc.types import Floats2d
+
+from .features import Doc
+from .registry import registry
+
+
+@registry.architectures("spacy.EntityLinker.v1")
+def EntityLinker(*, tok2vec: Model[List[Doc], List[Floats2d]], nO: Optional[int] = None) -> Model[List[Doc], Floats2d]:
+    """The context encoder of the entity linker: one row per doc.
+
+    tok2vec: the token encoder (spaCy's default: HashEmbedCNN width 96, depth 2,
+        embed_size 300; or a listener to a shared one).
+    nO: width of the output, equal to the KB's entity-vector length (16-384; the
+        GloVe-built KB has 50); null lets the component set it from its KB.
+    """
+    width = tok2vec.get_dim("nO") if tok2vec.has_dim("nO") else None
+    output_layer = Linear(nO, width)
+    model = chain(
+        tok2vec,
+        list2ragged(),
+        reduce_mean(),
+        residual(Maxout(nO=width, nI=width, nP=2, dropout=0.0, normalize=False)),
+        output_layer,
+    )
+    model.set_ref("tok2vec", tok2vec)
+    model.set_ref("output_layer", output_layer)
+    return model
+
+
+def set_entity_linker_nO(model: Model, nO: int) -> None:
+    """Give the output layer its width (the KB's entity-vector length) before initialization;
+    a config's explicit nO must agree."""
+    output = model.get_ref("output_layer")
+    if output.has_dim("nO") and output.get_dim("nO") != nO:
+        raise ValueError(f"nO = {output.get_dim('nO')} but the knowledge base's entity vectors have width {nO}")
+    output.set_dim("nO", nO)
