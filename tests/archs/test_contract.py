@@ -541,7 +541,7 @@ def test_tagger_nO_null_is_set_at_initialize(sentences):
 # The parser's output is a state scorer, not per-doc arrays: its empty-doc case is
 # tests/archs/test_parser_model.py::test_empty_docs_inside_a_batch.
 # Text classifiers and the entity linker give one row per doc: their empty-doc cases are
-# tests/archs/test_textcat.py and tests/archs/test_entity_linker.py.
+# tests/archs/test_textcat.py and tests/archs/test_entity_linker_model.py.
 NON_LISTENER = [
     (n, next(iter(CASES[n]))) for n in sorted(CASES) if n not in (LISTENER, PARSER, *TEXTCAT, "spacy.EntityLinker.v1")
 ]
