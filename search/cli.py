@@ -154,7 +154,6 @@ def sweep(
     grace_period: int = typer.Option(1, "--grace-period", help="Evaluations before ASHA may stop a trial."),
     max_t: int = typer.Option(100, "--max-t", help="Evaluations at ASHA's last rung."),
     budget_epochs: float = typer.Option(0.0, "--budget-epochs", help="Stop after this many trial-epochs in all (0: --num-samples decides)."),
-    max_failures: int = typer.Option(2, "--max-failures", help="Run a failed trial again up to this many times (a lost node) before it counts as failed."),
     tracking_wait: float = typer.Option(120.0, "--tracking-wait", help="Seconds the sweep's end waits for an unreachable MLflow server before saving what it missed for `archsweep sync`."),
     resume: bool = typer.Option(False, "--resume", help="Continue a killed or interrupted sweep."),
 ) -> None:
@@ -170,7 +169,7 @@ def sweep(
             cpus_per_trial=cpus_per_trial, gpus_per_trial=gpus_per_trial, address=address,
             tracking_uri=tracking_uri, experiment=experiment, storage=str(storage) if storage else None,
             seed=seed, search=search, scheduler=scheduler, grace_period=grace_period, max_t=max_t,
-            budget_epochs=budget_epochs, max_failures=max_failures,
+            budget_epochs=budget_epochs,
             tracking_wait=tracking_wait, resume=resume, overrides=parse_overrides(ctx.args),
         )
         result = run_sweep(settings, progress=typer.echo, live_table=typer.echo)
@@ -185,7 +184,7 @@ def sweep(
         typer.echo(f"{trial.trial_id:<22}{trial.status:<10}{score:>11}  {values}")
     if result.best_config_path:
         typer.echo(f"best config: {result.best_config_path}")
-    else:
+    elif not result.tracking_pending:  # else best.cfg is written by `archsweep sync`, said below
         typer.echo("no trial finished: no best config")
     if result.report_path:
         typer.echo(f"report: {result.report_path} (and in the parent run's artifacts, report/)")

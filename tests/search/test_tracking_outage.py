@@ -51,6 +51,8 @@ class RestartableMlflowServer:
         args = [
             str(MLFLOW), "server", "--backend-store-uri", f"sqlite:///{self.db}",
             "--artifacts-destination", str(self.root / "artifacts"), "--host", "127.0.0.1", "--port", str(self.port),
+            # one worker process (default 4): the server is started four times, and each worker imports MLflow
+            "--workers", "1",
         ]
         self.starts += 1
         log = self.root / f"server-{self.starts}.log"
