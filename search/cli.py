@@ -154,6 +154,7 @@ def sweep(
     grace_period: int = typer.Option(1, "--grace-period", help="Evaluations before ASHA may stop a trial."),
     max_t: int = typer.Option(100, "--max-t", help="Evaluations at ASHA's last rung."),
     budget_epochs: float = typer.Option(0.0, "--budget-epochs", help="Stop after this many trial-epochs in all (0: --num-samples decides)."),
+    max_failures: int = typer.Option(2, "--max-failures", help="Run a failed trial again up to this many times (a lost node) before it counts as failed."),
     tracking_wait: float = typer.Option(120.0, "--tracking-wait", help="Seconds the sweep's end waits for an unreachable MLflow server before saving what it missed for `archsweep sync`."),
     resume: bool = typer.Option(False, "--resume", help="Continue a killed or interrupted sweep."),
 ) -> None:
@@ -169,7 +170,7 @@ def sweep(
             cpus_per_trial=cpus_per_trial, gpus_per_trial=gpus_per_trial, address=address,
             tracking_uri=tracking_uri, experiment=experiment, storage=str(storage) if storage else None,
             seed=seed, search=search, scheduler=scheduler, grace_period=grace_period, max_t=max_t,
-            budget_epochs=budget_epochs,
+            budget_epochs=budget_epochs, max_failures=max_failures,
             tracking_wait=tracking_wait, resume=resume, overrides=parse_overrides(ctx.args),
         )
         result = run_sweep(settings, progress=typer.echo, live_table=typer.echo)
