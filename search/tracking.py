@@ -117,9 +117,9 @@ class SweepTracking:
         self.artifact_root = artifact_root
         self.experiment_id: Optional[str] = None
         self.pending_path = pending_path
-        self._reset_queue()
+        self._init_unpickled_state()
 
-    def _reset_queue(self) -> None:
+    def _init_unpickled_state(self) -> None:
         self._client: Optional[MlflowClient] = None
         self._queue: Deque[Dict[str, Any]] = deque()
         self._run_ids: Dict[str, str] = {}  # trial ref -> run id, once created or found
@@ -137,7 +137,7 @@ class SweepTracking:
 
     def __setstate__(self, state: Dict[str, Any]) -> None:
         self.__dict__.update(state)
-        self._reset_queue()
+        self._init_unpickled_state()
 
     @property
     def client(self) -> MlflowClient:
@@ -243,33 +243,32 @@ class SweepTracking:
         """Write the queued operations in order; stop at the first one the server
         is not there for (tried again after the retry interval). True when
         nothing is pending."""
-        if not self._queue:
-            return True
-        if self._offline_since is not None and time.monotonic() < self._next_attempt:
-            return False
-        written = 0
-        with _short_requests():
-            while self._queue:
-                op = self._queue[0]
-                try:
-                    self._apply(op)
-                except Exception as err:  # noqa: BLE001 - whatever MLflow raises must not reach Ray Tune
-                    if is_unreachable(err):
-                        self._went_offline(err, written)
-                        return False
-                    self.dropped.append((op, repr(err)))
-                    logger.warning("MLflow refused a tracking operation, which is dropped (%s on %s): %r",
-                                   op["op"], op["run"], err, exc_info=not isinstance(err, (MlflowException, LookupError)))
-                self._queue.popleft()
-                written += 1
-        if self._offline_since is not None:
-            logger.warning(
-                "the MLflow tracking server %s is reachable again after %.0f s: wrote the %d operations buffered meanwhile",
-                self.tracking_uri, time.monotonic() - self._offline_since, self._buffered_while_offline,
-            )
-            self._offline_since = None
-            self._retry_interval = RETRY_INTERVAL_S
-            self._buffered_while_offline = 0
+        if self._queue:
+            if self._offline_since is not None and time.monotonic() < self._next_attempt:
+                return False
+            written = 0
+            with _short_requests():
+                while self._queue:
+                    op = self._queue[0]
+                    try:
+                        self._apply(op)
+                    except Exception as err:  # noqa: BLE001 - whatever MLflow raises must not reach Ray Tune
+                        if is_unreachable(err):
+                            self._went_offline(err, written)
+                            return False
+                        self.dropped.append((op, repr(err)))
+                        logger.warning("MLflow refused a tracking operation, which is dropped (%s on %s): %r",
+                                       op["op"], op["run"], err, exc_info=not isinstance(err, (MlflowException, LookupError)))
+                    self._queue.popleft()
+                    written += 1
+            if self._offline_since is not None:
+                logger.warning(
+                    "the MLflow tracking server %s is reachable again after %.0f s: wrote the %d operations buffered meanwhile",
+                    self.tracking_uri, time.monotonic() - self._offline_since, self._buffered_while_offline,
+                )
+                self._offline_since = None
+                self._retry_interval = RETRY_INTERVAL_S
+                self._buffered_while_offline = 0
         if self._pending_file:
             Path(self.pending_path).unlink(missing_ok=True)
             self._pending_file = self._mirrored = False
