@@ -236,15 +236,16 @@ class ElevantCorpus:
 
 
 @registry.readers("archsweep.ElevantCorpus.v1")
-def elevant_corpus(path: str, limit: int = 0, exclude: Optional[str] = None) -> ElevantCorpus:
-    """An ELEVANT entity-linking benchmark (JSONL, one document per line). Several files
-    can be joined with commas in `path` (e.g. Wiki-Fair train and OKE train). limit: the
-    first N documents of each file (0 = all). exclude: a benchmark file whose documents
-    (by title) are skipped."""
+def elevant_corpus(path: str, also: Optional[str] = None, limit: int = 0, exclude: Optional[str] = None) -> ElevantCorpus:
+    """An ELEVANT entity-linking benchmark (JSONL, one document per line). also: a second
+    file read after `path`, as one corpus (e.g. OKE-2016 train after Wiki-Fair v2's
+    training articles); null for none. limit: the first N documents of each file (0 = all).
+    exclude: a benchmark file whose documents (by title) are skipped (wiki-fair-v2-test,
+    to read Wiki-Fair v2's 80 training articles from wiki-fair-v2)."""
     if limit < 0:
         raise ValueError(f"limit must be 0 (all) or a positive number of documents, got {limit}")
-    if "," in str(path):
-        return MultiCorpus([ElevantCorpus(p.strip(), limit, exclude) for p in str(path).split(",") if p.strip()])
+    if also:
+        return MultiCorpus([ElevantCorpus(path, limit, exclude), ElevantCorpus(also, limit, exclude)])
     return ElevantCorpus(path, limit, exclude)
 
 
@@ -252,7 +253,7 @@ class MultiCorpus(ElevantCorpus):
     """Several ELEVANT files read as one corpus, in order."""
 
     def __init__(self, parts: List[ElevantCorpus]) -> None:
-        super().__init__(parts[0].path if parts else "", 0, None)
+        super().__init__(parts[0].path, 0, None)
         self.parts = parts
 
     def __call__(self) -> List[Example]:

@@ -19,8 +19,10 @@ EL = REPO / "data" / "entity_linking"
 CFG = REPO / "configs" / "entity_linker.cfg"
 KB = EL / "kb.sample"
 PATHS = {
-    "paths.train": f"{EL / 'wiki-fair-v2-train.sample.jsonl'},{EL / 'oke-2016-train.sample.jsonl'}",
-    "paths.dev": f"{EL / 'wiki-fair-v2-test.sample.jsonl'},{EL / 'oke-2016-eval.sample.jsonl'}",
+    "paths.train": str(EL / "wiki-fair-v2-train.sample.jsonl"),
+    "paths.train_oke": str(EL / "oke-2016-train.sample.jsonl"),
+    "paths.dev": str(EL / "wiki-fair-v2-test.sample.jsonl"),
+    "paths.dev_oke": str(EL / "oke-2016-eval.sample.jsonl"),
     "paths.kb": str(KB),
 }
 SMALL = {"components.entity_linker.model.tok2vec.width": 32, "components.entity_linker.model.tok2vec.depth": 1}
