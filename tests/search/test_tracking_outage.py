@@ -140,7 +140,8 @@ def test_queue_keeps_order_and_resolves_runs_created_during_an_outage(server, tm
     assert tracking.run_id_of(b) is None
     assert tracking.pending == 1 + 1 + 2 + 3 + 2 + 2
     # mirrored in the sweep's folder, in order, as it is queued
-    saved = [json.loads(line) for line in pending_path.read_text().splitlines()]
+    saved_text = pending_path.read_text()
+    saved = [json.loads(line) for line in saved_text.splitlines()]
     assert [op["op"] for op in saved] == [
         "log_batch", "create_trial_run", "log_batch", "log_text", "log_batch", "log_batch", "log_batch",
         "log_batch", "set_terminated", "log_batch", "set_terminated",
@@ -164,6 +165,19 @@ def test_queue_keeps_order_and_resolves_runs_created_during_an_outage(server, tm
     assert (children["b"].info.status, children["b"].data.tags["archsweep.status"]) == ("FINISHED", "finished")
     assert children["b"].data.params == {"x": "1"}
     assert Path(client.download_artifacts(run_b, "config.cfg", str(tmp_path))).read_text() == "[x]\ny = 1\n"
+
+    # The file as a driver killed during the outage leaves it, replayed by the next
+    # one (`--resume`, `archsweep sync`) although all of it was written already: no change.
+    replayed_path = tmp_path / "replayed.jsonl"
+    replayed_path.write_text(saved_text)
+    replay = SweepTracking(server.uri, "queue-outage", pending_path=str(replayed_path))
+    assert replay.load_pending() == len(saved)
+    assert replay.drain(WAIT_S) == 0 and not replay.dropped
+    assert not replayed_path.exists()
+    assert len(_children(client, "queue-outage", parent)) == 2
+    assert _history(client, run_a) == [(1, 0.1), (2, 0.2)]
+    assert _history(client, run_b) == [(1, 0.1), (2, 0.2), (3, 0.3)]
+    assert (client.get_run(run_a).info.status, client.get_run(run_b).info.status) == ("KILLED", "FINISHED")
 
     # A second driver (a resumed sweep) finds the trial's run by its tags: no second run.
     again = SweepTracking(server.uri, "queue-outage")
