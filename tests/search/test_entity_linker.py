@@ -135,3 +135,21 @@ def test_scores_count_nil():
     assert scores["nel_acc"] == 0.5
     assert scores["nel_micro_p"] == 0.5 and scores["nel_micro_r"] == 0.5 and scores["nel_micro_f"] == 0.5
     assert scores["nel_candidate_recall"] == 0.5  # the first mention is its entity's name
+
+
+def test_listens_to_a_shared_tok2vec(tmp_path):
+    """The linker's encoder can be a Tok2VecListener to a `tok2vec` component (as in spaCy)."""
+    config = Config().from_disk(CFG, interpolate=False)
+    config["nlp"]["pipeline"] = ["tok2vec", "entity_linker"]
+    t2v = dict(config["components"]["entity_linker"]["model"]["tok2vec"], width=32, depth=1)
+    config["components"]["tok2vec"] = {"factory": "tok2vec", "model": t2v}
+    config["components"]["entity_linker"]["model"]["tok2vec"] = {
+        "@architectures": "spacy.Tok2VecListener.v1", "width": 32, "upstream": "tok2vec", "grad_factor": 1.0,
+    }
+    path = tmp_path / "shared.cfg"
+    config.to_disk(path)
+    rows = []
+    train(path, tmp_path / "run", overrides={**PATHS, "training.max_epochs": 2, "training.eval_frequency": 10}, on_evaluation=rows.append)
+    assert rows[-1].losses["entity_linker"] < rows[0].losses["entity_linker"]
+    assert rows[-1].losses["tok2vec"] > 0  # the listener's gradient reached the shared encoder
+    assert rows[-1].scores["nel_acc"] > 0.3
