@@ -5,6 +5,7 @@ max_failures), the sweep completes, and MLflow shows every trial once with its t
 final status; and a trial whose losses go NaN failing alone, with its reason."""
 
 import os
+import shutil
 import subprocess
 import tempfile
 import threading
@@ -60,6 +61,7 @@ def three_nodes():
         kill_pids(p for p in with_descendants(pids) if alive(p))
         # the agents of a killed raylet are orphaned (../shared/stack.md §3): find them by the cluster's temp dir
         kill_pids(p.pid for p in processes().values() if str(temp_dir) in p.cmdline)
+        shutil.rmtree(temp_dir, ignore_errors=True)
         if saved is None:
             os.environ.pop("RAY_AUTH_MODE", None)
         else:
