@@ -2,7 +2,8 @@
 (a head and two worker nodes, each its own `ray start` with one CPU) losing a worker
 node mid-sweep: the trials it ran are run again elsewhere (FailureConfig
 max_failures), the sweep completes, and MLflow shows every trial once with its true
-final status; and a trial whose losses go NaN failing alone, with its reason."""
+final status; and a trial whose losses go NaN, or whose model does not fit in memory,
+failing alone, with its reason."""
 
 import os
 import shutil
@@ -150,5 +151,35 @@ def test_a_trial_with_nan_losses_fails_alone_with_its_reason(ray_cluster, mlflow
             assert trial.status == "failed" and run.info.status == "FAILED"
             assert "had a non-finite loss" in run.data.tags["archsweep.error"]
             assert run.data.metrics.get("retries") == 1  # max_failures: run once more, then failed
+        else:
+            assert trial.status == "finished" and run.info.status == "FINISHED", (trial.status, trial.error)
+
+
+def _huge_embedding_space(path: Path) -> Path:
+    """spaces/tagger.cfg whose embedding table has 2,000 or 10^11 rows per feature: the
+    second needs terabytes, so building the trial's model runs out of memory."""
+    config = Config().from_disk(SPACE, interpolate=False)
+    tok2vec = config["components"]["tagger"]["model"]["tok2vec"]
+    tok2vec["embed_size"] = {DIST_KEY: "choice.v1", "values": [2000, 10**11], "default": 2000}
+    path.write_text(config.to_str())
+    return path
+
+
+def test_a_trial_out_of_memory_fails_alone_with_its_reason(ray_cluster, mlflow_server, tmp_path):
+    settings = SweepSettings(
+        space_path=str(_huge_embedding_space(tmp_path / "huge.cfg")), num_samples=4, max_concurrent=2,
+        address=ray_cluster.address, tracking_uri=mlflow_server.uri, experiment="oom-trials",
+        storage=str(tmp_path / "sweeps"), seed=1, search="random", scheduler="none", max_failures=0,
+        overrides={k: v for k, v in FAST.items() if k != "components.tagger.model.tok2vec.embed_size.high"},
+    )
+    result = sweep(settings)  # returns normally
+    client = mlflow_server.client()
+    sizes = {t.trial_id: int(t.values["components.tagger.model.tok2vec.embed_size"]) for t in result.trials}
+    assert sorted(set(sizes.values())) == [2000, 10**11], sizes  # both kinds of trial ran
+    for trial in result.trials:
+        run = client.get_run(trial.run_id)
+        if sizes[trial.trial_id] == 10**11:
+            assert trial.status == "failed" and run.info.status == "FAILED"
+            assert "MemoryError" in run.data.tags["archsweep.error"] or "Unable to allocate" in run.data.tags["archsweep.error"]
         else:
             assert trial.status == "finished" and run.info.status == "FINISHED", (trial.status, trial.error)
