@@ -288,6 +288,25 @@ class MlflowServer:
         return MlflowClient(tracking_uri=self.uri)
 
 
+def wait_for_mlflow(uri: str, proc: subprocess.Popen, log: Path, wait_s: float = 180) -> None:
+    """Until the server started as `proc` answers {uri}/health; fail with its log if it
+    exits or stays silent for `wait_s` seconds (its workers import mlflow on start: well
+    under 60 s on a quiet 2-core box, minutes when it is busy)."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        if proc.poll() is not None:
+            pytest.fail(f"mlflow server exited (rc {proc.returncode}):\n{log.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(f"{uri}/health", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            pytest.fail(f"mlflow server did not answer {uri}/health within {wait_s:.0f} s:\n{log.read_text()[-3000:]}")
+        time.sleep(0.5)
+
+
 @pytest.fixture(scope="session")
 def mlflow_server(tmp_path_factory):
     """`mlflow server` on 127.0.0.1 with a SQLite backend and proxied artifacts
@@ -306,20 +325,7 @@ def mlflow_server(tmp_path_factory):
         )
     uri = f"http://127.0.0.1:{port}"
     try:
-        # its workers import mlflow on start: well under 60 s on a quiet 2-core box, minutes when it is busy
-        deadline = time.monotonic() + 180
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"mlflow server exited (rc {proc.returncode}):\n{log.read_text()[-3000:]}")
-            try:
-                with urllib.request.urlopen(f"{uri}/health", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"mlflow server did not answer {uri}/health within 180 s:\n{log.read_text()[-3000:]}")
-            time.sleep(0.5)
+        wait_for_mlflow(uri, proc, log)
         yield MlflowServer(uri, root, proc)
     finally:
         stop_process_group(proc)

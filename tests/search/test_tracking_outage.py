@@ -14,7 +14,6 @@ import sqlite3
 import subprocess
 import threading
 import time
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional
@@ -23,7 +22,9 @@ import pytest
 
 from search.sweep import SweepSettings, sweep
 from search.tracking import PENDING_FILE, STATE_FILE, SweepTracking
-from sweep_fixtures import ARCHSWEEP, FAST, MLFLOW, SPACE, free_port, stop_process_group, subprocess_env
+from sweep_fixtures import (
+    ARCHSWEEP, FAST, MLFLOW, SPACE, free_port, stop_process_group, subprocess_env, wait_for_mlflow,
+)
 
 MLFLOW_STATUS = {"finished": "FINISHED", "pruned": "KILLED", "failed": "FAILED"}
 WAIT_S = 300  # bound of every wait for a process or a sweep (the 2-core test machine can be very busy)
@@ -61,19 +62,7 @@ class RestartableMlflowServer:
                 args, cwd=self.root, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
                 env=subprocess_env(MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false"),
             )
-        deadline = time.monotonic() + WAIT_S
-        while True:
-            if self.proc.poll() is not None:
-                pytest.fail(f"mlflow server exited (rc {self.proc.returncode}):\n{log.read_text()[-3000:]}")
-            try:
-                with urllib.request.urlopen(f"{self.uri}/health", timeout=2) as response:
-                    if response.status == 200:
-                        return
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"mlflow server did not answer {self.uri}/health within {WAIT_S} s:\n{log.read_text()[-3000:]}")
-            time.sleep(0.5)
+        wait_for_mlflow(self.uri, self.proc, log, WAIT_S)
 
     def stop(self) -> None:
         """The whole process group (the server and its workers): SIGTERM, then SIGKILL."""
