@@ -315,8 +315,8 @@ def sweep(
         if started_ray:
             ray.shutdown()
     result = _finish(tracking, parent_run_id, experiment, space, exp_dir, results, settings.tracking_wait)
-    _write_state(exp_dir, {**json.loads((exp_dir / STATE_FILE).read_text()), "finished": True,
-                           SYNC_PENDING_KEY: bool(result.tracking_pending)})
+    _write_state(exp_dir, {**json.loads((exp_dir / STATE_FILE).read_text()), "parent_run_id": result.parent_run_id,
+                           "finished": True, SYNC_PENDING_KEY: bool(result.tracking_pending)})
     return result
 
 
@@ -340,8 +340,9 @@ def _start_parent(settings: SweepSettings, space: Space, tracking: SweepTracking
         "archsweep.storage": str(exp_dir),
     }
     params = {k: v for k, v in asdict(settings).items() if k not in ("overrides", "resume")}
+    exp_dir.mkdir(parents=True, exist_ok=True)  # the pending file's folder, if MLflow is away now
+    # its run id, or a reference while MLflow is away (resolved by its tags later, also on --resume)
     parent_run_id = tracking.start_parent(exp_dir.name, tags, params, space.text)
-    exp_dir.mkdir(parents=True, exist_ok=True)
     state = {"parent_run_id": parent_run_id, "tracking_uri": tracking.tracking_uri, "experiment": tracking.experiment, "finished": False}
     _write_state(exp_dir, state)
     return parent_run_id
@@ -417,6 +418,7 @@ def _finish(
 
     if tracking.drain(tracking_wait, announce=False):
         return _finish_offline(tracking, parent_run_id, name, space, exp_dir, results)
+    parent_run_id = tracking.resolve(parent_run_id)  # a reference if the sweep started while MLflow was away
     runs = tracking.trials(parent_run_id)
     trials = []
     for run in runs:
@@ -477,4 +479,4 @@ def _finish_offline(tracking: SweepTracking, parent_run_id: str, name: str, spac
         run_id_tags={"archsweep.best_run": trial_ref(parent_run_id, finished[0].trial_id)} if finished else None,
     )
     pending = tracking.drain(0)
-    return SweepResult(name, parent_run_id, tracking.tracking_uri, trials, None, exp_dir, None, pending)
+    return SweepResult(name, tracking.run_id_of(parent_run_id) or parent_run_id, tracking.tracking_uri, trials, None, exp_dir, None, pending)

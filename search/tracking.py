@@ -18,6 +18,7 @@ import json
 import logging
 import os
 import time
+import uuid
 from collections import deque
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -36,6 +37,7 @@ TRIAL_TAG = "archsweep.trial_id"
 STATUS_TAG = "archsweep.status"  # running / finished / pruned / failed
 KIND_TAG = "archsweep.kind"  # sweep / trial
 ERROR_TAG = "archsweep.error"
+SWEEP_KEY_TAG = "archsweep.sweep_key"  # on the parent run: finds it again (its creation is queued like the rest)
 
 STATE_FILE = "archsweep.json"  # in the sweep's folder: parent run id, tracking URI, experiment, finished
 PENDING_FILE = "tracking-pending.jsonl"  # in the sweep's folder: operations MLflow has not received yet
@@ -51,6 +53,7 @@ REQUEST_TIMEOUT_S = 5
 RETRY_INTERVAL_S = 5.0
 MAX_RETRY_INTERVAL_S = 60.0
 TRIAL_REF_PREFIX = "trial:"
+SWEEP_REF_PREFIX = "sweep:"
 
 
 def default_tracking_uri(workdir: Optional[Path] = None) -> str:
@@ -100,8 +103,15 @@ def _short_requests() -> Iterator[None]:
 
 def trial_ref(parent_run_id: str, trial_id: str) -> str:
     """Names a trial's child run before MLflow has given it an id: the
-    operations queued for it hold this, resolved when they are written."""
+    operations queued for it hold this, resolved when they are written.
+    parent_run_id: the parent's run id or its own reference."""
     return f"{TRIAL_REF_PREFIX}{parent_run_id}:{trial_id}"
+
+
+def _split_trial_ref(ref: str) -> Tuple[str, str]:
+    """(parent run id or reference, trial id): a trial id has no ':', a parent reference has."""
+    parent, trial_id = ref[len(TRIAL_REF_PREFIX):].rsplit(":", 1)
+    return parent, trial_id
 
 
 class SweepTracking:
@@ -165,17 +175,20 @@ class SweepTracking:
         return self.experiment_id
 
     def start_parent(self, name: str, tags: Dict[str, str], params: Dict[str, Any], space_text: str) -> str:
-        """Direct, not queued: a sweep does not start without its parent run's id."""
-        run = self.client.create_run(self.ensure_experiment(), run_name=name, tags={**tags, KIND_TAG: "sweep"})
-        run_id = run.info.run_id
-        self.client.log_batch(run_id, params=[Param(k, _param(v)) for k, v in params.items()])
-        self.client.log_text(run_id, space_text, "space.cfg")
-        return run_id
+        """The sweep's parent run, queued like everything else (a sweep starts while
+        the server is away): its MLflow run id when the server took it at once, else
+        a reference that the other methods accept, resolved by the run's
+        SWEEP_KEY_TAG once it exists (so a replayed creation makes no second run)."""
+        ref = f"{SWEEP_REF_PREFIX}{uuid.uuid4().hex}"
+        self._submit({"op": "create_parent_run", "run": ref, "name": name, "tags": {**tags, KIND_TAG: "sweep"}})
+        self._submit({"op": "log_batch", "run": ref, "params": {k: _param(v) for k, v in params.items()}})
+        self._submit({"op": "log_text", "run": ref, "text": space_text, "path": "space.cfg"})
+        return self.run_id_of(ref) or ref
 
     def trials(self, parent_run_id: str) -> List[Any]:
         return self.client.search_runs(
             [self.experiment_id or self.ensure_experiment()],
-            filter_string=f"tags.`{PARENT_TAG}` = '{parent_run_id}'",
+            filter_string=f"tags.`{PARENT_TAG}` = '{self.resolve(parent_run_id)}'",
             max_results=10000,
         )
 
@@ -192,8 +205,8 @@ class SweepTracking:
         return ref
 
     def run_id_of(self, ref: str) -> Optional[str]:
-        """The MLflow run id of a run reference, if MLflow has it already."""
-        return ref if not ref.startswith(TRIAL_REF_PREFIX) else self._run_ids.get(ref)
+        """The MLflow run id of a run reference, if this driver knows it already."""
+        return self._run_ids.get(ref) if _is_ref(ref) else ref
 
     def log_trial_start(self, run: str, params: Dict[str, Any], config_text: str) -> None:
         self._submit({"op": "log_batch", "run": run, "params": {k: _param(v) for k, v in params.items()}})
@@ -345,7 +358,10 @@ class SweepTracking:
         if kind == "create_trial_run":
             self._create_trial_run(op["run"], op["name"])
             return
-        run_id = self._resolve(op["run"])
+        if kind == "create_parent_run":
+            self._create_parent_run(op["run"], op["name"], op["tags"])
+            return
+        run_id = self.resolve(op["run"])
         if kind == "log_batch":
             self.client.log_batch(
                 run_id,
@@ -360,41 +376,56 @@ class SweepTracking:
         elif kind == "update_run":
             self.client.update_run(run_id, status=op["status"])
         elif kind == "tag_run_id":
-            self.client.set_tag(run_id, op["key"], self._resolve(op["target"]))
+            self.client.set_tag(run_id, op["key"], self.resolve(op["target"]))
         else:
             raise ValueError(f"unknown tracking operation {kind!r}")
+
+    def _create_parent_run(self, ref: str, name: str, tags: Dict[str, str]) -> None:
+        """Finds the run first, by its key: a creation replayed from the pending
+        file, or whose answer was lost, makes no second parent."""
+        if self._find_run(ref) is not None:
+            return
+        key = ref[len(SWEEP_REF_PREFIX):]
+        run = self.client.create_run(self.experiment_id or self.ensure_experiment(), run_name=name, tags={**tags, SWEEP_KEY_TAG: key})
+        self._run_ids[ref] = run.info.run_id
 
     def _create_trial_run(self, ref: str, name: str) -> None:
         """Finds the run first: on resume it exists, and a create whose answer
         was lost may have created it, so searching keeps one run per trial."""
-        parent_run_id, trial_id = ref[len(TRIAL_REF_PREFIX):].split(":", 1)
-        if self._find_trial_run(ref) is not None:
+        if self._find_run(ref) is not None:
             return
+        parent, trial_id = _split_trial_ref(ref)
         run = self.client.create_run(
             self.experiment_id or self.ensure_experiment(),
             run_name=name,
-            tags={PARENT_TAG: parent_run_id, TRIAL_TAG: trial_id, KIND_TAG: "trial", STATUS_TAG: "running"},
+            tags={PARENT_TAG: self.resolve(parent), TRIAL_TAG: trial_id, KIND_TAG: "trial", STATUS_TAG: "running"},
         )
         self._run_ids[ref] = run.info.run_id
 
-    def _find_trial_run(self, ref: str) -> Optional[str]:
+    def _find_run(self, ref: str) -> Optional[str]:
+        """The run of a reference, by its tags: a trial's by its parent and trial
+        id, a sweep's by its key."""
         if ref in self._run_ids:
             return self._run_ids[ref]
-        parent_run_id, trial_id = ref[len(TRIAL_REF_PREFIX):].split(":", 1)
-        found = self.client.search_runs(
-            [self.experiment_id or self.ensure_experiment()],
-            filter_string=f"tags.`{PARENT_TAG}` = '{parent_run_id}' and tags.`{TRIAL_TAG}` = '{trial_id}'",
-            max_results=1,
-        )
+        if ref.startswith(SWEEP_REF_PREFIX):
+            filter_string = f"tags.`{SWEEP_KEY_TAG}` = '{ref[len(SWEEP_REF_PREFIX):]}'"
+        else:
+            parent, trial_id = _split_trial_ref(ref)
+            parent_run_id = self._find_run(parent) if _is_ref(parent) else parent
+            if parent_run_id is None:
+                return None
+            filter_string = f"tags.`{PARENT_TAG}` = '{parent_run_id}' and tags.`{TRIAL_TAG}` = '{trial_id}'"
+        found = self.client.search_runs([self.experiment_id or self.ensure_experiment()], filter_string=filter_string, max_results=1)
         if found:
             self._run_ids[ref] = found[0].info.run_id
             return self._run_ids[ref]
         return None
 
-    def _resolve(self, ref: str) -> str:
-        if not ref.startswith(TRIAL_REF_PREFIX):
+    def resolve(self, ref: str) -> str:
+        """The MLflow run id of a run id or reference (asking MLflow if need be)."""
+        if not _is_ref(ref):
             return ref
-        run_id = self._find_trial_run(ref)
+        run_id = self._find_run(ref)
         if run_id is None:
             # its create operation was refused (it comes first in the queue)
             raise LookupError(f"the run of {ref} was never created")
@@ -430,15 +461,19 @@ def sync_sweep(sweep_dir: Path, wait_s: float = 60.0) -> SyncOutcome:
     remaining = tracking.drain(wait_s) if replayed else 0
     finished = False
     if remaining == 0 and state.get(SYNC_PENDING_KEY):
-        parent_run_id = state["parent_run_id"]
+        parent_run_id = tracking.resolve(state["parent_run_id"])  # a reference when the sweep started offline
         try:
             export_best(tracking.tracking_uri, parent_run_id=parent_run_id, output=sweep_dir / "best.cfg")
         except ValueError as err:  # no finished trial: nothing to export, as at a sweep's end
             logger.warning("no best config: %s", err)
         log_report(tracking.client, parent_run_id, sweep_dir / REPORT_DIR)
-        state_path.write_text(json.dumps({**state, SYNC_PENDING_KEY: False}, indent=2))
+        state_path.write_text(json.dumps({**state, "parent_run_id": parent_run_id, SYNC_PENDING_KEY: False}, indent=2))
         finished = True
     return SyncOutcome(replayed, remaining, len(tracking.dropped), finished)
+
+
+def _is_ref(run: str) -> bool:
+    return run.startswith(TRIAL_REF_PREFIX) or run.startswith(SWEEP_REF_PREFIX)
 
 
 def _short(err: BaseException) -> str:

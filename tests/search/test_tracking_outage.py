@@ -1,5 +1,6 @@
 """The MLflow tracking server goes away during a sweep and comes back
-(search/tracking.py's queue, search/sweep.py's end, `archsweep sync`).
+(search/tracking.py's queue, search/sweep.py's end, `archsweep sync`), or is
+away when the sweep starts (its parent run is queued too).
 
 Real parts only: an `mlflow server` that is stopped (its whole process group)
 and started again on the same port, SQLite store and artifact root; sweeps on
@@ -343,3 +344,59 @@ def test_server_away_at_the_end_then_archsweep_sync(ray_cluster, server, tmp_pat
     assert again.returncode == 0, again.stderr[-3000:]
     assert "nothing to sync" in again.stdout
     assert len(_children(client, experiment, result.parent_run_id)) == 2
+
+
+def _pending_metrics(storage: Path) -> bool:
+    """Whether a sweep under storage has buffered a trial's evaluation in its pending file."""
+    for path in storage.glob(f"*/{PENDING_FILE}"):
+        try:
+            ops = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        except (OSError, json.JSONDecodeError):  # being replaced
+            continue
+        if any(op["op"] == "log_batch" and op["run"].startswith("trial:") and op.get("metrics") for op in ops):
+            return True
+    return False
+
+
+def test_a_sweep_starts_while_the_server_is_away(ray_cluster, server, tmp_path, tracking_warnings):
+    experiment = "away-at-the-start"
+    storage = tmp_path / "sweeps"
+    server.stop()
+    comeback: Dict[str, object] = {}
+
+    def start_when_trials_reported() -> None:  # the sweep trains meanwhile: it comes back after a trial's evaluation
+        deadline = time.monotonic() + WAIT_S
+        while not _pending_metrics(storage) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        comeback["buffered"] = _pending_metrics(storage)
+        try:
+            server.start()
+        except BaseException as err:  # noqa: BLE001 - reported by the test
+            comeback["error"] = err
+
+    thread = threading.Thread(target=start_when_trials_reported, daemon=True)
+    thread.start()
+    try:
+        result = sweep(_settings(experiment, ray_cluster.address, server.uri, storage, num_samples=3, tracking_wait=WAIT_S))
+    finally:
+        thread.join(WAIT_S)
+        if not server.running:
+            server.start()
+    assert "error" not in comeback, comeback
+    assert comeback["buffered"]  # a trial reported before MLflow had the sweep's parent run
+    assert "cannot be reached" in tracking_warnings.text and "reachable again" in tracking_warnings.text
+
+    assert result.tracking_pending == 0
+    assert not (result.storage_path / PENDING_FILE).exists()
+    client = server.client()
+    experiment_id = client.get_experiment_by_name(experiment).experiment_id
+    (parent,) = client.search_runs([experiment_id], filter_string="tags.`archsweep.kind` = 'sweep'")
+    assert parent.info.run_id == result.parent_run_id
+    assert parent.info.status == "FINISHED"
+    assert parent.data.params["num_samples"] == "3"
+    assert "space.cfg" in {a.path for a in client.list_artifacts(parent.info.run_id)}
+    assert json.loads((result.storage_path / STATE_FILE).read_text())["parent_run_id"] == parent.info.run_id
+    assert len(result.trials) == 3
+    _assert_mlflow_has_what_the_trials_reported(client, experiment, parent.info.run_id, result.storage_path)
+    if any(t.status == "finished" for t in result.trials):
+        assert result.best_config_path is not None and result.best_config_path.is_file()
