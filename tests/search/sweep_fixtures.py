@@ -203,6 +203,18 @@ def _group_alive(pgid: int) -> bool:
 # ---------------------------------------------------------------- Ray
 
 
+def tune_snapshot(storage: Path) -> Dict[str, str]:
+    """Trial id -> status in Tune's latest experiment snapshot under `storage` ({} while there is none)."""
+    paths = sorted(storage.glob("*/experiment_state-*.json"), key=lambda p: p.stat().st_mtime)
+    if not paths:
+        return {}
+    try:
+        state = json.loads(paths[-1].read_text())
+    except (OSError, json.JSONDecodeError):  # being rewritten
+        return {}
+    return {json.loads(trial)["trial_id"]: json.loads(trial)["status"] for trial, _ in state["trial_data"]}
+
+
 @dataclass
 class RayCluster:
     address: str

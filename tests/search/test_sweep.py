@@ -24,7 +24,9 @@ from search.sweep import DefineByRun, PruningAwareOptunaSearch, SweepSettings, s
 from search.trial import SEED_KEY, derive_seed
 from search.tracking import code_version
 from search_testing import PATHS, REPO
-from sweep_fixtures import ARCHSWEEP, FAST, SPACE, TAGGER_DIMENSIONS, cli_overrides, stop_pids, subprocess_env
+from sweep_fixtures import (
+    ARCHSWEEP, FAST, SPACE, TAGGER_DIMENSIONS, cli_overrides, stop_pids, subprocess_env, tune_snapshot,
+)
 
 TrialState = optuna.trial.TrialState
 MLFLOW_STATUS = {"finished": "FINISHED", "pruned": "KILLED", "failed": "FAILED"}
@@ -430,18 +432,6 @@ def test_cli_sweep_with_the_default_sqlite_store(ray_cluster, tmp_path):
 # ---------------------------------------------------------------- kill the driver, then --resume
 
 
-def _snapshot(storage: Path) -> Dict[str, str]:
-    """Trial id -> status in Tune's latest experiment snapshot under `storage` ({} while there is none)."""
-    paths = sorted(storage.glob("*/experiment_state-*.json"), key=lambda p: p.stat().st_mtime)
-    if not paths:
-        return {}
-    try:
-        state = json.loads(paths[-1].read_text())
-    except (OSError, json.JSONDecodeError):  # being rewritten
-        return {}
-    return {json.loads(trial)["trial_id"]: json.loads(trial)["status"] for trial, _ in state["trial_data"]}
-
-
 def test_kill_the_driver_and_resume(ray_cluster, mlflow_server, tmp_path):
     work = _workdir(tmp_path)
     storage = tmp_path / "sweeps"
@@ -469,7 +459,7 @@ def test_kill_the_driver_and_resume(ray_cluster, mlflow_server, tmp_path):
             children = _children(client, parents[0]) if parents else []
             runs = {c.data.tags["archsweep.trial_id"]: (c.info.run_id, c.data.tags["archsweep.status"]) for c in children}
             ended = {t: r for t, r in runs.items() if r[1] in ("finished", "pruned")}
-            snapshot = _snapshot(storage)
+            snapshot = tune_snapshot(storage)
             running = [t for t, r in runs.items() if r[1] == "running" and snapshot.get(t) == "RUNNING"]
             if ended and running and all(snapshot.get(t) == "TERMINATED" for t in ended) and set(runs) <= set(snapshot):
                 break

@@ -11,6 +11,8 @@ What each trial really reported is read from Ray Tune's own records
 
 import json
 import logging
+import os
+import signal
 import sqlite3
 import subprocess
 import threading
@@ -23,8 +25,10 @@ import pytest
 
 from search.sweep import SweepSettings, sweep
 from search.tracking import PENDING_FILE, STATE_FILE, SweepTracking
+from search_testing import REPO
 from sweep_fixtures import (
-    ARCHSWEEP, FAST, MLFLOW, SPACE, free_port, stop_process_group, subprocess_env, wait_for_mlflow,
+    ARCHSWEEP, FAST, MLFLOW, SPACE, cli_overrides, free_port, stop_pids, stop_process_group, subprocess_env,
+    tune_snapshot, wait_for_mlflow,
 )
 
 MLFLOW_STATUS = {"finished": "FINISHED", "pruned": "KILLED", "failed": "FAILED"}
@@ -400,3 +404,85 @@ def test_a_sweep_starts_while_the_server_is_away(ray_cluster, server, tmp_path, 
     _assert_mlflow_has_what_the_trials_reported(client, experiment, parent.info.run_id, result.storage_path)
     if any(t.status == "finished" for t in result.trials):
         assert result.best_config_path is not None and result.best_config_path.is_file()
+
+
+def _pending_ops(storage: Path) -> List[dict]:
+    ops: List[dict] = []
+    for path in storage.glob(f"*/{PENDING_FILE}"):
+        try:
+            ops += [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        except (OSError, json.JSONDecodeError):  # being replaced
+            return []
+    return ops
+
+
+def test_driver_killed_while_the_server_is_away_then_resume(ray_cluster, server, tmp_path):
+    """The server is away from the sweep's start; the driver (`archsweep sweep`) is
+    SIGKILLed after a trial ended and while another runs; the server comes back;
+    `archsweep sweep ... --resume` replays the pending file and finishes the sweep."""
+    experiment = "killed-while-away"
+    work = tmp_path / "work"
+    work.mkdir()
+    for name in ("data", "spaces"):
+        (work / name).symlink_to(REPO / name)
+    storage = tmp_path / "sweeps"
+    overrides = {**FAST, "training.max_epochs": 0, "training.max_seconds": 3}  # 3-s trials, run to their end
+    args = ["sweep", "spaces/tagger.cfg", "--num-samples", "3", "--max-concurrent", "1", "--address", ray_cluster.address,
+            "--tracking-uri", server.uri, "--experiment", experiment, "--storage", str(storage), "--seed", "3",
+            "--scheduler", "none", "--tracking-wait", str(WAIT_S), *cli_overrides(overrides)]
+    server.stop()
+    log = tmp_path / "first.log"
+    with open(log, "wb") as out:
+        driver = subprocess.Popen([str(ARCHSWEEP), *args], cwd=work, env=subprocess_env(), stdout=out,
+                                  stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        # Until a trial has ended (its end is in the pending file and in Tune's snapshot,
+        # which knows every trial the file names) and the next one runs: then kill.
+        deadline = time.monotonic() + WAIT_S
+        while True:
+            assert driver.poll() is None, f"the sweep ended before it could be killed:\n{log.read_text()[-3000:]}"
+            assert time.monotonic() < deadline, f"no trial ended within {WAIT_S} s:\n{log.read_text()[-3000:]}"
+            ops = _pending_ops(storage)
+            snapshot = tune_snapshot(storage)
+            named = {op["run"].rsplit(":", 1)[1] for op in ops if op["op"] == "create_trial_run"}
+            ended = {op["run"].rsplit(":", 1)[1] for op in ops if op["op"] == "set_terminated" and op["run"].startswith("trial:")}
+            running = [t for t in named - ended if snapshot.get(t) == "RUNNING"]
+            if ended and running and all(snapshot.get(t) == "TERMINATED" for t in ended) and named <= set(snapshot):
+                break
+            time.sleep(0.3)
+        os.killpg(driver.pid, signal.SIGKILL)
+        driver.wait(timeout=30)
+    finally:
+        if driver.poll() is None:
+            os.killpg(driver.pid, signal.SIGKILL)
+            driver.wait(timeout=30)
+        if not server.running:
+            server.start()
+    # the killed driver's trial actor goes with its job
+    deadline = time.monotonic() + 30
+    while ray_cluster.workers("ray::ImplicitFunc") and time.monotonic() < deadline:
+        time.sleep(0.5)
+    stop_pids(ray_cluster.workers("ray::ImplicitFunc"), grace=5)  # only if it lingered
+    (sweep_dir,) = storage.iterdir()
+    saved = len((sweep_dir / PENDING_FILE).read_text().splitlines())
+    assert saved >= len(ops)
+    ended_records = {t: r for t, r in _tune_records(sweep_dir).items() if t in ended}
+    assert set(ended_records) == ended
+
+    resumed = _archsweep(*args, "--resume", cwd=work)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert not (sweep_dir / PENDING_FILE).exists()
+    client = server.client()
+    experiment_id = client.get_experiment_by_name(experiment).experiment_id
+    (parent,) = client.search_runs([experiment_id], filter_string="tags.`archsweep.kind` = 'sweep'")
+    assert parent.info.status == "FINISHED"
+    children = _children(client, experiment, parent.info.run_id)
+    by_trial = {c.data.tags["archsweep.trial_id"]: c for c in children}
+    assert len(children) == len(by_trial) == 3, sorted(by_trial)
+    assert not [c for c in children if c.info.status == "RUNNING" or c.data.tags["archsweep.status"] == "running"]
+    assert {c.data.tags["archsweep.status"] for c in children} == {"finished"}  # no early stopping here
+    # the trials that ended before the kill keep what they reported (replayed from the pending file), and ran once
+    for trial_id, results in ended_records.items():
+        assert _history(client, by_trial[trial_id].info.run_id) == [(r["step"], r["score"]) for r in results if not r.get("training_finished")]
+    best = Path(resumed.stdout.split("best config: ", 1)[1].splitlines()[0])
+    assert best.is_file() and best.parent == sweep_dir
