@@ -3,10 +3,11 @@
 Docs are featurized (attributes hashed) once per corpus, when it is read.
 """
 
+import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy
 
@@ -32,6 +33,46 @@ class Example:
 
     def __len__(self) -> int:
         return len(self.doc)
+
+
+def text_lines(path: Path, encoding: str = "utf8") -> Iterator[Tuple[str, str]]:
+    """("file:line", the line without its line break) for each non-blank line of a
+    one-record-per-line file. encoding "auto": UTF-8, or Latin-1 (with a warning naming
+    the first bad line) when the file is not valid UTF-8; another encoding that does not
+    fit raises CorpusError naming the line."""
+    data = path.read_bytes()
+    if encoding == "auto":
+        try:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError as err:
+            line = data[: err.start].count(b"\n") + 1
+            logger.warning("%s:%d: not valid UTF-8; reading the file as Latin-1", path, line)
+            text = data.decode("latin-1")
+    else:
+        try:
+            text = data.decode(encoding)
+        except UnicodeDecodeError as err:
+            line = data[: err.start].count(b"\n") + 1
+            raise CorpusError(
+                f"{path}:{line}: not valid {encoding} (byte {data[err.start]:#04x}); "
+                'set the reader\'s encoding (e.g. "latin-1", or "auto" to detect)'
+            ) from None
+        except LookupError:
+            raise ValueError(f"unknown encoding {encoding!r}") from None
+    for line_no, line in enumerate(text.split("\n"), 1):
+        if line.strip():
+            yield f"{path}:{line_no}", line.rstrip("\r")
+
+
+def json_lines(path: Path) -> Iterator[Tuple[str, Any]]:
+    """("file:line", the parsed value) for each non-blank line of a UTF-8 JSONL file;
+    CorpusError naming file:line where a line is not valid JSON."""
+    for where, line in text_lines(path):
+        try:
+            value = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise CorpusError(f"{where}: not valid JSON ({err.msg} at column {err.colno})") from None
+        yield where, value
 
 
 def sentence_blocks(path: Path) -> Iterator[List[Tuple[int, List[str]]]]:

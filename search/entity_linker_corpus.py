@@ -20,17 +20,16 @@ Decisions (the issue was silent):
   80 training articles are ``wiki-fair-v2`` minus ``wiki-fair-v2-test``.
 """
 
-import json
 import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Set, Tuple, Union
+from typing import Any, Iterator, List, Optional, Sequence, Set, Tuple, Union
 
 from archs import registry
 from archs.features import Doc, Featurizer
 
-from .corpus import CorpusError, Example
+from .corpus import CorpusError, Example, json_lines
 from .textcat_corpus import tokenize
 
 logger = logging.getLogger(__name__)
@@ -89,18 +88,7 @@ def read_elevant_docs(path: Union[str, Path], *, include_nil: bool = True) -> Li
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"entity-linking file not found: {path}")
-    docs: List[RawDoc] = []
-    with path.open(encoding="utf8") as f:
-        for line_no, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            where = f"{path}:{line_no}"
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise CorpusError(f"{where}: not valid JSON ({err.msg} at column {err.colno})") from None
-            docs.append(_raw_doc(record, where, include_nil))
-    return docs
+    return [_raw_doc(record, where, include_nil) for where, record in json_lines(path)]
 
 
 def _raw_doc(record: Any, where: str, include_nil: bool) -> RawDoc:

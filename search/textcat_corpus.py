@@ -24,16 +24,15 @@ Readers (registered in ``registry.readers``):
 Errors name the file and line (:class:`search.corpus.CorpusError`).
 """
 
-import json
 import logging
 import re
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Optional, Union
 
 from archs import registry
 from archs.features import Doc, Featurizer
 
-from .corpus import CorpusError, Example
+from .corpus import CorpusError, Example, json_lines, text_lines
 
 logger = logging.getLogger(__name__)
 
@@ -93,32 +92,6 @@ def tokenize(text: str) -> List[str]:
 # Readers
 
 
-def _open_lines(path: Path, encoding: str) -> Iterator[Tuple[int, str]]:
-    """(line number, line without its line break); encoding "auto" = UTF-8, or
-    Latin-1 when the file is not valid UTF-8 (logged)."""
-    data = path.read_bytes()
-    if encoding == "auto":
-        try:
-            text = data.decode("utf-8-sig")
-        except UnicodeDecodeError as err:
-            line = data[: err.start].count(b"\n") + 1
-            logger.warning("%s:%d: not valid UTF-8; reading the file as Latin-1", path, line)
-            text = data.decode("latin-1")
-    else:
-        try:
-            text = data.decode(encoding)
-        except UnicodeDecodeError as err:
-            line = data[: err.start].count(b"\n") + 1
-            raise CorpusError(
-                f"{path}:{line}: not valid {encoding} (byte {data[err.start]:#04x}); "
-                'set the reader\'s encoding (e.g. "latin-1", or "auto" to detect)'
-            ) from None
-        except LookupError:
-            raise ValueError(f"unknown encoding {encoding!r}") from None
-    for line_no, line in enumerate(text.split("\n"), 1):
-        yield line_no, line.rstrip("\r")
-
-
 def _make_example(featurize: Featurizer, text: str, cats: Dict[str, float], exhaustive: bool, where: str) -> Example:
     words = tokenize(text)
     if not words:
@@ -152,10 +125,7 @@ def read_textcat_tsv(
     n_min = max(label_column, text_column) + 1
     featurize = Featurizer()
     examples: List[Example] = []
-    for line_no, line in _open_lines(path, encoding):
-        if not line.strip():
-            continue
-        where = f"{path}:{line_no}"
+    for where, line in text_lines(path, encoding):
         if text_column == n_min - 1:
             cols = line.split(separator, text_column)
         else:
@@ -205,14 +175,7 @@ def read_textcat_jsonl(
         raise FileNotFoundError(f"corpus file not found: {path}")
     featurize = Featurizer()
     examples: List[Example] = []
-    for line_no, line in _open_lines(path, "utf8"):
-        if not line.strip():
-            continue
-        where = f"{path}:{line_no}"
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise CorpusError(f"{where}: not valid JSON ({err.msg} at column {err.colno})") from None
+    for where, obj in json_lines(path):
         if not isinstance(obj, dict):
             raise CorpusError(f"{where}: expected a JSON object, found {type(obj).__name__}")
         text = obj.get(text_key)

@@ -9,7 +9,7 @@ from confection import Config
 
 from archs import registry
 from archs.features import ATTRS, Featurizer
-from search.corpus import Corpus, CorpusError, count_words, read_conllu
+from search.corpus import Corpus, CorpusError, count_words, json_lines, read_conllu, text_lines
 
 from search_testing import DEV, TRAIN
 
@@ -235,3 +235,26 @@ def test_head_beyond_sentence_names_the_token_line(tmp_path):
     with pytest.raises(CorpusError) as info:
         read_conllu(path)
     assert str(info.value).startswith(f"{path}:{line_no}: "), str(info.value)
+
+
+# ------------------------------------------------------------------ one-record-per-line files (text classification, entity linking)
+
+
+def test_text_lines_skip_blank_lines_and_name_file_and_line(tmp_path, caplog):
+    path = tmp_path / "x.txt"
+    path.write_bytes(b"a b\r\n\n  \nc\xa0d\n")  # CRLF, blank lines, then a Latin-1 byte on line 4
+    assert list(text_lines(path, "latin-1")) == [(f"{path}:1", "a b"), (f"{path}:4", "c\xa0d")]
+    with pytest.raises(CorpusError, match=re.escape(f"{path}:4: not valid utf8 (byte 0xa0)")):
+        list(text_lines(path))
+    assert list(text_lines(path, "auto"))[-1] == (f"{path}:4", "c\xa0d")
+    assert f"{path}:4: not valid UTF-8; reading the file as Latin-1" in caplog.text
+
+
+def test_json_lines_parse_each_line_and_name_a_bad_one(tmp_path):
+    path = tmp_path / "x.jsonl"
+    path.write_text('{"a": 1}\n\n[2]\n{bad\n', encoding="utf8")
+    lines = json_lines(path)
+    assert next(lines) == (f"{path}:1", {"a": 1})
+    assert next(lines) == (f"{path}:3", [2])
+    with pytest.raises(CorpusError, match=re.escape(f"{path}:4: not valid JSON")):
+        next(lines)
