@@ -183,6 +183,9 @@ def sweep(
         score = f"{trial.best_score * 100:.2f}" if trial.best_score is not None else "-"
         values = ", ".join(f"{short[k]}={v}" for k, v in sorted(trial.values.items()))
         typer.echo(f"{trial.trial_id:<22}{trial.status:<10}{score:>11}  {values}")
+    for trial in result.trials:
+        if trial.status == "failed" and trial.error.strip():
+            typer.echo(f"trial {trial.trial_id} failed: {trial.error.strip().splitlines()[0][:300]}")
     if result.best_config_path:
         typer.echo(f"best config: {result.best_config_path}")
     elif not result.tracking_pending:  # else best.cfg is written by `archsweep sync`, said below

@@ -13,6 +13,7 @@ from typing import Any, Callable, Dict, List, Optional, Set
 import optuna
 import ray
 from ray import tune
+from ray.exceptions import OutOfMemoryError, RayActorError
 from ray.tune import Callback, FailureConfig, RunConfig, TuneConfig, Tuner
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 from ray.tune.search import ConcurrencyLimiter
@@ -20,6 +21,7 @@ from ray.tune.search.optuna import OptunaSearch
 from ray.tune.stopper import Stopper
 
 from .config import fill_config
+from .faults import failure_reason
 from .preflight import check_cluster_settings, count_nodes, data_paths_of
 from .progress import SweepProgressTable
 from .space import Space
@@ -180,18 +182,29 @@ class TrackingCallback(Callback):
         attempt = self.retries[trial.trial_id]
         self.tracking.log_metrics(self._run_for(trial), {"retries": attempt}, step=attempt)
         if self.progress is not None:
-            first_line = _error_text(trial).strip().splitlines()[-1:] or [""]
-            self.progress(f"trial {trial.trial_id}: attempt {attempt} failed ({first_line[0][:200]}); running it again")
+            self.progress(f"trial {trial.trial_id}: attempt {attempt} failed ({_error_line(_error_text(trial))}); running it again")
 
     def on_trial_error(self, iteration, trials, trial, **info) -> None:
-        self.tracking.end_trial(self._run_for(trial), "failed", error=_error_text(trial))
-        self._report(trial, "failed")
+        error = _error_text(trial)
+        self.tracking.end_trial(self._run_for(trial), "failed", error=error, reason=failure_reason(error))
+        self._report(trial, "failed", f" ({_error_line(error)})")
 
-    def _report(self, trial, status: str) -> None:
+    def _report(self, trial, status: str, why: str = "") -> None:
         if self.progress is not None:
             score = (trial.last_result or {}).get("best_score")
             shown = f"{score * 100:.2f}" if isinstance(score, float) else "-"
-            self.progress(f"trial {trial.trial_id}: {status}, best score {shown}")
+            self.progress(f"trial {trial.trial_id}: {status}, best score {shown}{why}")
+
+
+def _error_line(error: str) -> str:
+    """One line for the progress output: the failure's reason, else the error's last line."""
+    last = error.strip().splitlines()[-1:] or [""]
+    return (failure_reason(error) or last[0])[:200]
+
+
+def _with_reason(error: str) -> str:
+    reason = failure_reason(error) if error else None
+    return f"{reason}\n\n{error}" if reason else error
 
 
 def _error_text(trial) -> str:
@@ -226,6 +239,39 @@ class ComputeBudget(Stopper):
 
     def stop_all(self) -> bool:
         return sum(self.used.values()) >= self.epochs
+
+
+class TrialWorkerOutOfMemory(RayActorError):
+    """Ray's OutOfMemoryError (its memory monitor killed the trial's worker), handed
+    to Ray Tune as the actor death it is."""
+
+    def __init__(self, error_msg: str = "") -> None:
+        super().__init__(error_msg=error_msg)
+
+    def __reduce__(self):  # Tune pickles a trial's error
+        return (type(self), (self.error_msg,))
+
+
+def _fail_trials_killed_for_memory() -> None:
+    """Ray Tune 2.60's actor manager accepts a failed trial task's error only if it is a
+    RayActorError or RayTaskError: the OutOfMemoryError Ray raises when its memory
+    monitor kills a trial's worker stops the whole sweep (`RuntimeError: Caught
+    unexpected exception`). Installed once, in the driver: such an error reaches Tune
+    as the trial's actor death, so the trial fails alone (and is retried up to
+    --max-failures) with Ray's message as its error."""
+    from ray.air.execution._internal.actor_manager import RayActorManager
+
+    original = RayActorManager._actor_task_failed
+    if getattr(original, "archsweep_oom", False):
+        return
+
+    def _actor_task_failed(self, tracked_actor_task, exception):
+        if isinstance(exception, OutOfMemoryError):
+            exception = TrialWorkerOutOfMemory(f"ray.exceptions.OutOfMemoryError: {exception}")
+        return original(self, tracked_actor_task, exception)
+
+    _actor_task_failed.archsweep_oom = True
+    RayActorManager._actor_task_failed = _actor_task_failed
 
 
 def _trainable(config: Dict[str, Any], *, space: Space, workdir: str) -> None:
@@ -269,6 +315,7 @@ def sweep(
     # verbose=0; the legacy one prints nothing then, and search.progress's table
     # is the sweep's progress display.
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    _fail_trials_killed_for_memory()
     started_ray = not ray.is_initialized()
     if started_ray:
         ray.init(address=settings.address, include_dashboard=False, configure_logging=False, log_to_driver=False)
@@ -466,7 +513,7 @@ def _finish_offline(tracking: SweepTracking, parent_run_id: str, name: str, spac
                 best_score=metrics.get("best_score"),
                 values=trial_config(space, result.config)[1] if result.config else {},
                 run_id=tracking.run_id_of(ref) or ref,
-                error=str(result.error or ""),
+                error=_with_reason(str(result.error or "")),
             )
         )
     trials.sort(key=lambda t: (t.status != "finished", -(t.best_score if t.best_score is not None else float("-inf"))))

@@ -218,12 +218,14 @@ class SweepTracking:
         batch = [[k, float(v), now, step] for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)]
         self._submit({"op": "log_batch", "run": run, "metrics": batch})
 
-    def end_trial(self, run: str, status: str, error: Optional[str] = None) -> None:
-        """status: finished, pruned or failed."""
+    def end_trial(self, run: str, status: str, error: Optional[str] = None, reason: Optional[str] = None) -> None:
+        """status: finished, pruned or failed. reason: a line that says what the
+        error means (out of memory), first in the error tag and error.txt."""
         tags = {STATUS_TAG: status}
         if error:
-            tags[ERROR_TAG] = error[-4000:]
-            self._submit({"op": "log_text", "run": run, "text": error, "path": "error.txt"})
+            head = f"{reason}\n\n" if reason else ""
+            tags[ERROR_TAG] = head + error[-(4000 - len(head)):]
+            self._submit({"op": "log_text", "run": run, "text": head + error, "path": "error.txt"})
         self._submit({"op": "log_batch", "run": run, "tags": tags})
         mlflow_status = {"finished": RunStatus.FINISHED, "pruned": RunStatus.KILLED, "failed": RunStatus.FAILED}[status]
         self._submit({"op": "set_terminated", "run": run, "status": RunStatus.to_string(mlflow_status)})

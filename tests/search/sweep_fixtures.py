@@ -22,9 +22,10 @@ import sys
 import tempfile
 import time
 import urllib.request
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Optional, Set
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Set
 
 import pytest
 
@@ -239,50 +240,88 @@ class RayCluster:
         return [p.pid for p in table.values() if p.ppid == raylet and p.cmdline.startswith(prefix) and p.state != "Z"]
 
 
-@pytest.fixture(scope="session")
-def ray_cluster():
-    """A local single-node Ray cluster started with the `ray start` CLI, with
-    token auth disabled for the whole session (drivers and CLI subprocesses
-    inherit RAY_AUTH_MODE=disabled)."""
+def start_ray_node(args: List[str], temp_dir: Path, log: Path, env: Optional[Dict[str, str]] = None) -> int:
+    """`ray start ARGS` on 127.0.0.1 with this session's settings, in its own process
+    group (its pgid identifies the node's processes); the starter's pid. Fails the
+    test with the log when it does not start within 180 s."""
+    with open(log, "ab") as out:
+        starter = subprocess.Popen(
+            [str(RAY), "start", *args, "--node-ip-address=127.0.0.1", "--disable-usage-stats", f"--temp-dir={temp_dir}"],
+            stdout=out, stderr=subprocess.STDOUT, env=subprocess_env(**(env or {})), start_new_session=True,
+        )
+    try:
+        rc = starter.wait(timeout=180)
+    except subprocess.TimeoutExpired:
+        kill_pids(with_descendants([starter.pid]))
+        pytest.fail(f"ray start {' '.join(args)} did not return within 180 s:\n{log.read_text()[-3000:]}")
+    if rc != 0:
+        pytest.fail(f"ray start {' '.join(args)} failed (rc {rc}):\n{log.read_text()[-3000:]}")
+    return starter.pid
+
+
+def stop_ray_nodes(nodes: Iterable[RayCluster]) -> None:
+    """SIGKILL every process of these nodes, as `ray stop --force` does (gcs_server
+    ignores SIGTERM for many seconds) but only theirs: the whole tree is collected
+    first (once raylet is gone its agents and workers are reparented), then what was
+    orphaned earlier (a killed raylet's agents) by the nodes' temp dirs; the temp dirs go."""
+    nodes = list(nodes)
+    pids: Set[int] = set()
+    for node in nodes:
+        if node.pgid:  # 0 when its `ray start` failed: its processes are found by the temp dir
+            pids |= node.own_pids()
+    kill_pids(pids)
+    kill_pids(p for p in with_descendants(pids) if alive(p))
+    temp_dirs = {str(node.temp_dir) for node in nodes}
+    kill_pids(p.pid for p in processes().values() if any(d in p.cmdline for d in temp_dirs))
+    for temp_dir in temp_dirs:
+        shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+@contextmanager
+def ray_head(num_cpus: int, object_store_memory: int = 200_000_000, env: Optional[Dict[str, str]] = None) -> Iterator[RayCluster]:
+    """A one-node Ray cluster (`ray start --head` on 127.0.0.1) in a short, private
+    temp dir (no clash with another cluster's /tmp/ray/session_latest, and unix
+    socket paths stay under their 107-character limit), stopped at the end.
+    env: settings for its processes (e.g. Ray's memory monitor)."""
+    port = free_port()
+    temp_dir = Path(tempfile.mkdtemp(prefix="asray", dir="/tmp"))
+    args = [
+        "--head", f"--port={port}", f"--num-cpus={num_cpus}", "--include-dashboard=false",
+        f"--object-store-memory={object_store_memory}", f"--dashboard-port={free_port()}",
+        f"--dashboard-agent-listen-port={free_port()}",
+    ]
+    cluster = RayCluster(f"127.0.0.1:{port}", port, 0, temp_dir)
+    try:
+        cluster.pgid = start_ray_node(args, temp_dir, temp_dir / "ray-start.log", env)
+        yield cluster
+    finally:
+        stop_ray_nodes([cluster])
+
+
+@contextmanager
+def ray_auth_disabled() -> Iterator[None]:
+    """RAY_AUTH_MODE=disabled (drivers and CLI subprocesses inherit it) and one BLAS
+    thread, for a cluster's lifetime; the previous values restored after."""
     saved = {k: os.environ.get(k) for k in ("RAY_AUTH_MODE", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")}
     os.environ["RAY_AUTH_MODE"] = "disabled"
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    port = free_port()
-    # A short, private temp dir: no clash with another cluster's /tmp/ray/session_latest,
-    # and unix socket paths stay under their 107-character limit.
-    temp_dir = Path(tempfile.mkdtemp(prefix="asray", dir="/tmp"))
-    log = temp_dir / "ray-start.log"
-    args = [
-        str(RAY), "start", "--head", "--node-ip-address=127.0.0.1", f"--port={port}", "--num-cpus=2",
-        "--include-dashboard=false", "--object-store-memory=200000000", "--disable-usage-stats",
-        f"--temp-dir={temp_dir}", f"--dashboard-port={free_port()}", f"--dashboard-agent-listen-port={free_port()}",
-    ]
-    with open(log, "wb") as out:
-        starter = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=subprocess_env(), start_new_session=True)
-    cluster = RayCluster(f"127.0.0.1:{port}", port, starter.pid, temp_dir)
     try:
-        rc = starter.wait(timeout=120)
-        if rc != 0:
-            pytest.fail(f"ray start failed (rc {rc}):\n{log.read_text()[-3000:]}")
-        yield cluster
+        yield
     finally:
-        try:
-            starter.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            pass
-        # Collect the whole tree first: once raylet is gone its agents and
-        # workers are reparented and could no longer be told apart.
-        # SIGKILL, as `ray stop --force` does (gcs_server ignores SIGTERM for many seconds).
-        pids = cluster.own_pids() | ({starter.pid} if alive(starter.pid) else set())
-        kill_pids(pids)
-        kill_pids(p for p in with_descendants(pids) if alive(p))
-        shutil.rmtree(temp_dir, ignore_errors=True)
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+
+@pytest.fixture(scope="session")
+def ray_cluster():
+    """A local single-node Ray cluster (two CPUs) started with the `ray start` CLI,
+    with token auth disabled for the whole session."""
+    with ray_auth_disabled(), ray_head(num_cpus=2) as cluster:
+        yield cluster
 
 
 # ---------------------------------------------------------------- MLflow

@@ -6,8 +6,6 @@ final status; and a trial whose losses go NaN, or whose model does not fit in me
 failing alone, with its reason."""
 
 import os
-import shutil
-import subprocess
 import tempfile
 import threading
 import time
@@ -21,52 +19,29 @@ from search.space import DIST_KEY
 from search.sweep import SweepSettings, sweep
 from search_testing import REPO
 from sweep_fixtures import (
-    FAST, RAY, SPACE, RayCluster, alive, free_port, kill_pids, processes, subprocess_env, with_descendants,
+    FAST, SPACE, RayCluster, alive, free_port, kill_pids, ray_auth_disabled, ray_head, start_ray_node, stop_ray_nodes,
 )
-
-
-def _start_node(args: List[str], temp_dir: Path, log: Path) -> int:
-    with open(log, "ab") as out:
-        starter = subprocess.Popen(
-            [str(RAY), "start", *args, "--node-ip-address=127.0.0.1", "--num-cpus=1", "--object-store-memory=100000000",
-             "--disable-usage-stats", f"--temp-dir={temp_dir}"],
-            stdout=out, stderr=subprocess.STDOUT, env=subprocess_env(), start_new_session=True,
-        )
-    rc = starter.wait(timeout=180)
-    if rc != 0:
-        pytest.fail(f"ray start {' '.join(args)} failed (rc {rc}):\n{log.read_text()[-3000:]}")
-    return starter.pid
 
 
 @pytest.fixture(scope="module")
 def three_nodes():
     """Head + two workers, one CPU each; stopped (every process of every node) at the end."""
-    saved = os.environ.get("RAY_AUTH_MODE")
-    os.environ["RAY_AUTH_MODE"] = "disabled"
     temp_dir = Path(tempfile.mkdtemp(prefix="asray3", dir="/tmp"))
     log = temp_dir / "ray-start.log"
     port = free_port()
+    one_cpu = ["--num-cpus=1", "--object-store-memory=100000000", f"--dashboard-agent-listen-port={free_port()}"]
     nodes: List[RayCluster] = []
-    try:
-        head = _start_node(["--head", f"--port={port}", "--include-dashboard=false", f"--dashboard-agent-listen-port={free_port()}"], temp_dir, log)
-        nodes.append(RayCluster(f"127.0.0.1:{port}", port, head, temp_dir))
-        for _ in range(2):
-            pid = _start_node([f"--address=127.0.0.1:{port}", f"--dashboard-agent-listen-port={free_port()}"], temp_dir, log)
-            nodes.append(RayCluster(f"127.0.0.1:{port}", port, pid, temp_dir))
-        yield nodes
-    finally:
-        pids = set()
-        for node in nodes:
-            pids |= node.own_pids()
-        kill_pids(pids)
-        kill_pids(p for p in with_descendants(pids) if alive(p))
-        # the agents of a killed raylet are orphaned (../shared/stack.md §3): find them by the cluster's temp dir
-        kill_pids(p.pid for p in processes().values() if str(temp_dir) in p.cmdline)
-        shutil.rmtree(temp_dir, ignore_errors=True)
-        if saved is None:
-            os.environ.pop("RAY_AUTH_MODE", None)
-        else:
-            os.environ["RAY_AUTH_MODE"] = saved
+    with ray_auth_disabled():
+        try:
+            head = start_ray_node(["--head", f"--port={port}", "--include-dashboard=false", *one_cpu], temp_dir, log)
+            nodes.append(RayCluster(f"127.0.0.1:{port}", port, head, temp_dir))
+            for _ in range(2):
+                one_cpu[-1] = f"--dashboard-agent-listen-port={free_port()}"
+                pid = start_ray_node([f"--address=127.0.0.1:{port}", *one_cpu], temp_dir, log)
+                nodes.append(RayCluster(f"127.0.0.1:{port}", port, pid, temp_dir))
+            yield nodes
+        finally:
+            stop_ray_nodes(nodes or [RayCluster("", port, 0, temp_dir)])
 
 
 def test_a_node_dies_mid_sweep_and_its_trials_run_again(three_nodes, mlflow_server, tmp_path, monkeypatch):
@@ -183,3 +158,67 @@ def test_a_trial_out_of_memory_fails_alone_with_its_reason(ray_cluster, mlflow_s
             assert "MemoryError" in run.data.tags["archsweep.error"] or "Unable to allocate" in run.data.tags["archsweep.error"]
         else:
             assert trial.status == "finished" and run.info.status == "FINISHED", (trial.status, trial.error)
+
+
+# ---------------------------------------------------------------- a worker killed for memory, from outside
+
+GIB = 2**30
+OOM_HEADROOM = 5 * GIB  # Ray's monitor kills once the machine uses this much more memory than at the test's start
+HUGE_ROWS = 46_875_000  # one 32-wide table: thinc initialises it through a 12 GB float64 array
+
+
+def _memory() -> tuple:
+    """(total, used) bytes as Ray's memory monitor counts them (total - MemAvailable)."""
+    info = {line.split(":")[0]: int(line.split()[1]) * 1024 for line in Path("/proc/meminfo").read_text().splitlines()}
+    return info["MemTotal"], info["MemTotal"] - info["MemAvailable"]
+
+
+@pytest.fixture(scope="module")
+def memory_watched_ray():
+    """A one-CPU Ray node whose memory monitor (RAY_memory_usage_threshold, checked every
+    100 ms) kills a worker once the machine's used memory exceeds what it is now plus
+    OOM_HEADROOM: how a node of a real cluster meets a trial that does not fit."""
+    total, used = _memory()
+    if total - used < OOM_HEADROOM + 8 * GIB:
+        pytest.skip(f"needs {OOM_HEADROOM / GIB + 8:.0f} GiB of available memory, {(total - used) / GIB:.1f} GiB is")
+    env = {"RAY_memory_usage_threshold": f"{(used + OOM_HEADROOM) / total:.4f}", "RAY_memory_monitor_refresh_ms": "100"}
+    with ray_auth_disabled(), ray_head(num_cpus=1, env=env) as cluster:
+        yield cluster
+
+
+def _oom_space(path: Path) -> Path:
+    """spaces/tagger.cfg with one 32-wide NORM table of 2,000 or HUGE_ROWS rows (no subword tables)."""
+    config = Config().from_disk(SPACE, interpolate=False)
+    tok2vec = config["components"]["tagger"]["model"]["tok2vec"]
+    tok2vec.update(width=32, subword_features=False)
+    tok2vec["embed_size"] = {DIST_KEY: "choice.v1", "values": [2000, HUGE_ROWS], "default": 2000}
+    path.write_text(config.to_str())
+    return path
+
+
+def test_a_worker_killed_by_rays_memory_monitor_fails_its_trial_alone(memory_watched_ray, mlflow_server, tmp_path):
+    overrides = {k: v for k, v in FAST.items() if not k.startswith("components.tagger.model.tok2vec.")}
+    settings = SweepSettings(
+        space_path=str(_oom_space(tmp_path / "oom.cfg")), num_samples=3, max_concurrent=1,
+        address=memory_watched_ray.address, tracking_uri=mlflow_server.uri, experiment="oom-killed",
+        storage=str(tmp_path / "sweeps"), seed=3, search="random", scheduler="none", max_failures=1, overrides=overrides,
+    )
+    progress: List[str] = []
+    result = sweep(settings, progress=progress.append)  # returns normally
+    client = mlflow_server.client()
+    sizes = {t.trial_id: int(t.values["components.tagger.model.tok2vec.embed_size"]) for t in result.trials}
+    assert sorted(set(sizes.values())) == [2000, HUGE_ROWS], sizes  # both kinds of trial ran
+    for trial in result.trials:
+        run = client.get_run(trial.run_id)
+        if sizes[trial.trial_id] == HUGE_ROWS:
+            assert trial.status == "failed" and run.info.status == "FAILED"
+            error = run.data.tags["archsweep.error"]
+            assert error.startswith("out of memory: Ray's memory monitor killed the trial's worker"), error[:500]
+            error_txt = Path(client.download_artifacts(trial.run_id, "error.txt", str(tmp_path))).read_text()
+            assert error_txt.startswith(error.split("\n", 1)[0]) and "ray.exceptions.OutOfMemoryError" in error_txt
+            assert run.data.metrics.get("retries") == 1  # run again once (max_failures), killed again
+            assert trial.error.startswith("out of memory")
+        else:
+            assert trial.status == "finished" and run.info.status == "FINISHED", (trial.status, trial.error)
+    failed_lines = [line for line in progress if ": failed, best score" in line]
+    assert failed_lines and all("out of memory: Ray's memory monitor" in line for line in failed_lines), progress
