@@ -147,7 +147,7 @@ def sweep(
     address: Optional[str] = typer.Option(None, "--address", help="Ray cluster address (auto, ray://...); default: a local Ray."),
     tracking_uri: Optional[str] = typer.Option(None, "--tracking-uri", help="MLflow URI; default: sqlite mlflow.db here."),
     experiment: Optional[str] = typer.Option(None, "--experiment", help="Sweep / MLflow experiment name; default: the space's file name."),
-    storage: Optional[Path] = typer.Option(None, "--storage", help="Ray Tune storage; default: runs/sweeps."),
+    storage: Optional[str] = typer.Option(None, "--storage", help="Where sweeps are kept: a directory (default runs/sweeps) or an object-storage URI (s3://BUCKET/PREFIX, gs://..., file://...)."),
     seed: int = typer.Option(0, "--seed"),
     search: str = typer.Option("tpe", "--search", help="tpe or random."),
     scheduler: str = typer.Option("asha", "--scheduler", help="asha or none."),
@@ -168,13 +168,13 @@ def sweep(
         settings = SweepSettings(
             space_path=str(space_path), num_samples=num_samples, max_concurrent=max_concurrent,
             cpus_per_trial=cpus_per_trial, gpus_per_trial=gpus_per_trial, address=address,
-            tracking_uri=tracking_uri, experiment=experiment, storage=str(storage) if storage else None,
+            tracking_uri=tracking_uri, experiment=experiment, storage=storage,
             seed=seed, search=search, scheduler=scheduler, grace_period=grace_period, max_t=max_t,
             budget_epochs=budget_epochs, max_failures=max_failures,
             tracking_wait=tracking_wait, resume=resume, overrides=parse_overrides(ctx.args),
         )
         result = run_sweep(settings, progress=typer.echo, live_table=typer.echo)
-    except (ConfigError, SpaceError, FileNotFoundError, FileExistsError, ValueError) as err:
+    except (ConfigError, SpaceError, OSError, ValueError) as err:  # OSError: also --storage that cannot be reached
         _fail(str(err))
     typer.echo(f"\nsweep {result.experiment} (MLflow parent run {result.parent_run_id}, {result.tracking_uri})")
     short = short_names([k for t in result.trials for k in t.values])
@@ -243,10 +243,11 @@ def report(
 
 @app.command()
 def sync(
-    sweep_dir: Path = typer.Argument(..., help="The sweep's folder (under --storage, e.g. runs/sweeps/tagger-20260101-120000)."),
+    sweep_dir: str = typer.Argument(..., help="The sweep's folder under --storage (e.g. runs/sweeps/tagger-20260101-120000, or s3://BUCKET/PREFIX/tagger-...)."),
     wait: float = typer.Option(60.0, "--wait", help="Seconds to keep trying an unreachable tracking server."),
 ) -> None:
     """Write to MLflow what a sweep saved while its tracking server was away (and, if the sweep has ended, its best.cfg and report)."""
+    from .storage import join
     from .tracking import sync_sweep
 
     _setup_logging()
@@ -260,7 +261,7 @@ def sync(
     typer.echo(f"wrote {outcome.replayed - outcome.remaining - outcome.dropped} of {outcome.replayed} saved tracking operations"
                + (f"; MLflow refused {outcome.dropped} (see the warnings above)" if outcome.dropped else ""))
     if outcome.finished:
-        typer.echo(f"finished the sweep's end: {sweep_dir / 'best.cfg'} and the report")
+        typer.echo(f"finished the sweep's end: {join(sweep_dir, 'best.cfg')} and the report")
     if outcome.remaining:
         _fail(f"the tracking server is still unreachable: {outcome.remaining} operations stay saved; run archsweep sync again later")
 

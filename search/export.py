@@ -5,6 +5,7 @@ from typing import Optional, Union
 
 from confection import Config
 
+from . import storage
 from .tracking import KIND_TAG, PARENT_TAG, STATUS_TAG, TRIAL_TAG, SweepTracking
 
 
@@ -15,9 +16,10 @@ def export_best(
     parent_run_id: Optional[str] = None,
     metric: str = "best_score",
     output: Union[str, Path] = "best.cfg",
-) -> Path:
+) -> Union[Path, str]:
     """Write the filled config of the best finished trial (by `metric`, higher is
-    better) of a sweep: the given parent run, or the experiment's latest sweep."""
+    better) of a sweep: the given parent run, or the experiment's latest sweep.
+    output: a local path (returned as a Path) or an object-storage URI."""
     tracking = SweepTracking(tracking_uri, experiment or "")
     client = tracking.client
     if parent_run_id is None:
@@ -47,7 +49,5 @@ def export_best(
         f"# trial {best.data.tags.get(TRIAL_TAG, '')} (run {best.info.run_id}): {metric} = {best.data.metrics[metric]:.6f}.\n"
         f"# Tracking URI: {tracking_uri}\n"
     )
-    output = Path(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(header + config.to_str() + "\n", encoding="utf8")
-    return output
+    storage.write_text(output, header + config.to_str() + "\n")
+    return storage.as_result(storage.absolute(output)) if storage.is_uri(output) else Path(output)

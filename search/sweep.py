@@ -8,18 +8,19 @@ import os
 from datetime import datetime
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Set
+from typing import Any, Callable, Dict, List, Optional, Set, Union
 
 import optuna
 import ray
 from ray import tune
 from ray.exceptions import OutOfMemoryError, RayActorError
-from ray.tune import Callback, FailureConfig, RunConfig, TuneConfig, Tuner
+from ray.tune import Callback, FailureConfig, RunConfig, SyncConfig, TuneConfig, Tuner
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 from ray.tune.search import ConcurrencyLimiter
 from ray.tune.search.optuna import OptunaSearch
 from ray.tune.stopper import Stopper
 
+from . import storage
 from .config import fill_config
 from .faults import failure_reason
 from .preflight import check_cluster_settings, count_nodes, data_paths_of
@@ -31,6 +32,10 @@ from .tracking import PENDING_FILE, STATE_FILE, SYNC_PENDING_KEY, SweepTracking,
 logger = logging.getLogger(__name__)
 METRIC = "score"
 MODEL_SIZE_KEY = "model_params"
+# With object storage (--storage s3://...) Ray Tune uploads its experiment state at most
+# once per SyncConfig.sync_period (300 s by default): this often instead, so that
+# --resume after a killed driver finds a recent state there.
+OBJECT_STORAGE_SYNC_S = 5
 
 
 @dataclass
@@ -75,9 +80,10 @@ class SweepResult:
     parent_run_id: str
     tracking_uri: str
     trials: List[TrialSummary]
-    best_config_path: Optional[Path]
-    storage_path: Path
-    report_path: Optional[Path] = None  # report.html, also logged to the parent run under report/
+    # local storage: Paths; object storage (--storage s3://...): URIs
+    best_config_path: Optional[Union[Path, str]]
+    storage_path: Union[Path, str]
+    report_path: Optional[Union[Path, str]] = None  # report.html, also logged to the parent run under report/
     tracking_pending: int = 0  # operations MLflow has not received (the server was away at the end): `archsweep sync`
 
 
@@ -291,21 +297,21 @@ def sweep(
     space = Space.from_disk(settings.space_path, settings.overrides)
     space.validate()  # before any worker starts
     experiment = settings.experiment or Path(settings.space_path).stem
-    storage = Path(settings.storage or "runs/sweeps").resolve()
+    storage_root = storage.absolute(settings.storage or "runs/sweeps")  # a local path or a URI
     workdir = str(Path.cwd())
 
     if settings.resume:
-        exp_dir = _latest_unfinished(storage, experiment)
-        state = json.loads((exp_dir / STATE_FILE).read_text())
+        exp_dir = _latest_unfinished(storage_root, experiment)
+        state = json.loads(storage.read_text(storage.join(exp_dir, STATE_FILE)))
         tracking = SweepTracking(state["tracking_uri"], experiment)
     else:
         name = f"{experiment}-{datetime.now():%Y%m%d-%H%M%S}"
-        exp_dir, n = storage / name, 1
-        while exp_dir.exists():  # two sweeps started in the same second
+        exp_dir, n = storage.join(storage_root, name), 1
+        while storage.exists(exp_dir):  # two sweeps started in the same second
             n += 1
-            exp_dir = storage / f"{name}-{n}"
+            exp_dir = storage.join(storage_root, f"{name}-{n}")
         tracking = SweepTracking(settings.tracking_uri or default_tracking_uri(), experiment)
-    tracking.pending_path = str(exp_dir / PENDING_FILE)
+    tracking.pending_path = storage.join(exp_dir, PENDING_FILE)
 
     # Tune snapshots its experiment state at most this often; a trial that
     # ended since the last snapshot is run again by --resume ("auto" can wait
@@ -333,7 +339,7 @@ def sweep(
             {"cpu": settings.cpus_per_trial, "gpu": settings.gpus_per_trial},
         )
         if settings.resume:
-            tuner = Tuner.restore(str(exp_dir), trainable=trainable, resume_errored=False)
+            tuner = Tuner.restore(exp_dir, trainable=trainable, resume_errored=False)
         else:
             tuner = Tuner(
                 trainable,
@@ -347,11 +353,12 @@ def sweep(
                     trial_dirname_creator=lambda t: f"trial_{t.trial_id}",
                 ),
                 run_config=RunConfig(
-                    name=exp_dir.name,
-                    storage_path=str(storage),
+                    name=storage.name(exp_dir),
+                    storage_path=storage_root,
                     callbacks=[TrackingCallback(tracking, parent_run_id, space)],
                     failure_config=FailureConfig(max_failures=settings.max_failures),
                     stop=ComputeBudget(settings.budget_epochs) if settings.budget_epochs else None,
+                    sync_config=SyncConfig(sync_period=OBJECT_STORAGE_SYNC_S) if storage.is_uri(storage_root) else None,
                     verbose=0,
                 ),
             )
@@ -362,7 +369,7 @@ def sweep(
         if started_ray:
             ray.shutdown()
     result = _finish(tracking, parent_run_id, experiment, space, exp_dir, results, settings.tracking_wait)
-    _write_state(exp_dir, {**json.loads((exp_dir / STATE_FILE).read_text()), "parent_run_id": result.parent_run_id,
+    _write_state(exp_dir, {**json.loads(storage.read_text(storage.join(exp_dir, STATE_FILE))), "parent_run_id": result.parent_run_id,
                            "finished": True, SYNC_PENDING_KEY: bool(result.tracking_pending)})
     return result
 
@@ -375,7 +382,7 @@ def _preflight(settings: SweepSettings, space: Space, tracking_uri: str) -> None
     check_cluster_settings(n_nodes, settings.storage, tracking_uri, data_paths_of(space.template))
 
 
-def _start_parent(settings: SweepSettings, space: Space, tracking: SweepTracking, exp_dir: Path) -> str:
+def _start_parent(settings: SweepSettings, space: Space, tracking: SweepTracking, exp_dir: str) -> str:
     """The sweep's parent run, and the state file --resume finds it by."""
     tags = {
         "archsweep.space_file": str(settings.space_path),
@@ -387,29 +394,32 @@ def _start_parent(settings: SweepSettings, space: Space, tracking: SweepTracking
         "archsweep.storage": str(exp_dir),
     }
     params = {k: v for k, v in asdict(settings).items() if k not in ("overrides", "resume")}
-    exp_dir.mkdir(parents=True, exist_ok=True)  # the pending file's folder, if MLflow is away now
+    storage.make_dirs(exp_dir)  # the pending file's folder, if MLflow is away now
     # its run id, or a reference while MLflow is away (resolved by its tags later, also on --resume)
-    parent_run_id = tracking.start_parent(exp_dir.name, tags, params, space.text)
+    parent_run_id = tracking.start_parent(storage.name(exp_dir), tags, params, space.text)
     state = {"parent_run_id": parent_run_id, "tracking_uri": tracking.tracking_uri, "experiment": tracking.experiment, "finished": False}
     _write_state(exp_dir, state)
     return parent_run_id
 
 
-def _write_state(exp_dir: Path, state: Dict[str, Any]) -> None:
-    (exp_dir / STATE_FILE).write_text(json.dumps(state, indent=2))
+def _write_state(exp_dir: str, state: Dict[str, Any]) -> None:
+    storage.write_text(storage.join(exp_dir, STATE_FILE), json.dumps(state, indent=2))
 
 
-def _latest_unfinished(storage: Path, experiment: str) -> Path:
-    """The newest sweep of this experiment under storage that did not finish."""
+def _latest_unfinished(storage_root: str, experiment: str) -> str:
+    """The newest sweep (by its state file's time) of this experiment under
+    storage_root (a local path or a URI) that did not finish."""
     candidates = []
-    for state_path in storage.glob(f"*/{STATE_FILE}"):
-        state = json.loads(state_path.read_text())
-        if state.get("experiment") == experiment and not state.get("finished"):
-            candidates.append(state_path.parent)
-    candidates = [c for c in candidates if Tuner.can_restore(str(c))]
+    for folder in storage.folders(storage_root):
+        state_path = storage.join(folder, STATE_FILE)
+        if not storage.exists(state_path):
+            continue
+        state = json.loads(storage.read_text(state_path))
+        if state.get("experiment") == experiment and not state.get("finished") and Tuner.can_restore(folder):
+            candidates.append((storage.mtime(state_path), folder))
     if not candidates:
-        raise FileNotFoundError(f"no unfinished sweep of experiment {experiment!r} to resume under {storage}")
-    return max(candidates, key=lambda p: p.stat().st_mtime)
+        raise FileNotFoundError(f"no unfinished sweep of experiment {experiment!r} to resume under {storage_root}")
+    return max(candidates)[1]
 
 
 def _attach_progress(tuner: Tuner, progress: Optional[Callable[[str], None]], live_table: Optional[Callable[[str], None]]) -> None:
@@ -458,7 +468,7 @@ def _scheduler(settings: SweepSettings):
 
 
 def _finish(
-    tracking: SweepTracking, parent_run_id: str, name: str, space: Space, exp_dir: Path, results, tracking_wait: float
+    tracking: SweepTracking, parent_run_id: str, name: str, space: Space, exp_dir: str, results, tracking_wait: float
 ) -> SweepResult:
     from .export import export_best
     from .report_mlflow import REPORT_DIR, log_report
@@ -484,19 +494,23 @@ def _finish(
     finished = [t for t in trials if t.status == "finished" and t.best_score is not None]
     best_path = None
     if finished:
-        best_path = export_best(tracking.tracking_uri, parent_run_id=parent_run_id, output=exp_dir / "best.cfg")
+        best_path = export_best(tracking.tracking_uri, parent_run_id=parent_run_id, output=storage.join(exp_dir, "best.cfg"))
     counts = {s: sum(t.status == s for t in trials) for s in ("finished", "pruned", "failed")}
-    report = log_report(tracking.client, parent_run_id, exp_dir / REPORT_DIR)
+    with storage.local_dir(storage.join(exp_dir, REPORT_DIR)) as report_dir:  # its copy in the sweep's folder
+        report = log_report(tracking.client, parent_run_id, report_dir)
+    report_path = None
+    if report is not None:
+        report_path = storage.as_result(storage.join(exp_dir, REPORT_DIR, report.html.name))
     tracking.end_parent(
         parent_run_id,
         {"best_score": finished[0].best_score if finished else float("nan"), **{f"trials_{k}": v for k, v in counts.items()}},
         {"archsweep.best_run": finished[0].run_id} if finished else {},
     )
     pending = tracking.drain(tracking_wait)
-    return SweepResult(name, parent_run_id, tracking.tracking_uri, trials, best_path, exp_dir, report.html if report else None, pending)
+    return SweepResult(name, parent_run_id, tracking.tracking_uri, trials, best_path, storage.as_result(exp_dir), report_path, pending)
 
 
-def _finish_offline(tracking: SweepTracking, parent_run_id: str, name: str, space: Space, exp_dir: Path, results) -> SweepResult:
+def _finish_offline(tracking: SweepTracking, parent_run_id: str, name: str, space: Space, exp_dir: str, results) -> SweepResult:
     """The sweep's end while MLflow is still away: the trials as Ray Tune
     recorded them, and the parent run's end queued behind the rest; `archsweep
     sync` writes it all and then best.cfg and the report."""
@@ -526,4 +540,5 @@ def _finish_offline(tracking: SweepTracking, parent_run_id: str, name: str, spac
         run_id_tags={"archsweep.best_run": trial_ref(parent_run_id, finished[0].trial_id)} if finished else None,
     )
     pending = tracking.drain(0)
-    return SweepResult(name, tracking.run_id_of(parent_run_id) or parent_run_id, tracking.tracking_uri, trials, None, exp_dir, None, pending)
+    return SweepResult(name, tracking.run_id_of(parent_run_id) or parent_run_id, tracking.tracking_uri, trials, None,
+                       storage.as_result(exp_dir), None, pending)

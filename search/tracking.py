@@ -30,6 +30,8 @@ from mlflow.entities import Metric, Param, RunStatus, RunTag
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
+from . import storage
+
 logger = logging.getLogger(__name__)
 
 PARENT_TAG = "mlflow.parentRunId"
@@ -246,8 +248,10 @@ class SweepTracking:
     def _submit(self, op: Dict[str, Any]) -> None:
         self._queue.append(op)
         if self._mirrored:
-            with open(self.pending_path, "a", encoding="utf8") as out:
-                out.write(json.dumps(op) + "\n")
+            if storage.can_append(self.pending_path):
+                storage.append_text(self.pending_path, json.dumps(op) + "\n")
+            else:  # an object in object storage: written whole
+                self._write_pending()
         if self._offline_since is not None:
             self._buffered_while_offline += 1
         self.flush()
@@ -285,7 +289,7 @@ class SweepTracking:
                 self._retry_interval = RETRY_INTERVAL_S
                 self._buffered_while_offline = 0
         if self._pending_file:
-            Path(self.pending_path).unlink(missing_ok=True)
+            storage.delete(self.pending_path)
             self._pending_file = self._mirrored = False
         return True
 
@@ -311,11 +315,7 @@ class SweepTracking:
         killed while the server is away loses nothing)."""
         if not self.pending_path:
             return
-        path = Path(self.pending_path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_name(path.name + ".partial")
-        partial.write_text("".join(json.dumps(op) + "\n" for op in self._queue), encoding="utf8")
-        os.replace(partial, path)
+        storage.write_text(self.pending_path, "".join(json.dumps(op) + "\n" for op in self._queue))
         self._mirrored = self._pending_file = True
 
     def drain(self, wait_s: float, announce: bool = True) -> int:
@@ -337,17 +337,16 @@ class SweepTracking:
         logger.warning(
             "the MLflow tracking server %s is still unreachable: %d tracking operations are saved in %s; "
             "when it is back, run `archsweep sync %s`",
-            self.tracking_uri, len(self._queue), self.pending_path, Path(self.pending_path or ".").parent,
+            self.tracking_uri, len(self._queue), self.pending_path, storage.parent(self.pending_path or "."),
         )
         return len(self._queue)
 
     def load_pending(self) -> int:
         """Queue the operations a previous driver saved in pending_path (before
         anything queued since); returns how many."""
-        if not self.pending_path or not os.path.exists(self.pending_path):
+        if not self.pending_path or not storage.exists(self.pending_path):
             return 0
-        with open(self.pending_path, encoding="utf8") as lines:
-            ops = [json.loads(line) for line in lines if line.strip()]
+        ops = [json.loads(line) for line in storage.read_text(self.pending_path).splitlines() if line.strip()]
         self._queue.extendleft(reversed(ops))
         self._pending_file = True
         self._mirrored = False  # the file lacks what was queued before: rewritten on the next failure
@@ -443,20 +442,19 @@ class SyncOutcome:
     finished: bool  # the sweep's end (best.cfg, the report) was completed now
 
 
-def sync_sweep(sweep_dir: Path, wait_s: float = 60.0) -> SyncOutcome:
+def sync_sweep(sweep_dir: storage.Location, wait_s: float = 60.0) -> SyncOutcome:
     """`archsweep sync`: write the operations a sweep saved while its tracking
     server was away; if the sweep ended meanwhile, then also write best.cfg
     and log the report, as the sweep's end would have. A second sync finds
-    nothing to do."""
+    nothing to do. sweep_dir: a local folder or an object-storage URI."""
     from .export import export_best
     from .report_mlflow import REPORT_DIR, log_report
 
-    sweep_dir = Path(sweep_dir)
-    state_path = sweep_dir / STATE_FILE
-    if not state_path.exists():
+    state_path = storage.join(sweep_dir, STATE_FILE)
+    if not storage.exists(state_path):
         raise FileNotFoundError(f"{sweep_dir} is not a sweep's folder (no {STATE_FILE})")
-    state = json.loads(state_path.read_text())
-    tracking = SweepTracking(state["tracking_uri"], state["experiment"], pending_path=str(sweep_dir / PENDING_FILE))
+    state = json.loads(storage.read_text(state_path))
+    tracking = SweepTracking(state["tracking_uri"], state["experiment"], pending_path=storage.join(sweep_dir, PENDING_FILE))
     replayed = tracking.load_pending()
     if replayed == 0 and not state.get(SYNC_PENDING_KEY):
         return SyncOutcome(0, 0, 0, False)
@@ -465,11 +463,12 @@ def sync_sweep(sweep_dir: Path, wait_s: float = 60.0) -> SyncOutcome:
     if remaining == 0 and state.get(SYNC_PENDING_KEY):
         parent_run_id = tracking.resolve(state["parent_run_id"])  # a reference when the sweep started offline
         try:
-            export_best(tracking.tracking_uri, parent_run_id=parent_run_id, output=sweep_dir / "best.cfg")
+            export_best(tracking.tracking_uri, parent_run_id=parent_run_id, output=storage.join(sweep_dir, "best.cfg"))
         except ValueError as err:  # no finished trial: nothing to export, as at a sweep's end
             logger.warning("no best config: %s", err)
-        log_report(tracking.client, parent_run_id, sweep_dir / REPORT_DIR)
-        state_path.write_text(json.dumps({**state, "parent_run_id": parent_run_id, SYNC_PENDING_KEY: False}, indent=2))
+        with storage.local_dir(storage.join(sweep_dir, REPORT_DIR)) as report_dir:
+            log_report(tracking.client, parent_run_id, report_dir)
+        storage.write_text(state_path, json.dumps({**state, "parent_run_id": parent_run_id, SYNC_PENDING_KEY: False}, indent=2))
         finished = True
     return SyncOutcome(replayed, remaining, len(tracking.dropped), finished)
 
