@@ -197,6 +197,35 @@ def sweep(
                    f"when it is back: archsweep sync {result.storage_path} (it also writes best.cfg and the report)")
 
 
+@app.command("probe-gpu", context_settings=OVERRIDES)
+def probe_gpu(
+    ctx: typer.Context,
+    config_path: Path = typer.Argument(..., help="Training config (.cfg): the largest model the sweep will train."),
+    steps: int = typer.Option(20, "--steps", help="Training steps to measure (then one evaluation)."),
+    gpu_id: int = typer.Option(0, "--gpu-id", "-g"),
+    margin: float = typer.Option(0.25, "--margin", help="Added to the measured peak, as a share of it."),
+    max_trials: int = typer.Option(8, "--max-trials", help="At most this many trials per GPU."),
+) -> None:
+    """Measure a config's peak GPU memory over a few training steps and suggest --gpus-per-trial."""
+    from .gpu_probe import GpuProbeError, probe_gpu as run_probe
+
+    _setup_logging()
+    try:
+        probe = run_probe(config_path, parse_overrides(ctx.args), steps=steps, gpu_id=gpu_id, margin=margin, max_trials=max_trials)
+    except (GpuProbeError, ConfigError, CorpusError, FileNotFoundError, ValueError) as err:
+        _fail(str(err))
+    mib = 2**20
+    packing = probe.packing
+    typer.echo(f"peak GPU memory over {probe.steps} steps: {probe.peak_bytes / mib:,.0f} MiB; "
+               f"GPU {gpu_id}: {probe.free_bytes / mib:,.0f} MiB free of {probe.total_bytes / mib:,.0f} MiB")
+    if packing.trials_per_gpu == 0:
+        _fail(f"one trial needs about {packing.per_trial_bytes / mib:,.0f} MiB (peak, margin and CUDA context): "
+              f"more than GPU {gpu_id} has free")
+    typer.echo(f"each trial: about {packing.per_trial_bytes / mib:,.0f} MiB with the margin and its CUDA context; "
+               f"{packing.trials_per_gpu} fit on one GPU")
+    typer.echo(f"suggested: --gpus-per-trial {packing.fraction:g}")
+
+
 @app.command()
 def export(
     experiment: Optional[str] = typer.Option(None, "--experiment", help="Export the experiment's latest sweep."),

@@ -1,0 +1,91 @@
+"""How many trials of a config fit on one GPU: a short measured probe, and the
+`--gpus-per-trial` fraction it suggests (`archsweep probe-gpu CONFIG`).
+
+The probe trains the config for a few steps (and one evaluation) on one GPU and
+reads how much device memory that took: what the allocator holds at the end
+(CuPy's pool and PyTorch's caching allocator keep freed blocks, so this is their
+peak) and what the device lost meanwhile, whichever is larger. `suggest_packing`
+turns that into the largest 1/N such that N trials, each its measured peak plus
+a safety margin plus its own CUDA context, fit in the GPU's free memory
+(N at most MAX_TRIALS_PER_GPU). Ray only schedules by the fraction: it does not
+enforce memory, so the margin is what keeps a trial whose batches grow from
+running out.
+"""
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, Union
+
+MAX_TRIALS_PER_GPU = 8
+SAFETY_MARGIN = 0.25  # added to the measured peak: later batches can be longer than the probe's
+CONTEXT_BYTES = 512 * 2**20  # each trial is its own process with its own CUDA context (about 300-500 MiB)
+
+
+class GpuProbeError(RuntimeError):
+    """The probe cannot run here (no CuPy, no GPU)."""
+
+
+@dataclass
+class GpuPacking:
+    trials_per_gpu: int  # 0: one trial does not fit in the free memory
+    fraction: float  # --gpus-per-trial (1.0 when not even one trial fits: then it cannot be packed)
+    per_trial_bytes: int  # peak plus margin plus context
+    free_bytes: int
+
+
+@dataclass
+class GpuProbe:
+    peak_bytes: int
+    free_bytes: int  # free on the device before the probe trained
+    total_bytes: int
+    steps: int
+    packing: GpuPacking
+
+
+def suggest_packing(
+    peak_bytes: int, free_bytes: int, *, margin: float = SAFETY_MARGIN, context_bytes: int = CONTEXT_BYTES,
+    max_trials: int = MAX_TRIALS_PER_GPU,
+) -> GpuPacking:
+    """The largest 1/N with N trials of `peak_bytes` each (plus margin and a CUDA
+    context) in `free_bytes`, N capped at max_trials. The fraction is rounded down
+    to Ray's resource precision (1e-4), so N of them still add up to at most one GPU."""
+    if peak_bytes < 0 or free_bytes < 0 or margin < 0 or max_trials < 1:
+        raise ValueError("peak and free memory, the margin and max_trials must be positive")
+    per_trial = int(math.ceil(peak_bytes * (1 + margin))) + context_bytes
+    n = min(max_trials, free_bytes // per_trial) if per_trial else max_trials
+    fraction = 1.0 if n <= 1 else math.floor(10_000 / n) / 10_000
+    return GpuPacking(int(n), fraction, per_trial, free_bytes)
+
+
+def probe_gpu(
+    config_path: Union[str, Path], overrides: Dict[str, Any], *, steps: int = 20, gpu_id: int = 0,
+    margin: float = SAFETY_MARGIN, max_trials: int = MAX_TRIALS_PER_GPU,
+) -> GpuProbe:
+    """Train the config for `steps` steps and one evaluation on GPU gpu_id and
+    measure its peak device memory. Raises GpuProbeError without CuPy or a GPU."""
+    try:
+        import cupy
+    except ImportError as err:
+        raise GpuProbeError(
+            "probing GPU memory needs CuPy and an NVIDIA GPU: install archsweep[cuda12] (or [cuda13]) "
+            f"on a machine with one ({err})"
+        ) from None
+    try:
+        count = cupy.cuda.runtime.getDeviceCount()
+    except cupy.cuda.runtime.CUDARuntimeError as err:
+        raise GpuProbeError(f"no usable CUDA GPU: {err}") from None
+    if gpu_id >= count:
+        raise GpuProbeError(f"no GPU {gpu_id}: this machine has {count}")
+
+    from .training import train
+
+    with cupy.cuda.Device(gpu_id):
+        cupy.zeros(1)  # creates the CUDA context, so that it is not counted as the model's
+        free_before, total = cupy.cuda.runtime.memGetInfo()
+        train(config_path, None, gpu_id=gpu_id,
+              overrides={**overrides, "training.max_steps": steps, "training.eval_frequency": steps, "training.max_epochs": 0})
+        cupy.cuda.Device(gpu_id).synchronize()
+        free_after, _ = cupy.cuda.runtime.memGetInfo()
+        peak = max(cupy.get_default_memory_pool().total_bytes(), free_before - free_after)
+    return GpuProbe(int(peak), int(free_before), int(total), steps, suggest_packing(int(peak), int(free_before), margin=margin, max_trials=max_trials))
