@@ -35,6 +35,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from results import machine, today, write_section  # noqa: E402
 
+from search.procs import kill_pids, processes  # noqa: E402
+
 BIN = Path(sys.executable).parent
 SAMPLE = {
     "paths.train": str(ROOT / "data/ud_english_ewt/en_ewt-ud-train.sample.conllu"),
@@ -76,53 +78,17 @@ class LocalCluster:
         self.groups.append(starter.pid)
 
     def pids(self, group: int) -> List[int]:
-        return [p for p, g, _ in _processes() if g == group]
+        return [p.pid for p in processes().values() if p.pgid == group]
 
     def raylet(self, group: int) -> int:
-        return next(p for p, g, cmd in _processes() if g == group and "/raylet/raylet " in cmd)
+        return next(p.pid for p in processes().values() if p.pgid == group and "/raylet/raylet " in p.cmdline)
 
     def trial_workers(self, group: int) -> List[int]:
         raylet = self.raylet(group)
-        return [p for p, _, cmd in _processes() if _ppid(p) == raylet and cmd.startswith("ray::ImplicitFunc")]
+        return [p.pid for p in processes().values() if p.ppid == raylet and p.cmdline.startswith("ray::ImplicitFunc")]
 
     def stop(self) -> None:
-        for pid, _, cmd in _processes():
-            if str(self.temp_dir) in cmd or any(_pgid(pid) == g for g in self.groups):
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-
-
-def _processes() -> List[Tuple[int, int, str]]:
-    out = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                cmd = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
-                out.append((int(entry), _pgid(int(entry)), cmd))
-            except OSError:
-                pass
-    return out
-
-
-def _stat(pid: int) -> List[str]:
-    text = Path(f"/proc/{pid}/stat").read_text()
-    return text[text.rfind(")") + 2 :].split()
-
-
-def _pgid(pid: int) -> int:
-    try:
-        return int(_stat(pid)[2])
-    except (OSError, IndexError):
-        return -1
-
-
-def _ppid(pid: int) -> int:
-    try:
-        return int(_stat(pid)[1])
-    except (OSError, IndexError):
-        return -1
+        kill_pids(p.pid for p in processes().values() if str(self.temp_dir) in p.cmdline or p.pgid in self.groups)
 
 
 class MlflowServer:

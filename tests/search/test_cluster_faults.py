@@ -18,8 +18,9 @@ from confection import Config
 from search.space import DIST_KEY
 from search.sweep import SweepSettings, sweep
 from search_testing import REPO
+from search.procs import alive, kill_pids
 from sweep_fixtures import (
-    FAST, SPACE, RayCluster, alive, free_port, kill_pids, ray_auth_disabled, ray_head, start_ray_node, stop_ray_nodes,
+    FAST, SPACE, RayCluster, free_port, ray_auth_disabled, ray_head, start_ray_node, stop_ray_nodes,
 )
 
 

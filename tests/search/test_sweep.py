@@ -4,7 +4,6 @@ store), real Optuna samplers and ASHA. The sweeps are tiny (2-4 trials of about
 a second of training each, see sweep_fixtures.FAST)."""
 
 import glob
-import json
 import os
 import pickle
 import signal
@@ -24,9 +23,8 @@ from search.sweep import DefineByRun, PruningAwareOptunaSearch, SweepSettings, s
 from search.trial import SEED_KEY, derive_seed
 from search.tracking import code_version
 from search_testing import PATHS, REPO
-from sweep_fixtures import (
-    ARCHSWEEP, FAST, SPACE, TAGGER_DIMENSIONS, cli_overrides, stop_pids, subprocess_env, tune_snapshot,
-)
+from search.procs import stop_pids
+from sweep_fixtures import ARCHSWEEP, FAST, SPACE, TAGGER_DIMENSIONS, cli_overrides, subprocess_env, tune_snapshot
 
 TrialState = optuna.trial.TrialState
 MLFLOW_STATUS = {"finished": "FINISHED", "pruned": "KILLED", "failed": "FAILED"}

@@ -11,7 +11,6 @@ import signal
 import subprocess
 import time
 import urllib.request
-from pathlib import Path
 from typing import Dict
 
 import pytest
@@ -19,7 +18,8 @@ import pytest
 from search import storage
 from search.tracking import STATE_FILE
 from search_testing import REPO
-from sweep_fixtures import ARCHSWEEP, BIN, FAST, cli_overrides, free_port, stop_pids, stop_process_group, subprocess_env
+from search.procs import stop_pids, stop_process_group
+from sweep_fixtures import ARCHSWEEP, BIN, FAST, cli_overrides, free_port, subprocess_env
 
 WAIT_S = 300
 BUCKET = "sweeps"

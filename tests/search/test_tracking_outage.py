@@ -26,9 +26,9 @@ import pytest
 from search.sweep import SweepSettings, sweep
 from search.tracking import PENDING_FILE, STATE_FILE, SweepTracking
 from search_testing import REPO
+from search.procs import stop_pids, stop_process_group
 from sweep_fixtures import (
-    ARCHSWEEP, FAST, MLFLOW, SPACE, cli_overrides, free_port, stop_pids, stop_process_group, subprocess_env,
-    tune_snapshot, wait_for_mlflow,
+    ARCHSWEEP, FAST, MLFLOW, SPACE, cli_overrides, free_port, subprocess_env, tune_snapshot, wait_for_mlflow,
 )
 
 MLFLOW_STATUS = {"finished": "FINISHED", "pruned": "KILLED", "failed": "FAILED"}

@@ -1,0 +1,121 @@
+"""Processes on this Linux machine, read from /proc: find a process tree or
+group and stop it by PID. For the test fixtures and benchmarks that start real
+Ray nodes and servers and must stop exactly those (never `ray stop --force`,
+which stops every Ray process on the machine, nor a kill by name).
+
+Standard library only."""
+
+import os
+import signal
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, Iterable, List, Optional, Set
+
+
+@dataclass
+class Proc:
+    pid: int
+    ppid: int
+    pgid: int
+    state: str
+    cmdline: str
+
+
+def processes() -> Dict[int, Proc]:
+    """Every process now, by pid (one that exits while being read is left out)."""
+    table: Dict[int, Proc] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+            raw = Path(f"/proc/{entry}/cmdline").read_bytes()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(")") + 2 :].split()
+        cmdline = raw.replace(b"\0", b" ").decode(errors="replace").strip()
+        table[int(entry)] = Proc(int(entry), int(fields[1]), int(fields[2]), fields[0], cmdline)
+    return table
+
+
+def with_descendants(roots: Iterable[int], table: Optional[Dict[int, Proc]] = None) -> Set[int]:
+    table = table if table is not None else processes()
+    found = set(p for p in roots if p in table)
+    grew = True
+    while grew:
+        grew = False
+        for proc in table.values():
+            if proc.ppid in found and proc.pid not in found:
+                found.add(proc.pid)
+                grew = True
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat[stat.rfind(")") + 2] != "Z"
+
+
+def stop_pids(pids: Iterable[int], grace: float = 10.0) -> List[int]:
+    """SIGTERM, then SIGKILL what is still there after `grace` seconds; the pids that needed SIGKILL."""
+    pids = [p for p in pids if p != os.getpid()]
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline and any(alive(p) for p in pids):
+        time.sleep(0.2)
+    killed = []
+    for pid in pids:
+        if alive(pid):
+            try:
+                os.kill(pid, signal.SIGKILL)
+                killed.append(pid)
+            except ProcessLookupError:
+                pass
+    return killed
+
+
+def kill_pids(pids: Iterable[int], wait: float = 10.0) -> None:
+    """SIGKILL and wait (bounded) until they are gone."""
+    pids = [p for p in pids if p != os.getpid()]
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline and any(alive(p) for p in pids):
+        time.sleep(0.1)
+
+
+def stop_process_group(proc: subprocess.Popen, grace: float = 10.0) -> None:
+    """Stop a process started with start_new_session=True and everything in its group."""
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            break
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            proc.poll()  # reap the leader
+            if not _group_alive(proc.pid):
+                break
+            time.sleep(0.2)
+        if not _group_alive(proc.pid):
+            break
+    try:
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        pass
+
+
+def _group_alive(pgid: int) -> bool:
+    return any(p.pgid == pgid and p.state != "Z" for p in processes().values())
