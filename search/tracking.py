@@ -161,7 +161,7 @@ class SweepTracking:
     def pending(self) -> int:
         return len(self._queue)
 
-    # ------------------------------------------------------------ direct calls (the sweep's start and end)
+    # ------------------------------------------------------------ direct calls (the sweep's end)
 
     def ensure_experiment(self) -> str:
         found = self.client.get_experiment_by_name(self.experiment)
@@ -176,6 +176,15 @@ class SweepTracking:
             self.experiment_id = self.client.create_experiment(self.experiment, artifact_location=location)
         return self.experiment_id
 
+    def trials(self, parent_run_id: str) -> List[Any]:
+        return self.client.search_runs(
+            [self.experiment_id or self.ensure_experiment()],
+            filter_string=f"tags.`{PARENT_TAG}` = '{self.resolve(parent_run_id)}'",
+            max_results=10000,
+        )
+
+    # ------------------------------------------------------------ queued operations
+
     def start_parent(self, name: str, tags: Dict[str, str], params: Dict[str, Any], space_text: str) -> str:
         """The sweep's parent run, queued like everything else (a sweep starts while
         the server is away): its MLflow run id when the server took it at once, else
@@ -186,15 +195,6 @@ class SweepTracking:
         self._submit({"op": "log_batch", "run": ref, "params": {k: _param(v) for k, v in params.items()}})
         self._submit({"op": "log_text", "run": ref, "text": space_text, "path": "space.cfg"})
         return self.run_id_of(ref) or ref
-
-    def trials(self, parent_run_id: str) -> List[Any]:
-        return self.client.search_runs(
-            [self.experiment_id or self.ensure_experiment()],
-            filter_string=f"tags.`{PARENT_TAG}` = '{self.resolve(parent_run_id)}'",
-            max_results=10000,
-        )
-
-    # ------------------------------------------------------------ queued operations
 
     def reopen(self, run_id: str) -> None:
         self._submit({"op": "update_run", "run": run_id, "status": RunStatus.to_string(RunStatus.RUNNING)})
