@@ -139,6 +139,9 @@ def test_a_sweep_in_object_storage_is_killed_resumed_and_ends_there(s3, ray_clus
     state = json.loads(storage.read_text(storage.join(sweep, STATE_FILE)))
     assert state["finished"] is True and state["tracking_pending"] is False
     assert not (work / "runs").exists()  # nothing went to the default local storage
+    synced = subprocess.run([str(ARCHSWEEP), "sync", sweep], cwd=work, env=subprocess_env(), capture_output=True,
+                            text=True, timeout=WAIT_S)
+    assert synced.returncode == 0 and "nothing to sync" in synced.stdout, synced.stderr[-3000:]
 
     (parent,) = client.search_runs([experiment_id], filter_string="tags.`archsweep.kind` = 'sweep'")
     assert parent.info.status == "FINISHED" and parent.data.tags["archsweep.storage"] == sweep
