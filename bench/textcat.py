@@ -323,7 +323,9 @@ def sweep_label(r: Dict) -> str:
         return f"best of a {r['trials']}-trial sweep: {arch} (`{r['config']}`)"
     statuses = ", ".join(f"{n} {s}" for s, n in r["statuses"].items())
     search = "TPE + ASHA" if r.get("scheduler", "asha") == "asha" else "TPE, no early stopping"
-    return (f"**best of a {r['trials']}-trial sweep** ({search}, at most {r['max_epochs']} epoch(s) per trial"
+    article = "an" if str(r["trials"]).startswith("8") or r["trials"] in (11, 18) else "a"
+    epochs = f"{r['max_epochs']} epoch" + ("s" if r["max_epochs"] != 1 else "")
+    return (f"**best of {article} {r['trials']}-trial sweep** ({search}, at most {epochs} per trial"
             + (f" and {r['budget_epochs']:g} trial-epochs in all" if r["budget_epochs"] > 0 else "")
             + f", {r['concurrent']} at a time, evaluating every {r['eval_frequency']} "
             f"steps; {statuses}): {arch}, retrained like the rows above")
