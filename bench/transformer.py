@@ -125,6 +125,7 @@ def bench_task(task: str, budget: float) -> Dict[str, object]:
             "last_step": rows[-1]["step"],
             # converged: no better dev score in the last third of the evaluations
             "plateaued": best < len(rows) - max(1, len(rows) // 3),
+            "learned": rows[best]["score"] > rows[0]["score"],
         }
         r[f"{encoder}_dev"] = {k: rows[best]["scores"][k] for k in KEYS[task]}
         r[f"{encoder}_test"] = score(out / encoder / "model-best", task, "test")
@@ -168,8 +169,15 @@ def write(task: str, r: Dict[str, object], budget: float) -> None:
     conv = []
     for e in ("minilm", "cnn"):
         info = r[f"{e}_run"]
-        conv.append(("converged (no better dev score in the last third)" if info["plateaued"] else "**not converged** (still improving at the budget's end)")
-                    + f"; {info['epochs']:.2f} epochs, best at step {info['best_step']} of {info['last_step']}")
+        if not info["learned"]:
+            state = "**not converged**: the dev score never rose above its first evaluation's"
+        elif e == "minilm":  # its learning rate reaches 0 at the budget: a plateau says nothing
+            state = f"**not converged**: budget-limited (learning rate at 0 from step {r['minilm_total_steps']})"
+        elif info["plateaued"]:
+            state = "converged (no better dev score in the last third)"
+        else:
+            state = "**not converged** (still improving at the budget's end)"
+        conv.append(f"{state}; {info['epochs']:.2f} epochs, best at step {info['best_step']} of {info['last_step']}")
     lines.append(f"| training within the budget | {conv[0]} | {conv[1]} | |")
     rss = {e: r[f"{e}_run"]["rss"] for e in ("minilm", "cnn")}
     lines.append(f"| peak RSS of the training process | {rss['minilm']:,.0f} MB | {rss['cnn']:,.0f} MB | {rss['minilm'] / rss['cnn']:.2f}x |")
@@ -177,6 +185,13 @@ def write(task: str, r: Dict[str, object], budget: float) -> None:
         "",
         f"- MiniLM learning rate: warm-up over {WARMUP_STEPS} steps to {INITIAL_RATE}, linear decay to 0 at step "
         f"{r['minilm_total_steps']} (the budget at the measured speed); Adam, L2 0.01 as weight decay, grad clip 1.",
+    ]
+    for e, who in (("minilm", "MiniLM"), ("cnn", "CNN")):
+        if not r[f"{e}_run"]["learned"]:
+            lines.append(f"- The {who} {task} did not learn within the budget ({r[f'{e}_run']['last_step']} steps): its dev "
+                         "score stayed at its first evaluation's. Open: whether more steps or another learning rate "
+                         "are what it lacks, or something is wrong for this head on this encoder.")
+    lines += [
         f"- Wall time of the budget runs: MiniLM {r['minilm_run']['wall']:.0f} s, CNN {r['cnn_run']['wall']:.0f} s "
         f"(versions: thinc {thinc.__version__}, torch {torch.__version__}, transformers {transformers.__version__}).",
     ]
