@@ -11,8 +11,19 @@ from .pipeline import Pipeline
 
 
 def count_params(model: Model) -> int:
-    """Parameters of every distinct node, as spaCy's parity counts do."""
-    return sum(node.get_param(name).size for node in model.walk() for name in node.param_names if node.has_param(name))
+    """Parameters of every distinct node, as spaCy's parity counts do, plus the
+    weights of wrapped framework models (a transformer's PyTorch weights live in
+    its shim, not in Thinc's parameters)."""
+    return sum(_own_params(node) + _shim_params(node) for node in model.walk())
+
+
+def _own_params(node: Model) -> int:
+    return sum(node.get_param(name).size for name in node.param_names if node.has_param(name))
+
+
+def _shim_params(node: Model) -> int:
+    wrapped = (getattr(shim, "_model", None) for shim in node.shims)
+    return sum(int(p.numel()) for m in wrapped if hasattr(m, "parameters") for p in m.parameters())
 
 
 def layer_tree(model: Model) -> List[str]:
@@ -26,9 +37,10 @@ def layer_tree(model: Model) -> List[str]:
             return
         seen.add(node.id)
         own = [(n, node.get_param(n).shape) for n in node.param_names if node.has_param(n)]
-        size = sum(node.get_param(n).size for n in node.param_names if node.has_param(n))
         detail = ", ".join(f"{n} {tuple(s)}" for n, s in own)
-        lines.append(f"{'  ' * depth}{node.name}" + (f"  [{size:,}: {detail}]" if own else ""))
+        lines.append(f"{'  ' * depth}{node.name}" + (f"  [{_own_params(node):,}: {detail}]" if own else ""))
+        if node.shims and _shim_params(node):
+            lines.append(f"{'  ' * (depth + 1)}(wrapped {type(node.shims[0]._model).__name__}: {_shim_params(node):,})")
         for child in node.layers:
             visit(child, depth + 1)
 

