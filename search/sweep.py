@@ -37,6 +37,9 @@ MODEL_SIZE_KEY = "model_params"
 # --resume after a killed driver finds a recent state there.
 OBJECT_STORAGE_SYNC_S = 5
 
+# --time-attr: the result key whose value ASHA's rungs compare
+ASHA_TIME_ATTRS = {"evaluations": "training_iteration", "epochs": "epochs_trained"}
+
 
 @dataclass
 class SweepSettings:
@@ -52,9 +55,13 @@ class SweepSettings:
     seed: int = 0
     search: str = "tpe"  # tpe | random
     scheduler: str = "asha"  # asha | none
-    grace_period: int = 1
+    # what ASHA's rungs count: a trial's evaluations (Tune's training_iteration) or the epochs
+    # it has trained (fractional). Epochs compare trials fairly when a trial's batch size or
+    # evaluation frequency is searched: the same number of evaluations is then unequal training.
+    time_attr: str = "evaluations"  # evaluations | epochs
+    grace_period: float = 1
     reduction_factor: int = 2
-    max_t: int = 100  # evaluations a trial may report before ASHA's last rung
+    max_t: float = 100  # ASHA's last rung, in time_attr's unit
     budget_epochs: float = 0.0  # stop the sweep after this many trial-epochs in all (0: num_samples decides)
     max_failures: int = 2  # times a failed trial is run again (a lost node, a killed worker) before it counts as failed
     # seconds the sweep's end keeps trying an unreachable MLflow server before it saves
@@ -296,6 +303,7 @@ def sweep(
     a line per ended trial; live_table the lines of search.progress's table."""
     space = Space.from_disk(settings.space_path, settings.overrides)
     space.validate()  # before any worker starts
+    scheduler = _scheduler(settings)  # a bad --scheduler or --time-attr fails here too
     experiment = settings.experiment or Path(settings.space_path).stem
     storage_root = storage.absolute(settings.storage or "runs/sweeps")  # a local path or a URI
     workdir = str(Path.cwd())
@@ -347,7 +355,7 @@ def sweep(
                     metric=METRIC,
                     mode="max",
                     search_alg=ConcurrencyLimiter(_searcher(space, settings), max_concurrent=settings.max_concurrent),
-                    scheduler=_scheduler(settings),
+                    scheduler=scheduler,
                     num_samples=settings.num_samples,
                     trial_name_creator=lambda t: f"trial_{t.trial_id}",
                     trial_dirname_creator=lambda t: f"trial_{t.trial_id}",
@@ -456,8 +464,10 @@ def _searcher(space: Space, settings: SweepSettings) -> OptunaSearch:
 
 def _scheduler(settings: SweepSettings):
     if settings.scheduler == "asha":
+        if settings.time_attr not in ASHA_TIME_ATTRS:
+            raise ValueError(f"--time-attr: expected evaluations or epochs, got {settings.time_attr!r}")
         return ASHAScheduler(
-            time_attr="training_iteration",
+            time_attr=ASHA_TIME_ATTRS[settings.time_attr],
             max_t=settings.max_t,
             grace_period=settings.grace_period,
             reduction_factor=settings.reduction_factor,

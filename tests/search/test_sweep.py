@@ -506,3 +506,13 @@ def test_kill_the_driver_and_resume(ray_cluster, mlflow_server, tmp_path):
     best = Path(resumed.stdout.split("best config: ", 1)[1].splitlines()[0])
     assert best.is_file() and best.resolve().is_relative_to(storage.resolve())
     assert parent.data.tags["archsweep.storage"] == str(best.parent)
+
+
+@pytest.mark.parametrize("time_attr, result_key", [("evaluations", "training_iteration"), ("epochs", "epochs_trained")])
+def test_asha_rungs_count_what_time_attr_names(time_attr, result_key):
+    from search.sweep import _scheduler
+
+    asha = _scheduler(SweepSettings(space_path=str(SPACE), time_attr=time_attr, grace_period=0.25, max_t=4))
+    assert asha._time_attr == result_key
+    # rungs at 0.25 .. 4 (reduction factor 2): fractional epochs are milestones too
+    assert sorted(milestone for milestone, _ in asha._brackets[0]._rungs) == [0.25, 0.5, 1.0, 2.0, 4.0]

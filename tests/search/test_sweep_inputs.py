@@ -52,22 +52,28 @@ def _unreadable_vectors(tmp_path):
     return edit
 
 
+def _unchanged(config):
+    pass
+
+
+# case: (the space's edit, given tmp_path; what the error names; extra command-line arguments)
 CASES = {
-    "bad space": (lambda tmp: _bad_range, ["training.optimizer.learn_rate", "low"]),
-    "missing data file": (lambda tmp: _missing_data, ["paths.dev", "data file not found", "/nonexistent/dev.conllu"]),
-    "unknown architecture": (lambda tmp: _unknown_architecture, ["spacy.HashEmbedCNN.v9"]),
-    "unreadable vectors": (_unreadable_vectors, ["pretrained_vectors", "unreadable vectors table", "vectors.txt:1"]),
+    "bad space": (lambda tmp: _bad_range, ["training.optimizer.learn_rate", "low"], []),
+    "missing data file": (lambda tmp: _missing_data, ["paths.dev", "data file not found", "/nonexistent/dev.conllu"], []),
+    "unknown architecture": (lambda tmp: _unknown_architecture, ["spacy.HashEmbedCNN.v9"], []),
+    "unreadable vectors": (_unreadable_vectors, ["pretrained_vectors", "unreadable vectors table", "vectors.txt:1"], []),
+    "unknown ASHA time attribute": (lambda tmp: _unchanged, ["--time-attr", "evaluations or epochs", "'steps'"], ["--time-attr", "steps"]),
 }
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_malformed_input_fails_on_the_driver(case, ray_cluster, tmp_path):
-    make_edit, expected = CASES[case]
+    make_edit, expected, extra_args = CASES[case]
     space = _space(tmp_path, make_edit(tmp_path))
     overrides = {k: v for k, v in FAST.items() if not k.startswith(("paths.", "components."))}
     args: List[str] = [
         str(ARCHSWEEP), "sweep", str(space), "--num-samples", "2", "--address", ray_cluster.address,
-        "--storage", str(tmp_path / "sweeps"), *cli_overrides(overrides),
+        "--storage", str(tmp_path / "sweeps"), *extra_args, *cli_overrides(overrides),
     ]
     proc = subprocess.Popen(args, cwd=tmp_path, env=subprocess_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             start_new_session=True, text=True)
