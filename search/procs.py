@@ -61,14 +61,20 @@ def alive(pid: int) -> bool:
     return stat[stat.rfind(")") + 2] != "Z"
 
 
-def stop_pids(pids: Iterable[int], grace: float = 10.0) -> List[int]:
-    """SIGTERM, then SIGKILL what is still there after `grace` seconds; the pids that needed SIGKILL."""
+def _signal(pids: Iterable[int], sig: int) -> List[int]:
+    """Send sig to each pid but our own (gone ones are skipped); the pids it was meant for."""
     pids = [p for p in pids if p != os.getpid()]
     for pid in pids:
         try:
-            os.kill(pid, signal.SIGTERM)
+            os.kill(pid, sig)
         except ProcessLookupError:
             pass
+    return pids
+
+
+def stop_pids(pids: Iterable[int], grace: float = 10.0) -> List[int]:
+    """SIGTERM, then SIGKILL what is still there after `grace` seconds; the pids that needed SIGKILL."""
+    pids = _signal(pids, signal.SIGTERM)
     deadline = time.monotonic() + grace
     while time.monotonic() < deadline and any(alive(p) for p in pids):
         time.sleep(0.2)
@@ -85,12 +91,7 @@ def stop_pids(pids: Iterable[int], grace: float = 10.0) -> List[int]:
 
 def kill_pids(pids: Iterable[int], wait: float = 10.0) -> None:
     """SIGKILL and wait (bounded) until they are gone."""
-    pids = [p for p in pids if p != os.getpid()]
-    for pid in pids:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+    pids = _signal(pids, signal.SIGKILL)
     deadline = time.monotonic() + wait
     while time.monotonic() < deadline and any(alive(p) for p in pids):
         time.sleep(0.1)
