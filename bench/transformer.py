@@ -13,8 +13,9 @@ each, one BLAS and one torch thread):
    200 dev sentences; the best model is scored on the full test set, and its inference
    speed (words per CPU-second, one thread) measured there.
 The tagger and parser pairs run at the same time (four processes).
-MiniLM's learning rate warms up over 20 steps and decays linearly to zero at the step the
-budget is expected to end (from its measured speed); the CNN keeps configs/*.cfg's settings.
+MiniLM keeps its config's learning rate (warm-up, initial rate, the transformer's
+learn_rate_scale) except that it decays linearly to zero at the step the budget is expected to
+end (from its measured speed); the CNN keeps configs/*.cfg's settings.
 Budgets count the process's CPU seconds, not wall seconds: a busy machine slows the run but
 does not change what it measures. Writes the `transformer` section of bench/RESULTS.md.
 """
@@ -22,13 +23,12 @@ does not change what it measures. Writes the `transformer` section of bench/RESU
 import argparse
 import json
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Dict, List
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from parser import ONE_THREAD, RESULTS_LOCK, cpu_words_per_second, side_by_side  # noqa: E402
+from parser import ONE_THREAD, RESULTS_LOCK, cpu_words_per_second, run_in_threads, side_by_side  # noqa: E402
 from results import machine, today, write_section  # noqa: E402
 from tagger import CACHE, EWT, PY, ROOT  # noqa: E402
 
@@ -44,8 +44,6 @@ EVAL_EVERY = {"cnn": 200, "minilm": 15}  # steps between dev evaluations in the 
 SPEED_STEPS = {"cnn": (300, 100), "minilm": (12, 4)}  # (steps, evaluation frequency)
 BATCH_WORDS = 1000
 DEV_SENTENCES = 200  # dev evaluations during training: the first 200 dev sentences
-WARMUP_STEPS = 20
-INITIAL_RATE = 0.0005
 
 
 LIMIT = [0]  # --limit: sentences per split (a quick check of this script; 0 = all)
@@ -103,18 +101,15 @@ def bench_task(task: str, budget: float) -> Dict[str, object]:
     r: Dict[str, object] = {}
     print(f"[{task}] speed ...", flush=True)
     r["train_wps"] = speed(task)
-    steps = max(WARMUP_STEPS + 1, int(budget * r["train_wps"]["minilm"] / BATCH_WORDS))
+    r["minilm_rate"] = minilm_rate(task)
+    steps = max(r["minilm_rate"]["warmup_steps"] + 1, int(budget * r["train_wps"]["minilm"] / BATCH_WORDS))
     r["minilm_total_steps"] = steps
     print(f"[{task}] budget {budget:.0f} CPU s (MiniLM: learning rate to 0 at step {steps}) ...", flush=True)
     out = CACHE / f"transformer-{task}"
     extra = {}
     for encoder in ("minilm", "cnn"):
         extra[encoder] = {"corpora.dev.limit": DEV_SENTENCES, "training.max_epochs": 0, "training.eval_frequency": EVAL_EVERY[encoder]}
-    extra["minilm"].update({
-        "training.optimizer.learn_rate.warmup_steps": WARMUP_STEPS,
-        "training.optimizer.learn_rate.total_steps": steps,
-        "training.optimizer.learn_rate.initial_rate": INITIAL_RATE,
-    })
+    extra["minilm"]["training.optimizer.learn_rate.total_steps"] = steps
     args = {e: ["--output", str(out / e), "--cpu-cap", str(budget)] for e in ("minilm", "cnn")}
     long = run_pair(task, extra, args)
     for encoder, (rows, _, wall, _) in long.items():
@@ -132,6 +127,16 @@ def bench_task(task: str, budget: float) -> Dict[str, object]:
     write(task, r, budget)
     print(json.dumps(r, indent=2, default=str), flush=True)
     return r
+
+
+def minilm_rate(task: str) -> Dict[str, float]:
+    """The MiniLM config's warm-up steps, initial rate and transformer learn_rate_scale."""
+    from search.config import load_config
+
+    config = load_config(CONFIGS["minilm", task])
+    schedule = config["training"]["optimizer"]["learn_rate"]
+    return {"warmup_steps": schedule["warmup_steps"], "initial_rate": schedule["initial_rate"],
+            "learn_rate_scale": config["components"]["transformer"]["learn_rate_scale"]}
 
 
 _TRAIN_WORDS: List[int] = []
@@ -180,11 +185,13 @@ def write(task: str, r: Dict[str, object], budget: float) -> None:
         conv.append(f"{state}; {info['epochs']:.2f} epochs, best at step {info['best_step']} of {info['last_step']}")
     lines.append(f"| training within the budget | {conv[0]} | {conv[1]} | |")
     rss = {e: r[f"{e}_run"]["rss"] for e in ("minilm", "cnn")}
+    rate = r["minilm_rate"]
     lines.append(f"| peak RSS of the training process | {rss['minilm']:,.0f} MB | {rss['cnn']:,.0f} MB | {rss['minilm'] / rss['cnn']:.2f}x |")
     lines += [
         "",
-        f"- MiniLM learning rate: warm-up over {WARMUP_STEPS} steps to {INITIAL_RATE}, linear decay to 0 at step "
-        f"{r['minilm_total_steps']} (the budget at the measured speed); Adam, L2 0.01 as weight decay, grad clip 1.",
+        f"- MiniLM learning rate (its config's): warm-up over {rate['warmup_steps']} steps to {rate['initial_rate']}, "
+        f"linear decay to 0 at step {r['minilm_total_steps']} (the budget at the measured speed), the transformer's "
+        f"weights at {rate['learn_rate_scale']} times that rate; Adam, L2 0.01 as weight decay, grad clip 1.",
     ]
     for e, who in (("minilm", "MiniLM"), ("cnn", "CNN")):
         if not r[f"{e}_run"]["learned"]:
@@ -235,22 +242,7 @@ def main() -> int:
         return 2
     assert ONE_THREAD["OMP_NUM_THREADS"] == "1"  # the children's torch uses one thread too
     write_header(args.budget)
-    failed: List[str] = []
-
-    def bench(task: str) -> None:
-        try:
-            bench_task(task, args.budget)
-        except Exception as err:
-            failed.append(task)
-            print(f"[{task}] failed: {err}", flush=True)
-
-    threads = [threading.Thread(target=bench, args=(task,)) for task in args.tasks.split(",")]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return 1 if failed else 0
-
+    return run_in_threads(args.tasks.split(","), lambda task: bench_task(task, args.budget))
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -30,6 +30,9 @@ INIT_SAMPLE = 32
 class Component:
     """A trainable pipeline step; subclasses give the model's loss, predictions and scores."""
 
+    # The optimizer's learning rate is multiplied by this for this component's weights.
+    learn_rate_scale = 1.0
+
     def __init__(self, name: str, model: Model) -> None:
         self.name = name
         self.model = model
@@ -89,6 +92,12 @@ class TransformerComponent(Tok2VecComponent):
     states into token vectors and add their wordpiece gradients, backpropagated once."""
 
     kind = "transformer"
+
+    def __init__(self, name: str, model: Model, learn_rate_scale: float) -> None:
+        super().__init__(name, model)
+        if not learn_rate_scale >= 0:
+            raise ValueError(f"components.{name}.learn_rate_scale: expected a number >= 0, got {learn_rate_scale!r}")
+        self.learn_rate_scale = learn_rate_scale
 
     def gradient_buffers(self, outputs: List[Any]) -> List[Floats2d]:
         return [self.model.ops.alloc2f(*trf.tensor.shape) for trf in outputs]
@@ -193,15 +202,34 @@ def make_tok2vec(name: str, model: Model) -> Tok2VecComponent:
 
 
 @registry.factories("transformer")
-def make_transformer(name: str, model: Model) -> TransformerComponent:
-    """A shared transformer; components listen to it with spacy-transformers.Tok2VecListener.v1."""
-    return TransformerComponent(name, model)
+def make_transformer(name: str, model: Model, learn_rate_scale: float = 1.0) -> TransformerComponent:
+    """A shared transformer; components listen to it with spacy-transformers.Tok2VecListener.v1.
+
+    learn_rate_scale: the transformer's learning rate is the optimizer's times this, so that
+        pretrained weights can be fine-tuned gently (spacy-transformers trains everything at
+        about 5e-5) while the task heads learn at the full rate. 1.0 keeps one rate for all;
+        0.02-0.2 suits the heads' usual 1e-3; 0 leaves the weights as they are, while the
+        gradient still flows to them.
+    """
+    return TransformerComponent(name, model, learn_rate_scale)
 
 
 @registry.factories("tagger")
 def make_tagger(name: str, model: Model, label_attr: str = "upos") -> TaggerComponent:
     """A tagger; label_attr picks the CoNLL-U column it learns: "upos" or "xpos"."""
     return TaggerComponent(name, model, label_attr)
+
+
+class ScaledLearnRate:
+    """`optimizer` with its learning rate multiplied by `scale` (Thinc's lr_scale), for one
+    component's finish_update; the optimizer's state (Adam moments, schedules) stays shared."""
+
+    def __init__(self, optimizer: Optimizer, scale: float) -> None:
+        self.optimizer = optimizer
+        self.scale = scale
+
+    def __call__(self, key: Tuple[int, str], weights: Any, gradient: Any, *, lr_scale: float = 1.0) -> Any:
+        return self.optimizer(key, weights, gradient, lr_scale=lr_scale * self.scale)
 
 
 class Pipeline:
@@ -287,8 +315,9 @@ class Pipeline:
         finally:
             for t2v in self.tok2vecs:
                 t2v.clear_listeners()
-        for model in self.models:
-            model.finish_update(sgd)
+        for component in self.components.values():
+            scale = component.learn_rate_scale
+            component.model.finish_update(sgd if scale == 1.0 else ScaledLearnRate(sgd, scale))
         return losses
 
     def predict(self, docs: List[Doc]) -> Dict[str, List[Any]]:

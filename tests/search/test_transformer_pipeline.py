@@ -126,3 +126,40 @@ def test_listener_needs_a_transformer_component():
     config["nlp"]["pipeline"] = ["tagger"]
     with pytest.raises(ValueError, match="matches 0 transformer components"):
         Pipeline.from_config(config)
+
+
+def weight_changes(learn_rate_scale: float):
+    """Mean absolute weight change of the tagger's output layer in a first update and of the
+    transformer's embeddings in two (spacy.Tagger.v1's output starts at zero, so no gradient
+    reaches the transformer in the first), with Adam(0.001)."""
+    fix_random_seed(0)
+    config = load_config(TRF_TAGGER_CFG, overrides={**PATHS, "components.transformer.learn_rate_scale": learn_rate_scale})
+    pipeline = Pipeline.from_config(config)
+    (transformer,) = pipeline.tok2vecs
+    assert transformer.learn_rate_scale == learn_rate_scale
+    examples = read_conllu(TRAIN, limit=8)
+    pipeline.initialize(examples)
+    embeddings = transformer.model.layers[0].shims[0]._model.embeddings.word_embeddings.weight
+    output = pipeline.components["tagger"].model.get_ref("output_layer")
+    before = embeddings.detach().clone(), output.get_param("W").copy()
+    optimizer = Adam(0.001)
+    pipeline.update(examples, drop=0.0, sgd=optimizer)
+    head = float(abs(output.get_param("W") - before[1]).mean())
+    pipeline.update(examples, drop=0.0, sgd=optimizer)
+    return float((embeddings.detach() - before[0]).abs().mean()), head
+
+
+def test_learn_rate_scale_scales_only_the_transformers_updates():
+    """Adam's step is about the learning rate whatever the gradient's size: a learn_rate_scale
+    of 0.1 makes the transformer's steps a tenth as long, the tagger's stay as they were; 0
+    leaves the transformer as it is."""
+    full, scaled, frozen = (weight_changes(s) for s in (1.0, 0.1, 0.0))
+    assert full[0] > 0 and scaled[0] == pytest.approx(0.1 * full[0], rel=1e-2)
+    assert frozen[0] == 0.0
+    assert full[1] > 0 and scaled[1] == full[1] == frozen[1]
+
+
+def test_learn_rate_scale_must_not_be_negative():
+    config = load_config(TRF_TAGGER_CFG, overrides={**PATHS, "components.transformer.learn_rate_scale": -0.1})
+    with pytest.raises(ValueError, match="components.transformer.learn_rate_scale: expected a number >= 0"):
+        Pipeline.from_config(config)

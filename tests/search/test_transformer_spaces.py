@@ -27,6 +27,7 @@ def test_space_validates_and_its_defaults_are_the_baseline_config(task):
     listener = f"components.{task}.model.tok2vec"
     assert {
         "components.transformer.model.get_spans",
+        "components.transformer.learn_rate_scale",
         f"{listener}.grad_factor",
         f"{listener}.pooling",
         "training.optimizer.learn_rate",
