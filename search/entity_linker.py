@@ -34,7 +34,7 @@ from archs.entity_linker import set_entity_linker_nO
 from archs.features import Doc
 
 from .corpus import Example
-from .entity_linker_corpus import NIL, MentionDoc
+from .entity_linker_corpus import NIL
 from .kb import KnowledgeBase
 from .pipeline import Component
 

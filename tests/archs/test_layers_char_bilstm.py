@@ -2,7 +2,7 @@
 
 import numpy
 import pytest
-from thinc.api import NumpyOps, set_dropout_rate, use_ops
+from thinc.api import set_dropout_rate, use_ops
 from thinc.util import has_cupy_gpu
 
 from archs.features import Doc

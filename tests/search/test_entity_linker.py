@@ -5,8 +5,6 @@ import numpy
 import pytest
 from confection import Config
 
-from archs import registry
-from search.config import load_config
 from search.corpus import Example
 from search.entity_linker import EntityLinkerComponent, score_links
 from search.entity_linker_corpus import NIL, Mention, MentionDoc, read_elevant

@@ -4,7 +4,6 @@ training of every architecture, evaluation of a saved model, and the textcat spa
 
 import json
 from collections import Counter
-from pathlib import Path
 
 import numpy
 import pytest
@@ -12,7 +11,7 @@ import pytest
 from search.config import load_config
 from search.corpus import CorpusError
 from search.evaluate import evaluate
-from search.pipeline import Pipeline, build_component
+from search.pipeline import build_component
 from search.space import DefaultSuggester, RandomSuggester, Space
 from search.textcat import exclusive_scores, multilabel_scores, roc_auc
 from search.textcat_corpus import read_for_evaluation, read_textcat_jsonl, read_textcat_tsv, tokenize
