@@ -7,7 +7,8 @@ transformers are imported when the layer is built, so `archs` imports without th
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy
-from thinc.api import ArgsKwargs, Model, PyTorchWrapper, torch2xp, xp2torch
+from thinc.api import ArgsKwargs, Model, Optimizer, PyTorchShim, torch2xp, xp2torch
+from thinc.layers.pytorchwrapper import forward as pytorch_forward
 from thinc.model import deserialize_attr, serialize_attr
 from thinc.types import Floats2d, Floats3d, Ragged
 
@@ -51,6 +52,26 @@ class HFObjects:
         self.max_length = max_length
 
 
+class InPlaceUpdateShim(PyTorchShim):
+    """Thinc's PyTorchShim, except that `finish_update` writes the optimizer's result into
+    each torch parameter in place. PyTorchShim gives every parameter a new tensor over the
+    same memory at each update (`param.data = xp2torch(...)`), and each new tensor keeps the
+    previous one alive through the array it was made from: for MiniLM, 101 more tensor
+    objects per update, for as long as training runs."""
+
+    def finish_update(self, optimizer: Optimizer) -> None:
+        for name, param in self._model.named_parameters():
+            if param.grad is None:
+                continue
+            if not self._grad_scaler.found_inf:  # skip the update if a gradient overflowed
+                updated, _ = optimizer((self.id, name), torch2xp(param.data), torch2xp(param.grad))
+                updated = xp2torch(updated, device=param.device)
+                if updated.data_ptr() != param.data_ptr():  # the optimizer returned a new array
+                    param.data.copy_(updated)
+            param.grad.zero_()
+        self._grad_scaler.update()
+
+
 @serialize_attr.register(HFObjects)
 def _serialize_hf(_: HFObjects, value: HFObjects, name: str, model: Model) -> bytes:
     return b""  # the tokenizer and span getter come from the config
@@ -82,7 +103,14 @@ def HFTransformer(
     # the tokenizer's limit (RoBERTa's 512 below its 514 positions), else the model's
     max_positions = getattr(transformer.config, "max_position_embeddings", None) or tokenizer.model_max_length
     max_length = int(min(tokenizer.model_max_length, max_positions))
-    wrapper = PyTorchWrapper(transformer, convert_inputs=_convert_inputs, convert_outputs=_convert_outputs)
+    # Thinc's PyTorchWrapper, with a shim that updates the weights in place
+    wrapper = Model(
+        "pytorch",
+        pytorch_forward,
+        attrs={"convert_inputs": _convert_inputs, "convert_outputs": _convert_outputs},
+        shims=[InPlaceUpdateShim(transformer)],
+        dims={"nI": None, "nO": None},
+    )
     return Model(
         "transformer",
         forward,
