@@ -27,15 +27,26 @@ def EntityLinker(*, tok2vec: Model[List[Doc], List[Floats2d]], nO: Optional[int]
     """
     width = tok2vec.get_dim("nO") if tok2vec.has_dim("nO") else None
     output_layer = Linear(nO, width)
-    model = chain(
-        tok2vec,
-        list2ragged(),
-        reduce_mean(),
-        residual(Maxout(nO=width, nI=width, nP=2, dropout=0.0, normalize=False)),
-        output_layer,
-    )
+    context = Maxout(nO=width, nI=width, nP=2, dropout=0.0, normalize=False)
+    model = chain(tok2vec, list2ragged(), reduce_mean(), residual(context), output_layer)
     model.set_ref("tok2vec", tok2vec)
+    model.set_ref("context_layer", context)
     model.set_ref("output_layer", output_layer)
+    chain_init = model.init
+
+    def init(model: Model, X: Optional[List[Doc]] = None, Y: Optional[Floats2d] = None) -> None:
+        # A tok2vec whose width is only known once it runs (a listener to a transformer)
+        # leaves the residual Maxout without its width, which residual() cannot infer.
+        if not context.has_dim("nO") and X:
+            tok2vec.initialize(X=X)
+            token_width = tok2vec.predict(X)[0].shape[1]
+            for node in context.walk():  # Maxout(dropout=...) is a chain: maxout >> dropout
+                for dim in ("nO", "nI"):
+                    if dim in node.dim_names and node.has_dim(dim) is None:
+                        node.set_dim(dim, token_width)
+        chain_init(model, X=X, Y=Y)
+
+    model.init = init
     return model
 
 

