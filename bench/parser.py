@@ -30,7 +30,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Dict, List, Tuple
+from typing import Callable, Dict, List, Tuple
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from results import machine, today, write_section  # noqa: E402
@@ -312,16 +312,22 @@ def main() -> int:
         if missing:
             print(f"{task}: corpus files not found ({', '.join(missing)}): this benchmark needs ../shared/data beside the checkout")
             return 2
+    return run_in_threads(tasks, lambda task: bench_task(task, args))
+
+
+def run_in_threads(tasks: List[str], bench: Callable[[str], object]) -> int:
+    """bench(task) for every task at once, one thread each; 1 if any failed (each failure is
+    printed and the others go on), else 0."""
     failed: List[str] = []
 
-    def bench(task: str) -> None:
+    def bench_one(task: str) -> None:
         try:
-            bench_task(task, args)
+            bench(task)
         except Exception as err:
             failed.append(task)
             print(f"[{task}] failed: {err}", flush=True)
 
-    threads = [threading.Thread(target=bench, args=(task,)) for task in tasks]
+    threads = [threading.Thread(target=bench_one, args=(task,)) for task in tasks]
     for t in threads:
         t.start()
     for t in threads:

@@ -25,11 +25,11 @@ import urllib.request
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Iterable, Iterator, List, Optional, Set
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Set, TypeVar
 
 import pytest
 
-from search.procs import alive, kill_pids, processes, stop_process_group, with_descendants
+from search.procs import alive, kill_pids, processes, stop_pids, stop_process_group, with_descendants
 from search_testing import PATHS, REPO
 
 BIN = Path(sys.executable).parent
@@ -93,6 +93,32 @@ def subprocess_env(**extra: str) -> Dict[str, str]:
     return env
 
 
+Ready = TypeVar("Ready")
+
+
+def kill_driver_when(args: List[str], cwd: Path, log: Path, ready: Callable[[], Optional[Ready]], wait_s: float,
+                     poll_s: float = 0.3) -> Ready:
+    """Start `archsweep *args` in `cwd` in its own process group (output to `log`), call
+    `ready()` every `poll_s` seconds until it returns something true, then SIGKILL the
+    whole group and return that. Fails if the driver ends first or `wait_s` passes."""
+    with open(log, "wb") as out:
+        driver = subprocess.Popen([str(ARCHSWEEP), *args], cwd=cwd, env=subprocess_env(), stdout=out,
+                                  stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + wait_s
+        while True:
+            assert driver.poll() is None, f"the sweep ended before it could be killed:\n{log.read_text()[-3000:]}"
+            assert time.monotonic() < deadline, f"not ready to be killed within {wait_s} s:\n{log.read_text()[-3000:]}"
+            found = ready()
+            if found:
+                return found
+            time.sleep(poll_s)
+    finally:
+        if driver.poll() is None:
+            os.killpg(driver.pid, signal.SIGKILL)
+        driver.wait(timeout=30)
+
+
 # ---------------------------------------------------------------- Ray
 
 
@@ -130,6 +156,13 @@ class RayCluster:
         table = processes()
         raylet = self.raylet_pid()
         return [p.pid for p in table.values() if p.ppid == raylet and p.cmdline.startswith(prefix) and p.state != "Z"]
+
+    def wait_for_trials_to_end(self, wait_s: float = 30) -> None:
+        """A killed driver's trial actors end with its job; stop any still there after `wait_s`."""
+        deadline = time.monotonic() + wait_s
+        while self.workers("ray::ImplicitFunc") and time.monotonic() < deadline:
+            time.sleep(0.5)
+        stop_pids(self.workers("ray::ImplicitFunc"), grace=5)
 
 
 def start_ray_node(args: List[str], temp_dir: Path, log: Path, env: Optional[Dict[str, str]] = None) -> int:

@@ -8,9 +8,8 @@ import os
 import pickle
 import signal
 import subprocess
-import time
 from pathlib import Path
-from typing import Dict, List
+from typing import List
 
 import optuna
 import pytest
@@ -23,8 +22,7 @@ from search.sweep import DefineByRun, PruningAwareOptunaSearch, SweepSettings, s
 from search.trial import SEED_KEY, derive_seed
 from search.tracking import code_version
 from search_testing import PATHS, REPO
-from search.procs import stop_pids
-from sweep_fixtures import ARCHSWEEP, FAST, SPACE, TAGGER_DIMENSIONS, cli_overrides, subprocess_env, tune_snapshot
+from sweep_fixtures import ARCHSWEEP, FAST, SPACE, TAGGER_DIMENSIONS, cli_overrides, kill_driver_when, subprocess_env, tune_snapshot
 
 TrialState = optuna.trial.TrialState
 MLFLOW_STATUS = {"finished": "FINISHED", "pruned": "KILLED", "failed": "FAILED"}
@@ -440,43 +438,27 @@ def test_kill_the_driver_and_resume(ray_cluster, mlflow_server, tmp_path):
     args = ["sweep", "spaces/tagger.cfg", "--num-samples", "4", "--max-concurrent", "1", "--address", ray_cluster.address,
             "--tracking-uri", mlflow_server.uri, "--experiment", "killed", "--storage", str(storage), "--seed", "3",
             "--scheduler", "none", *cli_overrides(overrides)]
-    log = tmp_path / "first.log"
-    with open(log, "wb") as out:
-        driver = subprocess.Popen([str(ARCHSWEEP), *args], cwd=work, env=subprocess_env(), stdout=out,
-                                  stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        # Wait (bounded) until a trial has ended, another is running, and Tune's
-        # snapshot holds both so and knows every trial MLflow has a run for (what
-        # ended after the last snapshot would legitimately run again); then kill.
-        ended: Dict[str, tuple] = {}
-        deadline = time.monotonic() + 180
-        while True:
-            assert driver.poll() is None, f"the sweep ended before it could be killed:\n{log.read_text()[-3000:]}"
-            assert time.monotonic() < deadline, f"no trial ended within 180 s:\n{log.read_text()[-3000:]}"
-            parents = _sweeps(client, "killed") if client.get_experiment_by_name("killed") else []
-            children = _children(client, parents[0]) if parents else []
-            runs = {c.data.tags["archsweep.trial_id"]: (c.info.run_id, c.data.tags["archsweep.status"]) for c in children}
-            ended = {t: r for t, r in runs.items() if r[1] in ("finished", "pruned")}
-            snapshot = tune_snapshot(storage)
-            running = [t for t, r in runs.items() if r[1] == "running" and snapshot.get(t) == "RUNNING"]
-            if ended and running and all(snapshot.get(t) == "TERMINATED" for t in ended) and set(runs) <= set(snapshot):
-                break
-            time.sleep(0.3)
-        assert len(ended) < 4
-        interrupted = {t: runs[t][0] for t in running}
-        os.killpg(driver.pid, signal.SIGKILL)
-        driver.wait(timeout=30)
-    finally:
-        if driver.poll() is None:
-            os.killpg(driver.pid, signal.SIGKILL)
-            driver.wait(timeout=30)
+    # Kill once a trial has ended, another is running, and Tune's snapshot holds both
+    # so and knows every trial MLflow has a run for (what ended after the last
+    # snapshot would legitimately run again).
+    def ended_and_running():
+        parents = _sweeps(client, "killed") if client.get_experiment_by_name("killed") else []
+        children = _children(client, parents[0]) if parents else []
+        runs = {c.data.tags["archsweep.trial_id"]: (c.info.run_id, c.data.tags["archsweep.status"]) for c in children}
+        ended = {t: r for t, r in runs.items() if r[1] in ("finished", "pruned")}
+        snapshot = tune_snapshot(storage)
+        running = [t for t, r in runs.items() if r[1] == "running" and snapshot.get(t) == "RUNNING"]
+        if ended and running and all(snapshot.get(t) == "TERMINATED" for t in ended) and set(runs) <= set(snapshot):
+            return runs, ended, running
+        return None
+
+    runs, ended, running = kill_driver_when(args, work, tmp_path / "first.log", ended_and_running, wait_s=180)
+    assert len(ended) < 4
+    interrupted = {t: runs[t][0] for t in running}
 
     # The cluster outlives its driver; the killed driver's trial actor goes with its job.
     raylet = ray_cluster.raylet_pid()
-    deadline = time.monotonic() + 30
-    while ray_cluster.workers("ray::ImplicitFunc") and time.monotonic() < deadline:
-        time.sleep(0.5)
-    stop_pids(ray_cluster.workers("ray::ImplicitFunc"), grace=5)  # only if it lingered
+    ray_cluster.wait_for_trials_to_end()
     assert ray_cluster.raylet_pid() == raylet
     (parent,) = _sweeps(client, "killed")
     assert client.get_run(parent.info.run_id).info.status == "RUNNING"  # nobody closed it

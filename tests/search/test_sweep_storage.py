@@ -6,8 +6,6 @@ The endpoint reaches pyarrow (the driver's files and Ray Tune's) through
 AWS_ENDPOINT_URL_S3, as it would for any S3-compatible store."""
 
 import json
-import os
-import signal
 import subprocess
 import time
 import urllib.request
@@ -18,8 +16,8 @@ import pytest
 from search import storage
 from search.tracking import STATE_FILE
 from search_testing import REPO
-from search.procs import stop_pids, stop_process_group
-from sweep_fixtures import ARCHSWEEP, BIN, FAST, cli_overrides, free_port, subprocess_env
+from search.procs import stop_process_group
+from sweep_fixtures import ARCHSWEEP, BIN, FAST, cli_overrides, free_port, kill_driver_when, subprocess_env
 
 WAIT_S = 300
 BUCKET = "sweeps"
@@ -94,31 +92,13 @@ def test_a_sweep_in_object_storage_is_killed_resumed_and_ends_there(s3, ray_clus
     args = ["sweep", "spaces/tagger.cfg", "--num-samples", "3", "--max-concurrent", "1", "--address", ray_cluster.address,
             "--tracking-uri", mlflow_server.uri, "--experiment", "in-s3", "--storage", STORAGE, "--seed", "3",
             "--scheduler", "none", *cli_overrides(overrides)]
-    log = tmp_path / "first.log"
-    with open(log, "wb") as out:
-        driver = subprocess.Popen([str(ARCHSWEEP), *args], cwd=work, env=subprocess_env(), stdout=out,
-                                  stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        # until the bucket's snapshot has a trial that ended and one that runs: then kill
-        deadline = time.monotonic() + WAIT_S
-        while True:
-            assert driver.poll() is None, f"the sweep ended before it could be killed:\n{log.read_text()[-3000:]}"
-            assert time.monotonic() < deadline, f"no trial ended within {WAIT_S} s:\n{log.read_text()[-3000:]}"
-            sweeps = storage.folders(STORAGE)
-            snapshot = _snapshot(sweeps[0]) if sweeps else {}
-            if "TERMINATED" in snapshot.values() and "RUNNING" in snapshot.values():
-                break
-            time.sleep(0.5)
-        os.killpg(driver.pid, signal.SIGKILL)
-        driver.wait(timeout=30)
-    finally:
-        if driver.poll() is None:
-            os.killpg(driver.pid, signal.SIGKILL)
-            driver.wait(timeout=30)
-    deadline = time.monotonic() + 30
-    while ray_cluster.workers("ray::ImplicitFunc") and time.monotonic() < deadline:
-        time.sleep(0.5)
-    stop_pids(ray_cluster.workers("ray::ImplicitFunc"), grace=5)  # only if it lingered
+    def ended_and_running():  # the bucket's snapshot has a trial that ended and one that runs
+        sweeps = storage.folders(STORAGE)
+        snapshot = _snapshot(sweeps[0]) if sweeps else {}
+        return "TERMINATED" in snapshot.values() and "RUNNING" in snapshot.values()
+
+    kill_driver_when(args, work, tmp_path / "first.log", ended_and_running, wait_s=WAIT_S, poll_s=0.5)
+    ray_cluster.wait_for_trials_to_end()
     (sweep,) = storage.folders(STORAGE)
     ended = {t for t, status in _snapshot(sweep).items() if status == "TERMINATED"}
     state = json.loads(storage.read_text(storage.join(sweep, STATE_FILE)))

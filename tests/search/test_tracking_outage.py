@@ -11,8 +11,6 @@ What each trial really reported is read from Ray Tune's own records
 
 import json
 import logging
-import os
-import signal
 import sqlite3
 import subprocess
 import threading
@@ -26,9 +24,10 @@ import pytest
 from search.sweep import SweepSettings, sweep
 from search.tracking import PENDING_FILE, STATE_FILE, SweepTracking
 from search_testing import REPO
-from search.procs import stop_pids, stop_process_group
+from search.procs import stop_process_group
 from sweep_fixtures import (
-    ARCHSWEEP, FAST, MLFLOW, SPACE, cli_overrides, free_port, subprocess_env, tune_snapshot, wait_for_mlflow,
+    ARCHSWEEP, FAST, MLFLOW, SPACE, cli_overrides, free_port, kill_driver_when, subprocess_env, tune_snapshot,
+    wait_for_mlflow,
 )
 
 MLFLOW_STATUS = {"finished": "FINISHED", "pruned": "KILLED", "failed": "FAILED"}
@@ -431,38 +430,24 @@ def test_driver_killed_while_the_server_is_away_then_resume(ray_cluster, server,
             "--tracking-uri", server.uri, "--experiment", experiment, "--storage", str(storage), "--seed", "3",
             "--scheduler", "none", "--tracking-wait", str(WAIT_S), *cli_overrides(overrides)]
     server.stop()
-    log = tmp_path / "first.log"
-    with open(log, "wb") as out:
-        driver = subprocess.Popen([str(ARCHSWEEP), *args], cwd=work, env=subprocess_env(), stdout=out,
-                                  stderr=subprocess.STDOUT, start_new_session=True)
+    # Kill once a trial has ended (its end is in the pending file and in Tune's snapshot,
+    # which knows every trial the file names) and the next one runs.
+    def ended_and_running():
+        ops = _pending_ops(storage)
+        snapshot = tune_snapshot(storage)
+        named = {op["run"].rsplit(":", 1)[1] for op in ops if op["op"] == "create_trial_run"}
+        ended = {op["run"].rsplit(":", 1)[1] for op in ops if op["op"] == "set_terminated" and op["run"].startswith("trial:")}
+        running = [t for t in named - ended if snapshot.get(t) == "RUNNING"]
+        if ended and running and all(snapshot.get(t) == "TERMINATED" for t in ended) and named <= set(snapshot):
+            return ops, ended
+        return None
+
     try:
-        # Until a trial has ended (its end is in the pending file and in Tune's snapshot,
-        # which knows every trial the file names) and the next one runs: then kill.
-        deadline = time.monotonic() + WAIT_S
-        while True:
-            assert driver.poll() is None, f"the sweep ended before it could be killed:\n{log.read_text()[-3000:]}"
-            assert time.monotonic() < deadline, f"no trial ended within {WAIT_S} s:\n{log.read_text()[-3000:]}"
-            ops = _pending_ops(storage)
-            snapshot = tune_snapshot(storage)
-            named = {op["run"].rsplit(":", 1)[1] for op in ops if op["op"] == "create_trial_run"}
-            ended = {op["run"].rsplit(":", 1)[1] for op in ops if op["op"] == "set_terminated" and op["run"].startswith("trial:")}
-            running = [t for t in named - ended if snapshot.get(t) == "RUNNING"]
-            if ended and running and all(snapshot.get(t) == "TERMINATED" for t in ended) and named <= set(snapshot):
-                break
-            time.sleep(0.3)
-        os.killpg(driver.pid, signal.SIGKILL)
-        driver.wait(timeout=30)
+        ops, ended = kill_driver_when(args, work, tmp_path / "first.log", ended_and_running, wait_s=WAIT_S)
     finally:
-        if driver.poll() is None:
-            os.killpg(driver.pid, signal.SIGKILL)
-            driver.wait(timeout=30)
         if not server.running:
             server.start()
-    # the killed driver's trial actor goes with its job
-    deadline = time.monotonic() + 30
-    while ray_cluster.workers("ray::ImplicitFunc") and time.monotonic() < deadline:
-        time.sleep(0.5)
-    stop_pids(ray_cluster.workers("ray::ImplicitFunc"), grace=5)  # only if it lingered
+    ray_cluster.wait_for_trials_to_end()
     (sweep_dir,) = storage.iterdir()
     saved = len((sweep_dir / PENDING_FILE).read_text().splitlines())
     assert saved >= len(ops)
