@@ -1,17 +1,23 @@
-"""Why MiniLM training holds gigabytes: glibc's heap against mmap for large blocks.
+"""Why MiniLM training holds gigabytes: glibc's heap against mmap for large blocks, and the
+transient memory of one update against the batch's padded span shape.
 
-    .venv/bin/python bench/transformer_memory.py [--steps 60]
+    .venv/bin/python bench/transformer_memory.py [--steps 60] [--batches 12]
 
 Trains configs/transformer_tagger.cfg on full UD English-EWT (1000-word batches, one BLAS and
 one torch thread) twice at the same time: with glibc's default allocator settings, and with
 MALLOC_MMAP_THRESHOLD_=65536 (blocks of 64 KiB and more come from mmap and go back to the
 system when freed). Reports each process's peak and final RSS and its training words per
-CPU-second. Needs archsweep[transformers] and ../shared/data/ud_english_ewt. Writes the
-`transformer-memory` section of bench/RESULTS.md.
+CPU-second. Then, in one process with MALLOC_MMAP_THRESHOLD_=65536 (so that what an update
+frees goes back), updates on --batches random 1000-word batches and on the batch whose spans pad
+to the most wordpieces, each measured as the peak RSS during the update (VmHWM, reset before it
+through /proc/self/clear_refs) minus the RSS before it. Needs archsweep[transformers] and
+../shared/data/ud_english_ewt. Writes the `transformer-memory` section of bench/RESULTS.md.
 """
 
 import argparse
 import json
+import random
+import subprocess
 import sys
 import threading
 from pathlib import Path
@@ -38,10 +44,63 @@ def train_rows(steps: int, env: Dict[str, str]) -> List[dict]:
     return rows
 
 
+def status_mb(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) // 1024
+    raise KeyError(field)
+
+
+def transient_by_batch(n_batches: int) -> None:
+    """(The child, with MALLOC_MMAP_THRESHOLD_ set.) One JSON line per measured update."""
+    import torch
+    from thinc.api import Adam, fix_random_seed
+
+    from search.config import load_config
+    from search.corpus import read_conllu
+    from search.pipeline import Pipeline
+
+    torch.set_num_threads(1)
+    fix_random_seed(0)
+    pipeline = Pipeline.from_config(load_config(CONFIG))
+    examples = read_conllu(EWT / "en_ewt-ud-train.conllu")
+    pipeline.initialize(examples)
+    hf = next(node.attrs["hf"] for node in pipeline.tok2vecs[0].model.walk() if "hf" in node.attrs)
+    batches, batch, words = [], [], 0
+    for eg in examples:
+        batch.append(eg)
+        words += len(eg)
+        if words >= 1000:
+            batches.append(batch)
+            batch, words = [], 0
+
+    def padded_shape(batch):  # (spans, wordpieces per span after padding), as the layer tokenizes
+        docs = [eg.doc for eg in batch]
+        texts = [" ".join(doc.words[a:b]) for doc, spans in zip(docs, hf.get_spans(docs)) for a, b in spans if b > a]
+        enc = hf.tokenizer(texts, padding="longest", truncation=True, max_length=hf.max_length)
+        return len(texts), len(enc["input_ids"][0])
+
+    rng = random.Random(0)
+    longest = max(range(len(batches)), key=lambda i: padded_shape(batches[i])[1])
+    optimizer = Adam(0.0005)
+    for i in [rng.randrange(len(batches)) for _ in range(n_batches)] + [longest]:
+        spans, length = padded_shape(batches[i])
+        Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM to the current RSS
+        before = status_mb("VmRSS")
+        pipeline.update(batches[i], drop=0.1, sgd=optimizer)
+        print("BATCH " + json.dumps({"spans": spans, "length": length, "transient_mb": status_mb("VmHWM") - before}),
+              flush=True)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=60, help="training steps of 1000 words per run")
+    parser.add_argument("--batches", type=int, default=12, help="random batches whose update memory is measured")
+    parser.add_argument("--transient-child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.transient_child:
+        transient_by_batch(args.batches)
+        return 0
     if not (EWT / "en_ewt-ud-train.conllu").exists():
         print(f"{EWT} not found: this benchmark needs ../shared/data beside the checkout")
         return 2
@@ -72,6 +131,20 @@ def main() -> int:
         wps = cpu_words_per_second(rows)
         lines.append(f"| {name} | {rows[0]['rss_mb']:,.0f} MB | {rows[-1]['rss_mb']:,.0f} MB | "
                      f"{max(r['peak_mb'] for r in rows):,.0f} MB | {wps:,.0f} ({wps / base:.2f}x) |")
+    child = subprocess.run([PY, __file__, "--transient-child", "--batches", str(args.batches)], cwd=ROOT, check=True,
+                           env={**ONE_THREAD, **SETTINGS["MALLOC_MMAP_THRESHOLD_=65536"]}, capture_output=True, text=True)
+    rows = [json.loads(line[6:]) for line in child.stdout.splitlines() if line.startswith("BATCH ")]
+    lines += [
+        "",
+        f"Memory one update takes on top of the steady RSS ({args.batches} random 1000-word batches, then the batch "
+        "whose spans pad to the most wordpieces; MALLOC_MMAP_THRESHOLD_=65536, so freed blocks go back):",
+        "",
+        "| spans in the batch | wordpieces per span (padded) | spans x length^2 (millions) | transient RSS |",
+        "|---:|---:|---:|---:|",
+    ]
+    for row in sorted(rows, key=lambda r: r["spans"] * r["length"] ** 2):
+        lines.append(f"| {row['spans']} | {row['length']} | {row['spans'] * row['length'] ** 2 / 1e6:.2f} | "
+                     f"{row['transient_mb']:,} MB |")
     write_section("transformer-memory", lines)
     print("\n".join(lines))
     return 0
