@@ -244,5 +244,6 @@ def main() -> int:
     write_header(args.budget)
     return run_in_threads(args.tasks.split(","), lambda task: bench_task(task, args.budget))
 
+
 if __name__ == "__main__":
     sys.exit(main())

@@ -19,12 +19,12 @@ import json
 import random
 import subprocess
 import sys
-import threading
 from pathlib import Path
 from typing import Dict, List
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from parser import ONE_THREAD, cpu_words_per_second  # noqa: E402
+from archsweep_run import rss_mb  # noqa: E402
+from parser import ONE_THREAD, cpu_words_per_second, run_in_threads  # noqa: E402
 from results import machine, today, write_section  # noqa: E402
 from tagger import EWT, PY, ROOT, run  # noqa: E402
 
@@ -42,13 +42,6 @@ def train_rows(steps: int, env: Dict[str, str]) -> List[dict]:
     cmd = [PY, "bench/archsweep_run.py", str(CONFIG), "--overrides", json.dumps(overrides)]
     rows, _, _, _ = run(cmd, {**ONE_THREAD, **env})
     return rows
-
-
-def status_mb(field: str) -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) // 1024
-    raise KeyError(field)
 
 
 def transient_by_batch(n_batches: int) -> None:
@@ -86,9 +79,9 @@ def transient_by_batch(n_batches: int) -> None:
     for i in [rng.randrange(len(batches)) for _ in range(n_batches)] + [longest]:
         spans, length = padded_shape(batches[i])
         Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM to the current RSS
-        before = status_mb("VmRSS")
+        before = rss_mb("VmRSS")
         pipeline.update(batches[i], drop=0.1, sgd=optimizer)
-        print("BATCH " + json.dumps({"spans": spans, "length": length, "transient_mb": status_mb("VmHWM") - before}),
+        print("BATCH " + json.dumps({"spans": spans, "length": length, "transient_mb": rss_mb("VmHWM") - before}),
               flush=True)
 
 
@@ -105,14 +98,7 @@ def main() -> int:
         print(f"{EWT} not found: this benchmark needs ../shared/data beside the checkout")
         return 2
     results: Dict[str, List[dict]] = {}
-    threads = [threading.Thread(target=lambda n=name, e=env: results.__setitem__(n, train_rows(args.steps, e)))
-               for name, env in SETTINGS.items()]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    if set(results) != set(SETTINGS):
-        print("a run failed (see above)")
+    if run_in_threads(list(SETTINGS), lambda name: results.__setitem__(name, train_rows(args.steps, SETTINGS[name]))):
         return 1
     lines = [
         "## MiniLM training memory: glibc heap against mmap (issue 9)",
@@ -144,7 +130,7 @@ def main() -> int:
     ]
     for row in sorted(rows, key=lambda r: r["spans"] * r["length"] ** 2):
         lines.append(f"| {row['spans']} | {row['length']} | {row['spans'] * row['length'] ** 2 / 1e6:.2f} | "
-                     f"{row['transient_mb']:,} MB |")
+                     f"{row['transient_mb']:,.0f} MB |")
     write_section("transformer-memory", lines)
     print("\n".join(lines))
     return 0

@@ -272,10 +272,6 @@ class Pipeline:
                     )
                 matches[0].listeners.append(node)
 
-    @property
-    def models(self) -> List[Model]:
-        return [c.model for c in self.components.values()]
-
     def initialize(self, examples: Sequence[Example]) -> None:
         """Infer labels and dims from the training examples and initialize every model."""
         docs = [eg.doc for eg in examples[:INIT_SAMPLE]]
