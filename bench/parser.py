@@ -131,7 +131,7 @@ def score_ours(task: str, model: Path, split: str) -> Dict[str, float]:
     from search.corpus import count_words, read_conllu
     from search.iob2 import read_iob2
     from search.pipeline import load_pipeline
-    from search.training import use_cpu
+    from search.device import use_cpu
 
     use_cpu()
     pipeline, _ = load_pipeline(model)

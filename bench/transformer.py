@@ -83,7 +83,7 @@ def score(model: Path, task: str, split: str) -> Dict[str, float]:
 
     from search.corpus import count_words, read_conllu
     from search.pipeline import load_pipeline
-    from search.training import use_cpu
+    from search.device import use_cpu
 
     torch.set_num_threads(1)
     use_cpu()

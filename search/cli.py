@@ -11,6 +11,7 @@ import typer
 
 from .config import ConfigError, load_config, parse_overrides
 from .corpus import CorpusError
+from .device import DeviceError
 
 app = typer.Typer(help="Train and sweep spaCy-style NLP architectures built on Thinc.", no_args_is_help=True)
 debug_app = typer.Typer(help="Inspect configs and models.", no_args_is_help=True)
@@ -68,7 +69,7 @@ def train(
         overrides = parse_overrides(ctx.args)
         config = load_config(config_path, overrides)
         result = run_training(config, output, gpu_id=gpu_id, on_evaluation=ProgressTable())
-    except (ConfigError, CorpusError, FileNotFoundError, StopTraining) as err:
+    except (ConfigError, CorpusError, DeviceError, FileNotFoundError, StopTraining) as err:
         _fail(str(err))
     typer.echo(f"stopped: {result.stop_reason}; best score {result.best_score * 100:.2f} at step {result.best_step}")
     if output is not None:
@@ -88,7 +89,7 @@ def evaluate(
     _setup_logging()
     try:
         scores = run_evaluate(model_dir, corpus, gpu_id=gpu_id)
-    except (CorpusError, FileNotFoundError, ValueError) as err:
+    except (CorpusError, DeviceError, FileNotFoundError, ValueError) as err:
         _fail(str(err))
     for key, value in scores.items():
         typer.echo(f"{key:>20}  {value:.0f}" if key == "words_per_second" else f"{key:>20}  {value * 100:.2f}")
@@ -208,12 +209,12 @@ def probe_gpu(
     max_trials: int = typer.Option(8, "--max-trials", help="At most this many trials per GPU."),
 ) -> None:
     """Measure a config's peak GPU memory over a few training steps and suggest --gpus-per-trial."""
-    from .gpu_probe import GpuProbeError, probe_gpu as run_probe
+    from .gpu_probe import probe_gpu as run_probe
 
     _setup_logging()
     try:
         probe = run_probe(config_path, parse_overrides(ctx.args), steps=steps, gpu_id=gpu_id, margin=margin, max_trials=max_trials)
-    except (GpuProbeError, ConfigError, CorpusError, FileNotFoundError, ValueError) as err:
+    except (DeviceError, ConfigError, CorpusError, FileNotFoundError, ValueError) as err:
         _fail(str(err))
     mib = 2**20
     packing = probe.packing

@@ -4,14 +4,12 @@ import time
 from pathlib import Path
 from typing import Dict, Union
 
-from thinc.api import require_gpu
-
 from .corpus import count_words, read_conllu
+from .device import gpu_allocator, select_device
 from .entity_linker_corpus import read_for_evaluation as read_for_evaluation_el
 from .iob2 import read_iob2
-from .pipeline import load_pipeline
+from .pipeline import load_pipeline, load_saved_config
 from .textcat_corpus import read_for_evaluation
-from .training import use_cpu
 
 
 def evaluate(model_dir: Union[str, Path], corpus_path: Union[str, Path], *, gpu_id: int = -1) -> Dict[str, float]:
@@ -23,10 +21,8 @@ def evaluate(model_dir: Union[str, Path], corpus_path: Union[str, Path], *, gpu_
     it has one (e.g. SST-2's `label text` lines), .tsv by archsweep.TextCatTSV.v1,
     anything else as CoNLL-U. A model whose dev reader is archsweep.ElevantCorpus.v1 (the
     entity linker) reads ELEVANT JSONL."""
-    if gpu_id >= 0:
-        require_gpu(gpu_id)
-    else:
-        use_cpu()
+    config = load_saved_config(model_dir)
+    select_device(gpu_id, allocator=gpu_allocator(config.interpolate()))
     pipeline, config = load_pipeline(model_dir)
     examples = read_for_evaluation_el(corpus_path, config.interpolate())
     if examples is None:

@@ -1,8 +1,9 @@
 """How many trials of a config fit on one GPU: a short measured probe, and the
 `--gpus-per-trial` fraction it suggests (`archsweep probe-gpu CONFIG`).
 
-The probe trains the config for a few steps (and one evaluation) on one GPU and
-reads how much device memory that took: what the allocator holds at the end
+The probe trains the config for a few steps (and one evaluation) on one GPU, at
+the largest batch size its batcher reaches (a compounding schedule starts small),
+and reads how much device memory that took: what the allocator holds at the end
 (CuPy's pool and PyTorch's caching allocator keep freed blocks, so this is their
 peak) and what the device lost meanwhile, whichever is larger. `suggest_packing`
 turns that into the largest 1/N such that N trials, each its measured peak plus
@@ -12,18 +13,20 @@ enforce memory, so the margin is what keeps a trial whose batches grow from
 running out.
 """
 
+import itertools
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, Union
+from typing import Any, Dict, Optional, Union
+
+from archs import registry
+
+from .device import current_backend, gpu_allocator, select_device
 
 MAX_TRIALS_PER_GPU = 8
 SAFETY_MARGIN = 0.25  # added to the measured peak: later batches can be longer than the probe's
 CONTEXT_BYTES = 512 * 2**20  # each trial is its own process with its own CUDA context (about 300-500 MiB)
-
-
-class GpuProbeError(RuntimeError):
-    """The probe cannot run here (no CuPy, no GPU)."""
+PROBE_SCHEDULE_STEPS = 100_000
 
 
 @dataclass
@@ -58,34 +61,43 @@ def suggest_packing(
     return GpuPacking(int(n), fraction, per_trial, free_bytes)
 
 
+def largest_batch_size(size: Any) -> Optional[int]:
+    """The largest batch a `[training.batcher] size` asks for: the number itself, or
+    the most a schedule (an iterable of sizes, such as compounding.v1, which grows
+    towards its stop value) reaches within its first 100,000 steps. None when it
+    is not a size at all."""
+    if isinstance(size, bool) or isinstance(size, (str, bytes)):
+        return None
+    if isinstance(size, (int, float)):
+        return int(size)
+    try:
+        sizes = iter(size)
+    except TypeError:
+        return None
+    return int(max(itertools.islice(sizes, PROBE_SCHEDULE_STEPS)))
+
+
 def probe_gpu(
     config_path: Union[str, Path], overrides: Dict[str, Any], *, steps: int = 20, gpu_id: int = 0,
     margin: float = SAFETY_MARGIN, max_trials: int = MAX_TRIALS_PER_GPU,
 ) -> GpuProbe:
-    """Train the config for `steps` steps and one evaluation on GPU gpu_id and
-    measure its peak device memory. Raises GpuProbeError without CuPy or a GPU."""
-    try:
-        import cupy
-    except ImportError as err:
-        raise GpuProbeError(
-            "probing GPU memory needs CuPy and an NVIDIA GPU: install archsweep[cuda12] (or [cuda13]) "
-            f"on a machine with one ({err})"
-        ) from None
-    try:
-        count = cupy.cuda.runtime.getDeviceCount()
-    except cupy.cuda.runtime.CUDARuntimeError as err:
-        raise GpuProbeError(f"no usable CUDA GPU: {err}") from None
-    if gpu_id >= count:
-        raise GpuProbeError(f"no GPU {gpu_id}: this machine has {count}")
-
+    """Train the config for `steps` steps and one evaluation on GPU gpu_id at its
+    largest batch size (a growing schedule's first batches are its smallest) and
+    measure its peak device memory. Raises DeviceError without CuPy or a GPU."""
+    from .config import load_config
     from .training import train
 
-    with cupy.cuda.Device(gpu_id):
-        cupy.zeros(1)  # creates the CUDA context, so that it is not counted as the model's
-        free_before, total = cupy.cuda.runtime.memGetInfo()
-        train(config_path, None, gpu_id=gpu_id,
-              overrides={**overrides, "training.max_steps": steps, "training.eval_frequency": steps, "training.max_epochs": 0})
-        cupy.cuda.Device(gpu_id).synchronize()
-        free_after, _ = cupy.cuda.runtime.memGetInfo()
-        peak = max(cupy.get_default_memory_pool().total_bytes(), free_before - free_after)
-    return GpuProbe(int(peak), int(free_before), int(total), steps, suggest_packing(int(peak), int(free_before), margin=margin, max_trials=max_trials))
+    config = load_config(config_path, overrides)
+    batcher = config.interpolate()["training"]["batcher"]
+    size = largest_batch_size(registry.resolve({"size": batcher["size"]})["size"]) if "size" in batcher else None
+    probe_overrides = {**overrides, "training.max_steps": steps, "training.eval_frequency": steps, "training.max_epochs": 0}
+    if size is not None:
+        probe_overrides["training.batcher.size"] = size
+    select_device(gpu_id, allocator=gpu_allocator(config.interpolate()))  # the CUDA context is not the model's
+    backend = current_backend()
+    free_before, total = backend.memory(gpu_id)
+    train(config_path, None, gpu_id=gpu_id, overrides=probe_overrides)
+    backend.synchronize(gpu_id)
+    free_after, _ = backend.memory(gpu_id)
+    peak = max(backend.pool_bytes(), free_before - free_after)
+    return GpuProbe(peak, free_before, total, steps, suggest_packing(peak, free_before, margin=margin, max_trials=max_trials))

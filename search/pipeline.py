@@ -366,12 +366,18 @@ def build_component(name: str, block: Dict[str, Any]) -> Component:
     return resolved[name]
 
 
-def load_pipeline(path: Union[str, Path]) -> Tuple[Pipeline, Config]:
-    """Load a pipeline saved by Pipeline.to_disk."""
+def load_saved_config(path: Union[str, Path]) -> Config:
+    """The config of a pipeline saved by Pipeline.to_disk (not interpolated)."""
     path = Path(path)
     if not (path / "config.cfg").exists():
         raise FileNotFoundError(f"{path} is not a saved model directory (no config.cfg)")
-    config = Config().from_disk(path / "config.cfg", interpolate=False)
+    return Config().from_disk(path / "config.cfg", interpolate=False)
+
+
+def load_pipeline(path: Union[str, Path]) -> Tuple[Pipeline, Config]:
+    """Load a pipeline saved by Pipeline.to_disk (on the current ops' device)."""
+    path = Path(path)
+    config = load_saved_config(path)
     pipeline = Pipeline.from_config(config.interpolate())
     labels = json.loads((path / "labels.json").read_text(encoding="utf8"))
     for name, component in pipeline.components.items():

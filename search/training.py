@@ -14,14 +14,14 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Union
 
 from confection import Config
-from threadpoolctl import threadpool_limits
-from thinc.api import NumpyOps, fix_random_seed, require_gpu, set_current_ops, set_gpu_allocator
+from thinc.api import fix_random_seed
 
 from archs import registry
 
 from .config import ConfigError, apply_overrides, fill_config, load_config
 from .corpus import Corpus, Example, count_words
 from .debug import count_params
+from .device import gpu_allocator, select_device
 from .pipeline import Pipeline
 
 logger = logging.getLogger(__name__)
@@ -88,11 +88,7 @@ def train(
         config = fill_config(apply_overrides(config, overrides))
     C = config.interpolate()
     T = C["training"]
-    if gpu_id >= 0:
-        set_gpu_allocator(C["system"].get("gpu_allocator") or "cupy")
-        require_gpu(gpu_id)
-    else:
-        use_cpu()
+    select_device(gpu_id, allocator=gpu_allocator(C))
     fix_random_seed(T["seed"])
     rng = random.Random(T["seed"])
 
@@ -219,16 +215,6 @@ def train(
         output_dir=out,
         stop_reason=stop_reason,
     )
-
-
-def use_cpu() -> None:
-    """NumpyOps with numpy's BLAS (OpenBLAS) for matrix products instead of
-    blis (1.6x faster gemm here), pinned to one thread: results then do not
-    depend on the machine's core count (a sweep trial and `archsweep train`
-    of its exported config give the same scores), and a second thread gained
-    nothing measurable at these matrix sizes."""
-    threadpool_limits(limits=1, user_api="blas")
-    set_current_ops(NumpyOps(use_blis=False))
 
 
 def _corpus(corpora: Dict[str, Corpus], dotted: str, key: str) -> Corpus:

@@ -4,7 +4,8 @@ error without CuPy or a GPU, and the probe itself on a GPU (skipped without one)
 import pytest
 from thinc.util import has_cupy_gpu
 
-from search.gpu_probe import CONTEXT_BYTES, GpuProbeError, probe_gpu, suggest_packing
+from search.device import DeviceError
+from search.gpu_probe import CONTEXT_BYTES, probe_gpu, suggest_packing
 from search_testing import PATHS, TAGGER_CFG, run_cli
 
 MIB = 2**20
@@ -36,7 +37,7 @@ def test_margin_and_cap_are_settings():
 
 @pytest.mark.skipif(has_cupy_gpu, reason="a GPU is here: the probe runs (test_probe_on_a_gpu)")
 def test_without_cupy_or_a_gpu_the_probe_says_so():
-    with pytest.raises(GpuProbeError, match="needs CuPy and an NVIDIA GPU|no usable CUDA GPU"):
+    with pytest.raises(DeviceError, match="needs CuPy and an NVIDIA GPU|no usable CUDA GPU"):
         probe_gpu(TAGGER_CFG, PATHS, steps=2)
     proc = run_cli("probe-gpu", str(TAGGER_CFG))
     assert proc.returncode == 1 and proc.stderr.startswith("error: ") and "Traceback" not in proc.stderr

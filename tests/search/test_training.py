@@ -14,7 +14,8 @@ from search.config import ConfigError, load_config
 from search.corpus import Example, count_words, read_conllu
 from search.evaluate import evaluate
 from search.pipeline import Pipeline, load_pipeline
-from search.training import Evaluation, StopTraining, train, use_cpu
+from search.device import use_cpu
+from search.training import Evaluation, StopTraining, train
 
 from search_testing import DEV, MULTITASK_CFG, PATHS, TAGGER_CFG, TRAIN, run_cli
 

@@ -22,7 +22,8 @@ from search.iob2 import read_iob2
 from search.parsing.ner_scorer import score_examples
 from search.pipeline import Pipeline, load_pipeline
 from search.space import Space
-from search.training import train, use_cpu
+from search.device import use_cpu
+from search.training import train
 from search.transition import NERComponent, ParserComponent, best_valid, log_loss
 from search_testing import CONFIGS, DEV, PATHS, REPO, TRAIN, run_cli
 
