@@ -144,8 +144,9 @@ def forward(model: Model, docs: List[Doc], is_train: bool) -> Tuple[List[Transfo
     n_spans, length = input_ids.shape
     hidden, backprop_hidden = model.layers[0]((input_ids, enc["attention_mask"]), is_train)
     pieces = _piece_tokens(enc, token_chars)
-    outputs: List[TransformerData] = []
     bounds: List[Tuple[int, int]] = []  # each doc's span rows in the batch
+    align_rows: List[numpy.ndarray] = []
+    align_lengths: List[numpy.ndarray] = []
     last = 0
     for d, doc in enumerate(docs):
         first = last
@@ -156,12 +157,21 @@ def forward(model: Model, docs: List[Doc], is_train: bool) -> Tuple[List[Transfo
             piece_pos, token_ids = pieces[k]
             rows.append((k - first) * length + piece_pos)
             tokens.append(token_ids + flat[k][1])
-        align = _group_by_token(ops, rows, tokens, len(doc))
-        wordpieces = [
-            hf.tokenizer.convert_ids_to_tokens(input_ids[k][enc["attention_mask"][k] > 0].tolist())
-            for k in range(first, last)
-        ]
-        outputs.append(TransformerData(hidden[first:last].reshape(-1, width), align, wordpieces))
+        row_of, lengths = _group_by_token(rows, tokens, len(doc))
+        align_rows.append(row_of)
+        align_lengths.append(lengths)
+    aligns = _to_device(ops, align_rows, align_lengths)
+    outputs = [
+        TransformerData(
+            hidden[first:last].reshape(-1, width),
+            align,
+            [
+                hf.tokenizer.convert_ids_to_tokens(input_ids[k][enc["attention_mask"][k] > 0].tolist())
+                for k in range(first, last)
+            ],
+        )
+        for (first, last), align in zip(bounds, aligns)
+    ]
 
     def backprop(d_tensors: List[Floats2d]) -> List[Doc]:
         d_hidden = ops.alloc3f(n_spans, length, width)
@@ -201,17 +211,30 @@ def _piece_tokens(enc: Any, token_chars: Sequence[numpy.ndarray]) -> List[Tuple[
     return result
 
 
-def _group_by_token(ops: Any, rows: List[numpy.ndarray], tokens: List[numpy.ndarray], n_tokens: int) -> Ragged:
-    """Ragged of each token's sorted unique rows (lengths n_tokens, zeros allowed)."""
+def _group_by_token(rows: List[numpy.ndarray], tokens: List[numpy.ndarray], n_tokens: int) -> Tuple[numpy.ndarray, numpy.ndarray]:
+    """Each token's sorted unique rows, flat, and how many each token has (zeros allowed)."""
     if not rows:
-        return _empty_align(ops, n_tokens)
+        return numpy.zeros(0, dtype="int32"), numpy.zeros(n_tokens, dtype="int32")
     row = numpy.concatenate(rows).astype("int64")
     token = numpy.concatenate(tokens).astype("int64")
     stride = int(row.max(initial=0)) + 1
     pairs = numpy.unique(token * stride + row)
     token_of, row_of = pairs // stride, pairs % stride
     lengths = numpy.bincount(token_of, minlength=n_tokens)
-    return Ragged(ops.asarray1i(row_of.astype("int32")), ops.asarray1i(lengths.astype("int32")))
+    return row_of.astype("int32"), lengths.astype("int32")
+
+
+def _to_device(ops: Any, rows: List[numpy.ndarray], lengths: List[numpy.ndarray]) -> List[Ragged]:
+    """The docs' alignments as Ragged views of two device arrays: built on the host for
+    the whole batch, copied to the device once (not twice per doc)."""
+    all_rows = ops.asarray1i(numpy.concatenate(rows))
+    all_lengths = ops.asarray1i(numpy.concatenate(lengths))
+    aligns, row_start, token_start = [], 0, 0
+    for doc_rows, doc_lengths in zip(rows, lengths):
+        row_end, token_end = row_start + len(doc_rows), token_start + len(doc_lengths)
+        aligns.append(Ragged(all_rows[row_start:row_end], all_lengths[token_start:token_end]))
+        row_start, token_start = row_end, token_end
+    return aligns
 
 
 def _empty_align(ops: Any, n_tokens: int) -> Ragged:

@@ -7,7 +7,7 @@ from typing import List
 import numpy
 import pytest
 from confection import Config
-from thinc.api import Adam, CupyOps, use_ops
+from thinc.api import Adam, CupyOps, NumpyOps, use_ops
 from thinc.util import has_cupy_gpu
 
 from archs import make_docs, registry
@@ -125,6 +125,35 @@ def test_sent_and_doc_spans():
 
 
 # ------------------------------------------------------------------ alignment
+
+
+class CopyCountingOps(NumpyOps):
+    """NumpyOps that counts asarray calls: on CupyOps each is a host-to-device copy."""
+
+    copies = 0
+
+    def asarray(self, data, *, dtype=None):
+        CopyCountingOps.copies += 1
+        return super().asarray(data, dtype=dtype)
+
+
+@pytest.mark.parametrize("n_docs", [2, 16])
+def test_one_host_to_device_copy_per_batch_for_the_alignment(strided, n_docs):
+    """The alignment of every doc is built on the host and copied once per batch: the
+    copies in a forward pass do not grow with the number of docs."""
+    docs = make_docs([["Hello", "world", "again", "and", "again", "."]] * n_docs)
+    ops = CopyCountingOps()
+    previous = [(node, node.ops) for node in strided.walk()]
+    for node, _ in previous:
+        node.ops = ops
+    try:
+        CopyCountingOps.copies = 0
+        outputs = strided.predict(docs)
+    finally:
+        for node, old in previous:
+            node.ops = old
+    assert len(outputs) == n_docs and all(trf.align.lengths.shape == (6,) for trf in outputs)
+    assert CopyCountingOps.copies <= 4  # the input ids and mask, the alignment's rows and lengths
 
 
 def test_alignment_on_tricky_tokenisation(strided):
