@@ -3,10 +3,15 @@ the dependency parser (`parser`), both on spacy.TransitionBasedParser.v1.
 
 One component class drives either transition system through the same protocol
 (search.parsing.ner.BiluoSystem / search.parsing.arc_eager.ArcEager):
-`from_examples`, `init_states(lengths, offsets)`, `feature_ids(states, nF)`,
-`valid_masks(states)`, `gold_from_example(eg)`, `costs_batch(states, golds)`,
-`advance(states, class_ids)`, `decode(state)`, `segments(...)`, `to_dict` /
-`from_dict`, `len(system)`, `class_names`.
+`from_examples`, `init_states(lengths, offsets)`, `gold_from_example(eg)`,
+`segments(...)`, `batch(states, golds=None)`, `to_dict` / `from_dict`,
+`len(system)`, `class_names`. An episode runs on `batch(...)` (NerBatch /
+ArcEagerBatch: all its states as arrays, the oracle compiled, see
+search/parsing/jit.py), whose methods take the rows to work on:
+`is_final(rows)`, `feature_ids(rows, nF)`, `valid(rows)`, `costs(rows)`,
+`advance(rows, class_ids)`, `decode(row)`. The oracle runs on the host; per step
+the scores come to the host once and the feature ids and d_scores go to the
+model's device once.
 
 Training, per batch (ARCHITECTURES.md §3.4): `Pipeline.update` calls
 `step, finish = model.begin_update(docs)` and hands the ParserStepModel to
@@ -15,8 +20,8 @@ pipeline then calls `finish(None)`, one backprop through the lower layer and
 the tok2vec (or, with a Tok2VecListener, into the shared tok2vec's gradient).
 All docs of the batch advance together; at every step, for the live states:
 
-    ids = feature_ids(states, nF); scores, backprop = step.score(ids)
-    costs = costs_batch(states, golds)              # dynamic oracle, INVALID_COST = invalid
+    ids = batch.feature_ids(live, nF); scores, backprop = step.score(ids)
+    costs = batch.costs(live)                       # dynamic oracle, INVALID_COST = invalid
     classes with cost <= 0 become "seen"; the scores of unseen classes are set to min(scores)
     d_scores = spaCy's cpu_log_loss (below); unseen classes get no gradient
     backprop(d_scores); each state takes its best-scoring valid move (exploration)
@@ -232,21 +237,20 @@ class TransitionComponent(Component):
             else:
                 states.append(state)
                 golds.append(gold)
+        batch = system.batch(states, golds)
         ops = self.model.ops
         seen = self.seen
         loss = 0.0
         n_steps = 0
-        live = [i for i, s in enumerate(states) if not s.is_final()]
+        live = batch.all_rows()
+        live = live[~batch.is_final(live)]
         limit = 4 * max(lengths, default=0) + 10  # a parse takes about 2n moves
-        while live:
+        while live.size:
             if n_steps >= limit:
                 raise RuntimeError(f"components.{self.name}: an episode did not finish in {limit} moves")
-            sts = [states[i] for i in live]
-            gds = [golds[i] for i in live]
-            ids = system.feature_ids(sts, self.nF)
-            scores_dev, backprop = step.score(ids)
+            scores_dev, backprop = step.score(batch.feature_ids(live, self.nF))
             scores = ops.to_numpy(scores_dev).astype("float32", copy=True)
-            costs = system.costs_batch(sts, gds)
+            costs = batch.costs(live)
             valid = costs < INVALID_COST
             seen |= (costs <= 0.0).any(axis=0)
             unseen = ~seen
@@ -256,12 +260,11 @@ class TransitionComponent(Component):
             d_scores[:, unseen] = 0.0
             loss += float((d_scores**2).sum())
             backprop(ops.asarray2f(d_scores))
-            moves = best_valid(scores, valid, seen)
-            system.advance(sts, moves.tolist())
+            batch.advance(live, best_valid(scores, valid, seen))
             n_steps += 1
             if cut and n_steps >= cut:
                 break
-            live = [i for i in live if not states[i].is_final()]
+            live = live[~batch.is_final(live)]
         return loss, None
 
     # ------------------------------------------------------------ inference
@@ -269,26 +272,26 @@ class TransitionComponent(Component):
         """Greedy decoding: every state takes its best-scoring valid move."""
         system = self.system
         step = self.model.predict(docs)
-        states = system.init_states([len(doc) for doc in docs], step.doc_offsets)
+        batch = system.batch(system.init_states([len(doc) for doc in docs], step.doc_offsets))
         ops = self.model.ops
         seen = self.seen
         unseen = None if seen is None or seen.all() else ~seen
-        live = [s for s in states if not s.is_final()]
+        rows = batch.all_rows()
+        live = rows[~batch.is_final(rows)]
         limit = 4 * max((len(doc) for doc in docs), default=0) + 10
         for _ in range(limit):
-            if not live:
+            if not live.size:
                 break
-            scores = ops.to_numpy(step.predict(system.feature_ids(live, self.nF)))
+            scores = ops.to_numpy(step.predict(batch.feature_ids(live, self.nF)))
             if unseen is not None:
                 scores = scores.copy()
                 scores[:, unseen] = scores.min()
-            valid = system.valid_masks(live)
-            system.advance(live, best_valid(scores, valid, seen).tolist())
-            live = [s for s in live if not s.is_final()]
+            batch.advance(live, best_valid(scores, batch.valid(live), seen))
+            live = live[~batch.is_final(live)]
         else:
-            if live:
+            if live.size:
                 raise RuntimeError(f"components.{self.name}: decoding did not finish in {limit} moves")
-        return [system.decode(state) for state in states]
+        return [batch.decode(row) for row in rows]
 
     def predict(self, docs: List[Doc]) -> List[Any]:
         if self.system is None:

@@ -1,4 +1,5 @@
-"""Dependency parsing machinery in pure Python + numpy (no model code):
+"""Dependency parsing machinery in Python + numpy, the batched oracles compiled with
+numba (``jit``; no model code):
 
 - ``nonproj``: pseudo-projective lifting / restoring (Nivre & Nilsson 2005, HEAD scheme, as spaCy).
 - ``arc_eager``: spaCy's arc-eager transition system (states, featurisation, validity,

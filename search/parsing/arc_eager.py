@@ -1,4 +1,4 @@
-"""spaCy's arc-eager transition system (ARCHITECTURES.md §3.1, §3.2, §3.4), pure Python + numpy.
+"""spaCy's arc-eager transition system (ARCHITECTURES.md §3.1, §3.2, §3.4).
 
 Moves (spaCy ``arc_eager.pyx``, the non-monotonic variant of Honnibal & Johnson 2015):
 
@@ -51,6 +51,15 @@ frequent enough; ``order="freq"`` reproduces spaCy's ``initialize_actions``
 
 Token ids from ``State.feature_ids`` / ``ArcEager.feature_ids`` are rows of the
 batch-concatenated token matrix (``state.offset + i``), -1 = missing.
+
+Two forms of the same rules: ``State`` with the per-state methods of ``ArcEager``
+(``apply``, ``oracle_move``, ``oracle_sequence``, ``segments``: pure Python, for
+single states and the static oracle), and ``ArcEagerBatch`` (``ArcEager.batch``),
+the training and decoding loops' form: many states as int32 arrays, with feature
+ids, validity, costs and transitions as numba-compiled loops over the rows to work
+on (search/parsing/jit.py says why compiled rather than NumPy-vectorised).
+``feature_ids``, ``valid_masks``, ``costs`` and ``costs_batch`` run on a batch made
+from the given states.
 """
 
 from collections import Counter
@@ -58,6 +67,7 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy
 
+from .jit import njit
 from .nonproj import deprojectivize, projectivize
 
 SHIFT, REDUCE, LEFT, RIGHT, BREAK = 0, 1, 2, 3, 4
@@ -69,6 +79,7 @@ ROOT = "ROOT"
 SUPPORTED_NF = (1, 2, 8, 13)
 
 _BUFFER, _STACK, _REBUFFER, _DONE = 0, 1, 2, 3
+_ROW0 = numpy.zeros(1, dtype=numpy.int64)  # the rows argument for a batch of one state
 
 
 class State:
@@ -185,35 +196,7 @@ class State:
     # ------------------------------------------------------------ features
     def feature_ids(self, nF: int) -> List[int]:
         """The nF context tokens of ARCHITECTURES.md §3.1 (offset added, -1 missing)."""
-        S, B, L, R = self.S, self.B, self.L, self.R
-        if nF == 8:
-            b0, s0 = B(0), S(0)
-            ids = [b0, B(1), s0, S(1), S(2), L(b0, 1), L(s0, 1), R(s0, 1)]
-        elif nF == 13:
-            b0, s0, s1 = B(0), S(0), S(1)
-            ids = [
-                b0,
-                B(1),
-                s0,
-                s1,
-                S(2),
-                L(s0, 1),
-                R(s0, 1),  # spaCy writes L(S0, 2) here, then overwrites it with R(S0, 1)
-                L(b0, 1),
-                R(s0, 2),
-                L(s1, 1),
-                L(s1, 2),
-                R(s1, 1),
-                R(s1, 2),
-            ]
-        elif nF == 1:
-            ids = [B(0)]
-        elif nF == 2:
-            ids = [B(0), S(0)]
-        else:
-            raise ValueError(f"the parser state has no {nF}-token featurisation (supported: {SUPPORTED_NF})")
-        off = self.offset
-        return [i + off if i >= 0 else -1 for i in ids]
+        return ArcEagerBatch(None, [self]).feature_ids(_ROW0, nF)[0].tolist()
 
     # ------------------------------------------------------------ mutations
     def push(self) -> None:
@@ -318,13 +301,6 @@ class ArcEager:
         self._first = {m: int(self._idx[m][0]) for m in range(N_MOVE_TYPES)}
         self.backoff_id = self.label_ids[BACKOFF_LABEL]
         self.root_id = self.label_ids[ROOT]
-        # label penalties: row g = +1 on the L (R) classes whose label is not g (row 0: none)
-        n_labels = len(self.label_names)
-        self._lpen = numpy.zeros((n_labels, self.n_moves), dtype=numpy.float32)
-        self._rpen = numpy.zeros((n_labels, self.n_moves), dtype=numpy.float32)
-        for g in range(1, n_labels):
-            for pen, move in ((self._lpen, LEFT), (self._rpen, RIGHT)):
-                pen[g, self._idx[move]] = self._idx_labels[move] != g
         # oracle tie-breaking: the first class of each move type, and each L/R label's class
         self._class_of = {
             m: {lab: c for c, (mm, lab) in reversed(list(enumerate(self.classes))) if mm == m}
@@ -475,10 +451,14 @@ class ArcEager:
             offsets = numpy.concatenate([[0], numpy.cumsum(lengths)[:-1]]).tolist() if len(lengths) else []
         return [State(n, off) for n, off in zip(lengths, offsets)]
 
-    @staticmethod
-    def feature_ids(states: Sequence[State], nF: int) -> numpy.ndarray:
+    def batch(self, states: Sequence[State], golds: Sequence[Gold] | None = None) -> "ArcEagerBatch":
+        """The states (copied) as an ArcEagerBatch, with their golds for costs."""
+        return ArcEagerBatch(self, states, golds)
+
+    def feature_ids(self, states: Sequence[State], nF: int) -> numpy.ndarray:
         """(n_states, nF) int32 token rows (offset added, -1 missing)."""
-        return numpy.array([st.feature_ids(nF) for st in states], dtype=numpy.int32).reshape(len(states), nF)
+        batch = self.batch(states)
+        return batch.feature_ids(batch.all_rows(), nF)
 
     # ---------------------------------------------------------- validity
     @staticmethod
@@ -522,8 +502,9 @@ class ArcEager:
         return numpy.array(self._validity(st), dtype=bool)[self.move_of_class]
 
     def valid_masks(self, states: Sequence[State]) -> numpy.ndarray:
-        v = numpy.array([self._validity(st) for st in states], dtype=bool).reshape(len(states), N_MOVE_TYPES)
-        return v[:, self.move_of_class]
+        """(n_states, n_moves) bool."""
+        batch = self.batch(states)
+        return batch.valid(batch.all_rows())
 
     def is_valid(self, st: State, clas: int) -> bool:
         return self._validity(st)[self.classes[clas][0]]
@@ -732,38 +713,12 @@ class ArcEager:
 
     def costs(self, st: State, gold: Gold) -> numpy.ndarray:
         """float32 cost per class (INVALID_COST where the move is invalid)."""
-        v, c, gl, gr = self._score(st, gold)
-        out = numpy.array(c, dtype=numpy.float32)[self.move_of_class]
-        if gl > 0:
-            out += self._lpen[gl]
-        if gr > 0:
-            out += self._rpen[gr]
-        out[~numpy.array(v, dtype=bool)[self.move_of_class]] = INVALID_COST
-        return out
+        return self.costs_batch([st], [gold])[0]
 
-    def costs_batch(
-        self, states: Sequence[State], golds: Sequence[Gold], valid: Optional[numpy.ndarray] = None
-    ) -> numpy.ndarray:
+    def costs_batch(self, states: Sequence[State], golds: Sequence[Gold]) -> numpy.ndarray:
         """(n_states, n_moves) float32 costs; invalid classes get INVALID_COST."""
-        n = len(states)
-        rows_v, rows_c, gl, gr = [], [], [], []
-        score = self._score
-        for st, g in zip(states, golds):
-            v, c, l_, r_ = score(st, g)
-            rows_v.append(v)
-            rows_c.append(c)
-            gl.append(l_)
-            gr.append(r_)
-        base = numpy.array(rows_c, dtype=numpy.float32).reshape(n, N_MOVE_TYPES)
-        costs = base[:, self.move_of_class]
-        gl = numpy.maximum(numpy.array(gl, dtype=numpy.int64), 0)
-        gr = numpy.maximum(numpy.array(gr, dtype=numpy.int64), 0)
-        costs += self._lpen[gl]
-        costs += self._rpen[gr]
-        if valid is None:
-            valid = numpy.array(rows_v, dtype=bool).reshape(n, N_MOVE_TYPES)[:, self.move_of_class]
-        costs[~valid] = INVALID_COST
-        return costs
+        batch = self.batch(states, golds)
+        return batch.costs(batch.all_rows())
 
     def oracle_move(self, st: State, gold: Gold) -> int:
         """The first valid class with the minimum cost (== argmin of ``costs``), -1 if
@@ -849,9 +804,15 @@ class ArcEager:
         """(heads, labels) in the corpus convention: head -1 and ``root_label`` for
         words without a head; decorated labels undone by deprojectivize unless
         ``deprojectivize_tree`` is False."""
-        heads = [h if h >= 0 else -1 for h in st.heads]
+        return self.decode_arcs(st.heads, st.labels, deprojectivize_tree)
+
+    def decode_arcs(
+        self, state_heads: Sequence[int], state_labels: Sequence[int], deprojectivize_tree: bool = True
+    ) -> tuple[list[int], list[str]]:
+        """``decode`` of a state's heads (-1: none) and label ids."""
+        heads = [h if h >= 0 else -1 for h in state_heads]
         names = self.label_names
-        labels = [names[lab] if h >= 0 else self.root_label for h, lab in zip(st.heads, st.labels)]
+        labels = [names[lab] if h >= 0 else self.root_label for h, lab in zip(state_heads, state_labels)]
         if deprojectivize_tree:
             heads, labels = deprojectivize(heads, labels)
         return heads, labels
@@ -887,3 +848,518 @@ def count_errors(moves: ArcEager, st: State, gold: Gold) -> int:
         if h != gold.heads[i] or (gold.labels[i] and lab != gold.labels[i]):
             n += 1
     return n
+
+
+# ---------------------------------------------------------------- batched states
+# ArcEagerBatch keeps many states as int32 arrays; the kernels below are the
+# per-state rules above (State, ArcEager._validity_*, ArcEager._move_costs*,
+# ArcEager.apply) transcribed to those arrays, run for a set of rows at once.
+
+# per-state scalars: ArcEagerBatch.scal[row, field]
+_LEN, _OFF, _BI, _DEPTH, _NRB, _CLOCK = range(6)
+# per-word fields: ArcEagerBatch.tok[row, field, word]; the stack (bottom first) and
+# the put-back words (B0 last) are prefixes of their rows, of lengths _DEPTH and _NRB
+_STK, _RB, _HEAD, _LABEL, _WHERE, _UNSHIFTABLE, _SENT_START, _ATTACHED = range(8)
+# gold fields: ArcEagerBatch.gold[row, field, word]; _GSS: 1 True, 0 False, -1 None
+_GHEAD, _GLABEL, _GKNOWN, _GSS = range(4)
+
+
+@njit
+def _k_B(scal, tok, r, i):
+    nrb = scal[r, _NRB]
+    if i < nrb:
+        return tok[r, _RB, nrb - 1 - i]
+    b = scal[r, _BI] + i - nrb
+    return b if b < scal[r, _LEN] else -1
+
+
+@njit
+def _k_S(scal, tok, r, i):
+    depth = scal[r, _DEPTH]
+    return tok[r, _STK, depth - 1 - i] if i < depth else -1
+
+
+@njit
+def _k_child(scal, tok, r, head, idx, left):
+    """State.L (left) / State.R: the idx-th (1 or 2) child on that side counted
+    from the one attached last (_ATTACHED orders the children as State's lists)."""
+    if head < 0:
+        return -1
+    lo = 0
+    hi = head
+    if not left:
+        lo = head + 1
+        hi = scal[r, _LEN]
+    first = second = -1
+    t_first = t_second = -1
+    for c in range(lo, hi):
+        if tok[r, _HEAD, c] == head:
+            t = tok[r, _ATTACHED, c]
+            if t > t_first:
+                second, t_second = first, t_first
+                first, t_first = c, t
+            elif t > t_second:
+                second, t_second = c, t
+    return first if idx == 1 else second
+
+
+@njit
+def _k_feature_ids(scal, tok, rows, nF, out):
+    for i in range(rows.shape[0]):
+        r = rows[i]
+        b0 = _k_B(scal, tok, r, 0)
+        s0 = _k_S(scal, tok, r, 0)
+        if nF == 1:
+            out[i, 0] = b0
+        elif nF == 2:
+            out[i, 0] = b0
+            out[i, 1] = s0
+        elif nF == 8:
+            out[i, 0] = b0
+            out[i, 1] = _k_B(scal, tok, r, 1)
+            out[i, 2] = s0
+            out[i, 3] = _k_S(scal, tok, r, 1)
+            out[i, 4] = _k_S(scal, tok, r, 2)
+            out[i, 5] = _k_child(scal, tok, r, b0, 1, True)
+            out[i, 6] = _k_child(scal, tok, r, s0, 1, True)
+            out[i, 7] = _k_child(scal, tok, r, s0, 1, False)
+        else:  # 13
+            s1 = _k_S(scal, tok, r, 1)
+            out[i, 0] = b0
+            out[i, 1] = _k_B(scal, tok, r, 1)
+            out[i, 2] = s0
+            out[i, 3] = s1
+            out[i, 4] = _k_S(scal, tok, r, 2)
+            out[i, 5] = _k_child(scal, tok, r, s0, 1, True)
+            out[i, 6] = _k_child(scal, tok, r, s0, 1, False)
+            out[i, 7] = _k_child(scal, tok, r, b0, 1, True)
+            out[i, 8] = _k_child(scal, tok, r, s0, 2, False)
+            out[i, 9] = _k_child(scal, tok, r, s1, 1, True)
+            out[i, 10] = _k_child(scal, tok, r, s1, 2, True)
+            out[i, 11] = _k_child(scal, tok, r, s1, 1, False)
+            out[i, 12] = _k_child(scal, tok, r, s1, 2, False)
+        off = scal[r, _OFF]
+        for f in range(nF):
+            if out[i, f] >= 0:
+                out[i, f] += off
+
+
+@njit
+def _k_validity(scal, tok, r, monotonic, v):
+    """ArcEager._validity_spacy / _validity_monotonic into v (5,) bool."""
+    depth = scal[r, _DEPTH]
+    blen = scal[r, _LEN] - scal[r, _BI] + scal[r, _NRB]
+    if monotonic:
+        has_head = depth > 0 and tok[r, _HEAD, _k_S(scal, tok, r, 0)] >= 0
+        v[SHIFT] = blen > 0
+        v[REDUCE] = depth > 0 and (has_head or blen == 0)
+        v[LEFT] = depth > 0 and blen > 0 and not has_head
+        v[RIGHT] = depth > 0 and blen > 0
+        v[BREAK] = False
+        return
+    if depth == 0 and blen == 0:
+        v[:] = False
+        return
+    b0 = _k_B(scal, tok, r, 0)
+    b0_start = b0 >= 0 and tok[r, _SENT_START, b0] != 0
+    if depth == 0:
+        v[SHIFT] = True
+    else:
+        v[SHIFT] = not (blen < 2 or b0_start or tok[r, _UNSHIFTABLE, b0] != 0)
+    v[REDUCE] = depth > 0
+    v[LEFT] = v[RIGHT] = depth > 0 and blen > 0 and not b0_start
+    if blen < 2:
+        v[BREAK] = False
+    else:
+        b1 = _k_B(scal, tok, r, 1)
+        v[BREAK] = b1 == b0 + 1 and tok[r, _SENT_START, b1] == 0
+
+
+@njit
+def _k_valid(scal, tok, rows, monotonic, move_of_class, out):
+    v = numpy.zeros(N_MOVE_TYPES, dtype=numpy.bool_)
+    for i in range(rows.shape[0]):
+        _k_validity(scal, tok, rows[i], monotonic, v)
+        for c in range(move_of_class.shape[0]):
+            out[i, c] = v[move_of_class[c]]
+
+
+@njit
+def _k_in_buffer(scal, tok, r, w, end, rb_cut):
+    """Whether word w is in the buffer before its first sentence start (see
+    ArcEager._move_costs): b_i <= w < end, or put back at rebuffer position >= rb_cut."""
+    if scal[r, _BI] <= w < end:
+        return True
+    if tok[r, _WHERE, w] != _REBUFFER:
+        return False
+    for j in range(rb_cut, scal[r, _NRB]):
+        if tok[r, _RB, j] == w:
+            return True
+    return False
+
+
+@njit
+def _k_move_costs_spacy(scal, tok, gold, r, v, c):
+    """ArcEager._move_costs into v (validity) and c (5,) costs; returns (gold_l, gold_r)."""
+    _k_validity(scal, tok, r, False, v)
+    n = scal[r, _LEN]
+    b_i = scal[r, _BI]
+    nrb = scal[r, _NRB]
+    depth = scal[r, _DEPTH]
+    gh = gold[r, _GHEAD]
+    known = gold[r, _GKNOWN]
+    where = tok[r, _WHERE]
+    sstart = tok[r, _SENT_START]
+    s0 = _k_S(scal, tok, r, 0)
+    s1 = _k_S(scal, tok, r, 1)
+    b0 = _k_B(scal, tok, r, 0)
+    # the buffer region ends at the first predicted sentence start
+    end = n
+    rb_cut = 0
+    found = False
+    for idx in range(nrb - 1, -1, -1):
+        if sstart[tok[r, _RB, idx]] != 0:
+            rb_cut = idx + 1
+            end = b_i
+            found = True
+            break
+    if not found:
+        for x in range(b_i, n):
+            if sstart[x] != 0:
+                end = x
+                break
+    # SHIFT (push_cost)
+    if b0 < 0:
+        push_cost = INVALID_COST
+    else:
+        push_cost = 0.0
+        h = gh[b0]
+        if known[b0] != 0 and h != b0 and where[h] == _STACK:
+            push_cost += 1
+        for k in range(n):
+            if gh[k] == b0 and known[k] != 0 and k != b0 and where[k] == _STACK:
+                push_cost += 1
+        if v[BREAK] and gold[r, _GSS, _k_B(scal, tok, r, 1)] == 1:
+            push_cost += 1
+    # pop_cost
+    s0_hs = s0_ks = 0
+    if s0 < 0:
+        pop_cost = INVALID_COST
+    else:
+        pop_cost = 0.0
+        h = gh[s0]
+        if known[s0] != 0 and h != s0:
+            if _k_in_buffer(scal, tok, r, h, end, rb_cut):
+                pop_cost += 1
+            if where[h] == _STACK:
+                s0_hs = 1
+        for k in range(n):
+            if gh[k] == s0 and known[k] != 0 and k != s0:
+                if where[k] == _STACK:
+                    s0_ks += 1
+                elif _k_in_buffer(scal, tok, r, k, end, rb_cut):
+                    pop_cost += 1
+    s0_headless = s0 >= 0 and tok[r, _HEAD, s0] < 0
+    # REDUCE
+    if b0 >= 0 and sstart[b0] != 0:
+        c_reduce = 0.0
+    else:
+        c_reduce = pop_cost
+        if s0_headless:
+            c_reduce -= s0_hs + s0_ks
+    # LEFT
+    gold_l = 0
+    c_left = pop_cost
+    if s0 >= 0:
+        if s0_headless:
+            c_left += s0_hs + s0_ks
+        elif known[s0] != 0 and gh[s0] == s1:
+            c_left += 1
+        if b0 >= 0 and known[s0] != 0 and gh[s0] == b0:
+            c_left -= 1
+            gold_l = gold[r, _GLABEL, s0]
+            if gold_l == 0:
+                gold_l = -1
+    # RIGHT
+    gold_r = 0
+    c_right = push_cost
+    if b0 >= 0:
+        h = gh[b0]
+        if s0 >= 0 and known[b0] != 0 and h == s0:
+            c_right -= 1
+            gold_r = gold[r, _GLABEL, b0]
+            if gold_r == 0:
+                gold_r = -1
+        elif (
+            known[b0] != 0 and h != b0 and tok[r, _UNSHIFTABLE, b0] == 0
+            and _k_in_buffer(scal, tok, r, h, end, rb_cut)
+        ):
+            c_right += 1
+    # BREAK
+    c_break = 0.0
+    if v[BREAK]:
+        for j in range(depth):
+            si = tok[r, _STK, j]
+            h = gh[si]
+            if known[si] != 0 and h != si and _k_in_buffer(scal, tok, r, h, end, rb_cut):
+                c_break += 1
+            if known[b0] != 0 and gh[b0] == si:
+                c_break -= 1
+            if known[si] != 0 and h == b0:
+                c_break -= 1
+        for k in range(n):  # the stack words' gold children in the buffer region
+            h = gh[k]
+            if known[k] != 0 and h != k and where[h] == _STACK and _k_in_buffer(scal, tok, r, k, end, rb_cut):
+                c_break += 1
+        if gold[r, _GSS, _k_B(scal, tok, r, 1)] == 0:
+            c_break += 1
+    c[SHIFT] = push_cost
+    c[REDUCE] = c_reduce
+    c[LEFT] = c_left
+    c[RIGHT] = c_right
+    c[BREAK] = c_break
+    return gold_l, gold_r
+
+
+@njit
+def _k_move_costs_monotonic(scal, tok, gold, r, v, c):
+    """ArcEager._move_costs_monotonic into v and c; returns (gold_l, gold_r)."""
+    _k_validity(scal, tok, r, True, v)
+    n = scal[r, _LEN]
+    b_i = scal[r, _BI]
+    gh = gold[r, _GHEAD]
+    known = gold[r, _GKNOWN]
+    where = tok[r, _WHERE]
+    s0 = _k_S(scal, tok, r, 0)
+    b0 = b_i if b_i < n else -1
+    gold_l = gold_r = 0
+    b0_hs = b0_ks = 0
+    if b0 >= 0:
+        h = gh[b0]
+        if known[b0] != 0 and h != b0 and where[h] == _STACK:
+            b0_hs = 1
+        for k in range(n):
+            if gh[k] == b0 and known[k] != 0 and k != b0 and where[k] == _STACK and tok[r, _HEAD, k] < 0:
+                b0_ks += 1
+    s0_kb = 0
+    if s0 >= 0:
+        for k in range(b_i, n):
+            if gh[k] == s0 and known[k] != 0 and k != s0:
+                s0_kb += 1
+    c[SHIFT] = float(b0_hs + b0_ks) if b0 >= 0 else INVALID_COST
+    c[REDUCE] = float(s0_kb) if s0 >= 0 else INVALID_COST
+    c_left = c_right = INVALID_COST
+    if s0 >= 0 and b0 >= 0:
+        c_left = float(s0_kb)
+        if known[s0] != 0:
+            h = gh[s0]
+            if h == b0:
+                gold_l = gold[r, _GLABEL, s0]
+                if gold_l == 0:
+                    gold_l = -1
+            elif h == s0 or h >= b_i:
+                c_left += 1
+        c_right = float(b0_ks)
+        if known[b0] != 0:
+            h = gh[b0]
+            if h == s0:
+                gold_r = gold[r, _GLABEL, b0]
+                if gold_r == 0:
+                    gold_r = -1
+            elif h == b0 or h > b0 or where[h] == _STACK:
+                c_right += 1
+    c[LEFT] = c_left
+    c[RIGHT] = c_right
+    c[BREAK] = INVALID_COST
+    return gold_l, gold_r
+
+
+@njit
+def _k_costs(scal, tok, gold, rows, monotonic, move_of_class, label_of_class, out):
+    """ArcEager.costs for each row: the move's cost, +1 on an L (R) class whose label
+    is not the gold arc's, INVALID_COST for invalid classes."""
+    v = numpy.zeros(N_MOVE_TYPES, dtype=numpy.bool_)
+    c = numpy.zeros(N_MOVE_TYPES, dtype=numpy.float64)
+    for i in range(rows.shape[0]):
+        if monotonic:
+            gold_l, gold_r = _k_move_costs_monotonic(scal, tok, gold, rows[i], v, c)
+        else:
+            gold_l, gold_r = _k_move_costs_spacy(scal, tok, gold, rows[i], v, c)
+        for k in range(move_of_class.shape[0]):
+            m = move_of_class[k]
+            if not v[m]:
+                out[i, k] = INVALID_COST
+                continue
+            cost = numpy.float32(c[m])
+            gold_label = gold_l if m == LEFT else (gold_r if m == RIGHT else 0)
+            if gold_label > 0 and label_of_class[k] != gold_label:
+                cost += numpy.float32(1.0)  # the gold arc with a wrong label
+            out[i, k] = cost
+
+
+@njit
+def _k_add_arc(scal, tok, r, head, child, label):
+    tok[r, _HEAD, child] = head
+    tok[r, _LABEL, child] = label
+    tok[r, _ATTACHED, child] = scal[r, _CLOCK]
+    scal[r, _CLOCK] += 1
+
+
+@njit
+def _k_push(scal, tok, r):
+    nrb = scal[r, _NRB]
+    if nrb:
+        b0 = tok[r, _RB, nrb - 1]
+        scal[r, _NRB] = nrb - 1
+    else:
+        b0 = scal[r, _BI]
+        scal[r, _BI] = b0 + 1
+    depth = scal[r, _DEPTH]
+    tok[r, _STK, depth] = b0
+    scal[r, _DEPTH] = depth + 1
+    tok[r, _WHERE, b0] = _STACK
+
+
+@njit
+def _k_pop(scal, tok, r):
+    depth = scal[r, _DEPTH] - 1
+    tok[r, _WHERE, tok[r, _STK, depth]] = _DONE
+    scal[r, _DEPTH] = depth
+
+
+@njit
+def _k_advance(scal, tok, rows, classes, monotonic, move_of_class, label_of_class):
+    """ArcEager.apply of classes[i] to row rows[i] (no validity check)."""
+    for i in range(rows.shape[0]):
+        r = rows[i]
+        clas = classes[i]
+        move = move_of_class[clas]
+        label = label_of_class[clas]
+        if move == SHIFT:
+            _k_push(scal, tok, r)
+        elif move == REDUCE:
+            depth = scal[r, _DEPTH]
+            s0 = tok[r, _STK, depth - 1]
+            if tok[r, _HEAD, s0] >= 0 or depth == 1 or monotonic:
+                _k_pop(scal, tok, r)
+            else:  # unshift: S0 goes back to the front of the buffer
+                scal[r, _DEPTH] = depth - 1
+                tok[r, _UNSHIFTABLE, s0] = 1
+                tok[r, _RB, scal[r, _NRB]] = s0
+                scal[r, _NRB] += 1
+                tok[r, _WHERE, s0] = _REBUFFER
+        elif move == LEFT:
+            b0 = _k_B(scal, tok, r, 0)
+            _k_add_arc(scal, tok, r, b0, tok[r, _STK, scal[r, _DEPTH] - 1], label)
+            tok[r, _UNSHIFTABLE, b0] = 0
+            _k_pop(scal, tok, r)
+        elif move == RIGHT:
+            _k_add_arc(scal, tok, r, tok[r, _STK, scal[r, _DEPTH] - 1], _k_B(scal, tok, r, 0), label)
+            _k_push(scal, tok, r)
+        else:  # BREAK
+            tok[r, _SENT_START, _k_B(scal, tok, r, 1)] = 1
+
+
+class ArcEagerBatch:
+    """Many parser states (and optionally their golds) as arrays, advanced together
+    by the compiled kernels above: the training and decoding loops' form of
+    ``State``. Rows are in the order of the states it was made from; methods take
+    ``rows``, an int64 array of the rows to work on (e.g. the live ones)."""
+
+    def __init__(
+        self, system: "ArcEager | None", states: Sequence[State], golds: Sequence[Gold] | None = None
+    ) -> None:
+        """system: the inventory (None: a batch for feature_ids and is_final only)."""
+        self.system = system
+        n = len(states)
+        width = max([st.length for st in states] + [1])
+        self.scal = numpy.zeros((n, 6), dtype=numpy.int32)
+        self.tok = numpy.zeros((n, 8, width), dtype=numpy.int32)
+        self.tok[:, _HEAD] = -1
+        for r, st in enumerate(states):
+            self.scal[r, _LEN] = st.length
+            self.scal[r, _OFF] = st.offset
+            if st.b_i == 0 and not st.stack and not st.rebuffer and not st.sent_starts:
+                continue  # a fresh state: the defaults
+            self._load(r, st)
+        self.gold: numpy.ndarray | None = None
+        if golds is not None:
+            self.gold = numpy.zeros((n, 4, width), dtype=numpy.int32)
+            for r, g in enumerate(golds):
+                m = g.length
+                self.gold[r, _GHEAD, :m] = g.heads
+                self.gold[r, _GLABEL, :m] = g.labels
+                self.gold[r, _GKNOWN, :m] = g.known
+                self.gold[r, _GSS, :m] = [-1 if s is None else int(bool(s)) for s in g.sent_starts]
+
+    def _load(self, r: int, st: State) -> None:
+        n = st.length
+        scal, tok = self.scal[r], self.tok[r]
+        scal[_BI] = st.b_i
+        scal[_DEPTH] = len(st.stack)
+        scal[_NRB] = len(st.rebuffer)
+        tok[_STK, : len(st.stack)] = st.stack
+        tok[_RB, : len(st.rebuffer)] = st.rebuffer
+        tok[_HEAD, :n] = st.heads
+        tok[_LABEL, :n] = st.labels
+        tok[_WHERE, :n] = st.where
+        tok[_UNSHIFTABLE, :n] = st.unshiftable
+        tok[_SENT_START, list(st.sent_starts)] = 1
+        # attachment times only order the children of one head: list positions do
+        for kids in st.lefts + st.rights:
+            for pos, child in enumerate(kids):
+                tok[_ATTACHED, child] = pos
+        scal[_CLOCK] = n
+
+    def __len__(self) -> int:
+        return int(self.scal.shape[0])
+
+    def all_rows(self) -> numpy.ndarray:
+        return numpy.arange(len(self), dtype=numpy.int64)
+
+    def is_final(self, rows: numpy.ndarray) -> numpy.ndarray:
+        """(len(rows),) bool: stack and buffer empty."""
+        s = self.scal[rows]
+        return (s[:, _DEPTH] == 0) & (s[:, _LEN] - s[:, _BI] + s[:, _NRB] == 0)
+
+    def feature_ids(self, rows: numpy.ndarray, nF: int) -> numpy.ndarray:
+        """(len(rows), nF) int32 token rows (offset added, -1 missing), as State.feature_ids."""
+        if nF not in SUPPORTED_NF:
+            raise ValueError(f"the parser state has no {nF}-token featurisation (supported: {SUPPORTED_NF})")
+        out = numpy.empty((len(rows), nF), dtype=numpy.int32)
+        _k_feature_ids(self.scal, self.tok, rows, nF, out)
+        return out
+
+    def _system(self) -> "ArcEager":
+        if self.system is None:
+            raise ValueError("this batch was made without its ArcEager")
+        return self.system
+
+    def valid(self, rows: numpy.ndarray) -> numpy.ndarray:
+        """(len(rows), n_moves) bool, as ArcEager.valid_masks."""
+        system = self._system()
+        out = numpy.empty((len(rows), system.n_moves), dtype=bool)
+        _k_valid(self.scal, self.tok, rows, system.monotonic, system.move_of_class, out)
+        return out
+
+    def costs(self, rows: numpy.ndarray) -> numpy.ndarray:
+        """(len(rows), n_moves) float32, as ArcEager.costs (needs the golds)."""
+        if self.gold is None:
+            raise ValueError("this batch was made without golds: no costs")
+        system = self._system()
+        out = numpy.empty((len(rows), system.n_moves), dtype=numpy.float32)
+        _k_costs(self.scal, self.tok, self.gold, rows, system.monotonic, system.move_of_class, system.label_of_class, out)
+        return out
+
+    def advance(self, rows: numpy.ndarray, class_ids: numpy.ndarray) -> None:
+        """Apply class_ids[i] to row rows[i] (no validity check), as ArcEager.apply."""
+        system = self._system()
+        classes = numpy.asarray(class_ids, dtype=numpy.int64)
+        _k_advance(self.scal, self.tok, rows, classes, system.monotonic, system.move_of_class, system.label_of_class)
+
+    def decode(self, row: int, deprojectivize_tree: bool = True) -> tuple[list[int], list[str]]:
+        """ArcEager.decode of the row's parse."""
+        n = int(self.scal[row, _LEN])
+        return self._system().decode_arcs(
+            self.tok[row, _HEAD, :n].tolist(), self.tok[row, _LABEL, :n].tolist(), deprojectivize_tree
+        )

@@ -54,17 +54,29 @@ transition-based component can drive both: ``len(system)`` / ``n_moves`` /
 bool; ``costs_batch(states, golds)`` -> (n, n_moves) float32; ``advance(states,
 class_ids)``; ``state.is_final()``; ``oracle_sequence(gold, state)``;
 ``segments(state, gold, max_moves)``; ``gold_from_example(eg)``; ``to_dict`` /
-``from_dict``. ``decode(state)`` returns entities instead of a tree.
+``from_dict``; ``batch(states, golds=None)``. ``decode(state)`` returns entities
+instead of a tree.
+
+Two forms of the same rules, as in arc_eager: ``State`` with the per-state methods
+(``apply``, ``valid_mask``, ``costs``, ``oracle_move``, ``oracle_sequence``,
+``segments``: pure Python), and ``NerBatch`` (``BiluoSystem.batch``), the training
+and decoding loops' form: many states as int32 arrays, feature ids, validity,
+costs and moves as numba-compiled loops over the rows to work on
+(search/parsing/jit.py says why). ``feature_ids``, ``valid_masks`` and
+``costs_batch`` run on a batch made from the given states.
 """
 
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy
 
+from .jit import njit
+
 Entity = Tuple[int, int, str]  # (start, end exclusive, label)
 
 INVALID_COST = 9000.0
 SUPPORTED_NF = (1, 3, 6)
+_ROW0 = numpy.zeros(1, dtype=numpy.int64)  # the rows argument for a batch of one state
 
 # Gold tag kinds (NerGold.kinds)
 MISSING, OUT, BEGIN, IN, LAST, UNIT = -1, 0, 1, 2, 3, 4
@@ -104,21 +116,7 @@ class State:
 
     def feature_ids(self, nF: int) -> List[int]:
         """The nF context tokens of ARCHITECTURES.md §3.1 for NER (offset added, -1 missing)."""
-        b0 = self.b0 if self.b0 < self.length else -1
-        e0 = self.ent_start
-        if nF == 3:
-            ids = [b0, e0, b0 - 1 if (b0 >= 0 and e0 >= 0) else -1]
-        elif nF == 6:
-            ids = [b0, -1, -1, -1, -1, -1]
-            if e0 >= 0 and b0 >= 0:
-                for j, tok in enumerate(range(e0, min(b0, e0 + 5)), 1):
-                    ids[j] = tok
-        elif nF == 1:
-            ids = [b0]
-        else:
-            raise ValueError(f"the NER state has no {nF}-token featurisation (supported: {SUPPORTED_NF})")
-        off = self.offset
-        return [i + off if i >= 0 else -1 for i in ids]
+        return NerBatch(None, [self]).feature_ids(_ROW0, nF)[0].tolist()
 
     def copy(self) -> "State":
         new = State.__new__(State)
@@ -316,10 +314,8 @@ class BiluoSystem:
 
     def valid_masks(self, states: Sequence[State]) -> numpy.ndarray:
         """(len(states), n_actions) bool."""
-        out = numpy.zeros((len(states), self.n_actions), dtype=bool)
-        for i, s in enumerate(states):
-            out[i] = self.valid_mask(s)
-        return out
+        batch = self.batch(states)
+        return batch.valid(batch.all_rows())
 
     def is_valid(self, state: State, class_id: int) -> bool:
         return bool(self.valid_mask(state)[class_id])
@@ -376,14 +372,15 @@ class BiluoSystem:
 
     # ------------------------------------------------------------ features
 
-    @staticmethod
-    def feature_ids(states: Sequence[State], nF: int) -> numpy.ndarray:
+    def batch(self, states: Sequence[State], golds: "Sequence[NerGold] | None" = None) -> "NerBatch":
+        """The states (copied) as a NerBatch, with their golds for costs."""
+        return NerBatch(self, states, golds)
+
+    def feature_ids(self, states: Sequence[State], nF: int) -> numpy.ndarray:
         """(n_states, nF) int32 token rows (each state's offset added, -1 missing);
         see ``State.feature_ids`` and the module doc."""
-        out = numpy.empty((len(states), nF), dtype=numpy.int32)
-        for r, st in enumerate(states):
-            out[r] = st.feature_ids(nF)
-        return out
+        batch = self.batch(states)
+        return batch.feature_ids(batch.all_rows(), nF)
 
     # ------------------------------------------------------------ oracle
 
@@ -412,19 +409,10 @@ class BiluoSystem:
             out[c] = cost if graded or cost <= 1 else 1
         return out
 
-    def costs_batch(
-        self,
-        states: Sequence[State],
-        golds: Sequence[NerGold],
-        valid: Optional[numpy.ndarray] = None,
-        graded: bool = False,
-    ) -> numpy.ndarray:
-        """(n_states, n_actions) float32 costs; invalid classes get INVALID_COST.
-        ``valid`` (ArcEager's signature) is accepted and ignored: validity is recomputed."""
-        out = numpy.empty((len(states), self.n_actions), dtype="float32")
-        for i, (s, g) in enumerate(zip(states, golds)):
-            out[i] = self.costs(s, g, graded=graded)
-        return out
+    def costs_batch(self, states: Sequence[State], golds: Sequence[NerGold], graded: bool = False) -> numpy.ndarray:
+        """(n_states, n_actions) float32 costs, as ``costs``; invalid classes get INVALID_COST."""
+        batch = self.batch(states, golds)
+        return batch.costs(batch.all_rows(), graded=graded)
 
     def _alive(self, state: State, gold: NerGold) -> bool:
         """Whether the open entity can still match a gold entity exactly (given annotated B0)."""
@@ -532,3 +520,249 @@ class BiluoSystem:
         elif self.OUT in zero:
             return self.OUT
         return zero[0]
+
+
+# ---------------------------------------------------------------- batched states
+# NerBatch keeps many states as int32 arrays; the kernels below are the per-state
+# rules above (State.feature_ids, BiluoSystem.valid_mask / _move_costs / apply)
+# transcribed to those arrays, run for a set of rows at once.
+
+# per-state scalars: NerBatch.scal[row, field]
+_LEN, _OFF, _B0, _ENT_START, _ENT_LABEL = range(5)
+# closed entities: NerBatch.ents[row, 0, start] = end (exclusive, 0: no entity starts
+# there), NerBatch.ents[row, 1, start] = label index
+_END, _LABEL = range(2)
+# gold: NerBatch.gold[row, field, token], token < length (+ 2 for _GSTARTS)
+_GKIND, _GLABEL, _GSTARTS = range(3)
+
+
+@njit
+def _k_feature_ids(scal, rows, nF, out):
+    for i in range(rows.shape[0]):
+        r = rows[i]
+        b0 = scal[r, _B0] if scal[r, _B0] < scal[r, _LEN] else -1
+        e0 = scal[r, _ENT_START]
+        out[i, 0] = b0
+        if nF == 3:
+            out[i, 1] = e0
+            out[i, 2] = b0 - 1 if (b0 >= 0 and e0 >= 0) else -1
+        elif nF == 6:
+            for j in range(1, 6):
+                out[i, j] = -1
+            if e0 >= 0 and b0 >= 0:
+                for j in range(min(b0, e0 + 5) - e0):
+                    out[i, j + 1] = e0 + j
+        off = scal[r, _OFF]
+        for f in range(nF):
+            if out[i, f] >= 0:
+                out[i, f] += off
+
+
+@njit
+def _k_valid_row(scal, r, n_labels, out_row):
+    """BiluoSystem.valid_mask into out_row (n_actions,) bool."""
+    out_row[:] = False
+    b0 = scal[r, _B0]
+    if b0 >= scal[r, _LEN]:
+        return
+    last = b0 == scal[r, _LEN] - 1
+    lab = scal[r, _ENT_LABEL]
+    if lab < 0:
+        out_row[3 * n_labels : 4 * n_labels] = True  # U-x
+        out_row[4 * n_labels + 1] = True  # O
+        if not last:
+            out_row[0:n_labels] = True  # B-x
+    else:
+        out_row[2 * n_labels + lab] = True  # L-x
+        if not last:
+            out_row[n_labels + lab] = True  # I-x
+
+
+@njit
+def _k_valid(scal, rows, n_labels, out):
+    for i in range(rows.shape[0]):
+        _k_valid_row(scal, rows[i], n_labels, out[i])
+
+
+@njit
+def _k_alive(scal, gold, r):
+    """BiluoSystem._alive."""
+    lab = scal[r, _ENT_LABEL]
+    start = scal[r, _ENT_START]
+    i = scal[r, _B0]
+    k = gold[r, _GKIND]
+    labels = gold[r, _GLABEL]
+    if labels[i] != lab or (k[i] != IN and k[i] != LAST):
+        return False
+    if k[start] != MISSING and (k[start] != BEGIN or labels[start] != lab):
+        return False
+    for j in range(start + 1, i):
+        if k[j] != MISSING and (k[j] != IN or labels[j] != lab):
+            return False
+    return True
+
+
+@njit
+def _k_costs(scal, gold, rows, n_labels, graded, out):
+    """BiluoSystem.costs for each row (costs clipped to 1 unless graded)."""
+    n = n_labels
+    out_class = 4 * n + 1
+    for i in range(rows.shape[0]):
+        r = rows[i]
+        row = out[i]
+        row[:] = INVALID_COST
+        b0 = scal[r, _B0]
+        if b0 >= scal[r, _LEN]:
+            continue
+        g_kind = gold[r, _GKIND, b0]
+        if g_kind == MISSING:  # every valid move costs 0
+            valid = numpy.zeros(row.shape[0], dtype=numpy.bool_)
+            _k_valid_row(scal, r, n, valid)
+            for c in range(row.shape[0]):
+                if valid[c]:
+                    row[c] = 0.0
+            continue
+        last = b0 == scal[r, _LEN] - 1
+        g_lab = gold[r, _GLABEL, b0]
+        st_i = gold[r, _GSTARTS, b0]
+        st_next = gold[r, _GSTARTS, b0 + 1]
+        if scal[r, _ENT_START] < 0:
+            row[out_class] = st_i  # 0 or 1
+            for lab in range(n):
+                cost = 0 if (g_kind == UNIT and g_lab == lab) else 1 + st_i
+                row[3 * n + lab] = cost if graded or cost <= 1 else 1
+            if not last:
+                for lab in range(n):
+                    cost = 0 if (g_kind == BEGIN and g_lab == lab) else 1 + st_i + st_next
+                    row[lab] = cost if graded or cost <= 1 else 1
+        else:
+            lab = scal[r, _ENT_LABEL]
+            if _k_alive(scal, gold, r):
+                cost = 0 if g_kind == LAST else 2
+                row[2 * n + lab] = cost if graded or cost <= 1 else 1
+                if not last:
+                    cost = 0 if g_kind == IN else 2 + st_next
+                    row[n + lab] = cost if graded or cost <= 1 else 1
+            else:
+                row[2 * n + lab] = 0.0
+                if not last:
+                    row[n + lab] = st_next if graded or st_next <= 1 else 1
+
+
+@njit
+def _k_advance(scal, ents, rows, classes, n_labels):
+    """BiluoSystem.apply of classes[i] to row rows[i]; final rows are left alone.
+    Returns the index i of the first invalid move, -1 if all are valid."""
+    valid = numpy.zeros(4 * n_labels + 2, dtype=numpy.bool_)
+    for i in range(rows.shape[0]):
+        r = rows[i]
+        b0 = scal[r, _B0]
+        if b0 >= scal[r, _LEN]:
+            continue
+        c = classes[i]
+        _k_valid_row(scal, r, n_labels, valid)
+        if c < 0 or c >= valid.shape[0] or not valid[c]:
+            return i
+        if c < 4 * n_labels:
+            move = c // n_labels
+            lab = c % n_labels
+            if move == 0:  # B
+                scal[r, _ENT_START] = b0
+                scal[r, _ENT_LABEL] = lab
+            elif move == 2:  # L
+                start = scal[r, _ENT_START]
+                ents[r, _END, start] = b0 + 1
+                ents[r, _LABEL, start] = lab
+                scal[r, _ENT_START] = -1
+                scal[r, _ENT_LABEL] = -1
+            elif move == 3:  # U
+                ents[r, _END, b0] = b0 + 1
+                ents[r, _LABEL, b0] = lab
+        scal[r, _B0] = b0 + 1
+    return -1
+
+
+class NerBatch:
+    """Many NER states (and optionally their golds) as arrays, advanced together by
+    the compiled kernels above: the training and decoding loops' form of ``State``.
+    Rows are in the order of the states it was made from; methods take ``rows``, an
+    int64 array of the rows to work on (e.g. the live ones)."""
+
+    def __init__(
+        self, system: "BiluoSystem | None", states: Sequence[State], golds: Sequence[NerGold] | None = None
+    ) -> None:
+        self.system = system
+        n = len(states)
+        width = max([st.length for st in states] + [1])
+        self.scal = numpy.zeros((n, 5), dtype=numpy.int32)
+        self.ents = numpy.zeros((n, 2, width), dtype=numpy.int32)
+        for r, st in enumerate(states):
+            self.scal[r] = (st.length, st.offset, st.b0, st.ent_start, st.ent_label)
+            for start, end, lab in st.entities:
+                self.ents[r, :, start] = (end, lab)
+        self.gold: numpy.ndarray | None = None
+        if golds is not None:
+            self.gold = numpy.zeros((n, 3, width + 2), dtype=numpy.int32)
+            for r, g in enumerate(golds):
+                if g.length != states[r].length:
+                    raise ValueError(f"gold has {g.length} tokens, state {states[r].length}")
+                self.gold[r, _GKIND, : g.length] = g.kinds
+                self.gold[r, _GLABEL, : g.length] = g.labels
+                self.gold[r, _GSTARTS, : g.length + 2] = g.starts
+
+    def __len__(self) -> int:
+        return int(self.scal.shape[0])
+
+    def all_rows(self) -> numpy.ndarray:
+        return numpy.arange(len(self), dtype=numpy.int64)
+
+    def is_final(self, rows: numpy.ndarray) -> numpy.ndarray:
+        """(len(rows),) bool: every token labelled."""
+        s = self.scal[rows]
+        return s[:, _B0] >= s[:, _LEN]
+
+    def feature_ids(self, rows: numpy.ndarray, nF: int) -> numpy.ndarray:
+        """(len(rows), nF) int32 token rows (offset added, -1 missing), as State.feature_ids."""
+        if nF not in SUPPORTED_NF:
+            raise ValueError(f"the NER state has no {nF}-token featurisation (supported: {SUPPORTED_NF})")
+        out = numpy.empty((len(rows), nF), dtype=numpy.int32)
+        _k_feature_ids(self.scal, rows, nF, out)
+        return out
+
+    def _system(self) -> "BiluoSystem":
+        if self.system is None:
+            raise ValueError("this batch was made without its BiluoSystem")
+        return self.system
+
+    def valid(self, rows: numpy.ndarray) -> numpy.ndarray:
+        """(len(rows), n_actions) bool, as BiluoSystem.valid_masks."""
+        system = self._system()
+        out = numpy.empty((len(rows), system.n_actions), dtype=bool)
+        _k_valid(self.scal, rows, system.n_labels, out)
+        return out
+
+    def costs(self, rows: numpy.ndarray, graded: bool = False) -> numpy.ndarray:
+        """(len(rows), n_actions) float32, as BiluoSystem.costs (needs the golds)."""
+        if self.gold is None:
+            raise ValueError("this batch was made without golds: no costs")
+        system = self._system()
+        out = numpy.empty((len(rows), system.n_actions), dtype=numpy.float32)
+        _k_costs(self.scal, self.gold, rows, system.n_labels, graded, out)
+        return out
+
+    def advance(self, rows: numpy.ndarray, class_ids: numpy.ndarray) -> None:
+        """Apply class_ids[i] to row rows[i], as BiluoSystem.advance (final rows are
+        left alone); raises ValueError on an invalid move."""
+        system = self._system()
+        classes = numpy.asarray(class_ids, dtype=numpy.int64)
+        bad = _k_advance(self.scal, self.ents, rows, classes, system.n_labels)
+        if bad >= 0:
+            c = int(classes[bad])
+            name = system.move_names[c] if 0 <= c < system.n_actions else str(c)
+            raise ValueError(f"move {name} is not valid in row {int(rows[bad])}: {tuple(self.scal[rows[bad]])}")
+
+    def decode(self, row: int) -> list[Entity]:
+        """BiluoSystem.decode of the row's entities."""
+        ends, labels = self.ents[row, _END], self.ents[row, _LABEL]
+        names = self._system().labels
+        return [(int(s), int(ends[s]), names[labels[s]]) for s in numpy.flatnonzero(ends)]
