@@ -42,6 +42,7 @@ from .layers import FeatureExtractor, FixedDropout, StaticVectors
 from .layers.extract_ngrams import extract_ngrams
 from .layers.sparse_linear import SparseLinear
 from .registry import registry
+from .types import DropoutRate, NonNegativeInt, PositiveInt
 from .tok2vec import _vectors_path
 from .vectors import load_vectors
 
@@ -51,7 +52,7 @@ _NO_KEY = "archsweep.textcat_nO"  # value: the layer's nI in multiples of nO (0 
 
 @registry.architectures("spacy.TextCatBOW.v1")
 def TextCatBOW(
-    *, exclusive_classes: bool, ngram_size: int, no_output_layer: bool, nO: Optional[int] = None
+    *, exclusive_classes: bool, ngram_size: PositiveInt, no_output_layer: bool, nO: Optional[int] = None
 ) -> Model[List[Doc], Floats2d]:
     """A bag of hashed n-grams (ORTH unigrams .. ngram_size-grams, counted per doc)
     into a sparse linear layer of 2**18 hashed weights per class.
@@ -99,14 +100,14 @@ def TextCatCNN(
 @registry.architectures("spacy.TextCatEnsemble.v1")
 def TextCatEnsemble(
     *,
-    width: int,
-    embed_size: int,
+    width: PositiveInt,
+    embed_size: PositiveInt,
     pretrained_vectors: Optional[Union[bool, str]],
     exclusive_classes: bool,
-    ngram_size: int,
-    window_size: int,
-    conv_depth: int,
-    dropout: Optional[float],
+    ngram_size: PositiveInt,
+    window_size: NonNegativeInt,
+    conv_depth: PositiveInt,
+    dropout: Optional[DropoutRate],
     nO: Optional[int] = None,
 ) -> Model[List[Doc], Floats2d]:
     """A bag-of-n-grams model and a CNN with attention pooling, stacked by a
@@ -196,9 +197,9 @@ def TextCatEnsemble(
 @registry.architectures("spacy.TextCatLowData.v1")
 def TextCatLowData(
     *,
-    width: int,
+    width: PositiveInt,
     pretrained_vectors: Union[bool, str],
-    dropout: Optional[float],
+    dropout: Optional[DropoutRate],
     nO: Optional[int] = None,
 ) -> Model[List[Doc], Floats2d]:
     """Static vectors only (no hashed features): projected to width, attention-

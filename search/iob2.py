@@ -52,13 +52,13 @@ Span = Tuple[int, int, str]
 
 
 def read_iob2(
-    path: Union[str, Path], limit: int = 0, stats: Optional[Dict[str, int]] = None
+    path: Union[str, Path], limit: int = 0, stats: Optional[Dict[str, int]] = None, encoding: str = "utf8"
 ) -> List[Example]:
     """Read an IOB2 file into Examples, one per sentence (see the module doc).
 
     limit: read only the first N sentences (0 = all). stats: if given, filled
     with "sentences", "tokens", "entities", "repaired" and "missing" counts.
-    Raises CorpusError naming file and line on malformed input.
+    encoding: of the file ("utf8"; "auto": UTF-8, else Latin-1). Raises CorpusError naming file and line on malformed input.
     """
     path = Path(path)
     if not path.exists():
@@ -67,7 +67,7 @@ def read_iob2(
     examples: List[Example] = []
     repaired: List[str] = []
     n_missing = 0
-    for block in sentence_blocks(path):
+    for block in sentence_blocks(path, encoding):
         words: List[str] = []
         tags: List[Optional[str]] = []
         for line_no, cols in block:
@@ -222,13 +222,13 @@ def spans_to_biluo(length: int, spans: Sequence[Span]) -> List[str]:
 class IOB2Corpus(Corpus):
     """An IOB2 corpus read once, on first use; calling it returns its examples."""
 
-    def __init__(self, path: Union[str, Path], limit: int = 0) -> None:
-        super().__init__(path, limit=limit)
+    def __init__(self, path: Union[str, Path], limit: int = 0, encoding: str = "utf8") -> None:
+        super().__init__(path, limit=limit, encoding=encoding)
         self.stats: Dict[str, int] = {}
 
     def __call__(self) -> List[Example]:
         if self._examples is None:
-            self._examples = read_iob2(self.path, limit=self.limit, stats=self.stats)
+            self._examples = read_iob2(self.path, limit=self.limit, stats=self.stats, encoding=self.encoding)
         return self._examples
 
     @property
@@ -239,8 +239,9 @@ class IOB2Corpus(Corpus):
 
 
 @registry.readers("archsweep.IOB2Corpus.v1")
-def iob2_corpus(path: str, limit: int = 0) -> IOB2Corpus:
-    """An IOB2 NER corpus (Universal NER layout). limit: read only the first N sentences (0 = all)."""
+def iob2_corpus(path: str, limit: int = 0, encoding: str = "utf8") -> IOB2Corpus:
+    """An IOB2 NER corpus (Universal NER layout). limit: read only the first N sentences
+    (0 = all). encoding: of the file ("utf8", "latin-1", ...; "auto": UTF-8, else Latin-1)."""
     if limit < 0:
         raise ValueError(f"limit must be 0 (all) or a positive number of sentences, got {limit}")
-    return IOB2Corpus(path, limit=limit)
+    return IOB2Corpus(path, limit=limit, encoding=encoding)

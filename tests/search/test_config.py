@@ -165,12 +165,12 @@ def test_unknown_training_setting(tmp_path):
     path = bad_config(tmp_path, "patience = 0", "patiense = 0")
     with pytest.raises(ConfigError, match=r"^training\.patiense: unknown setting; expected one of: .*patience"):
         load_config(path)
-    with pytest.raises(ConfigError, match=r"^training\.max_step: unknown setting"):
+    with pytest.raises(ConfigError, match=r"^--training\.max_step: no such setting in .*tagger.cfg \(\[training\] has: .*max_steps"):
         load_config(TAGGER_CFG, {"training.max_step": 3})
 
 
 def test_unknown_nlp_setting():
-    with pytest.raises(ConfigError, match=r"^nlp\.batchsize: unknown setting"):
+    with pytest.raises(ConfigError, match=r"^--nlp\.batchsize: no such setting in .*tagger.cfg \(\[nlp\] has: batch_size"):
         load_config(TAGGER_CFG, {"nlp.batchsize": 3})
 
 
