@@ -159,7 +159,14 @@ def _dropout_backprop(mask) -> Callable:
 
 
 def _layer_forward(model: Model, layer: int, X: Floats3d, M, h: int) -> Tuple[Floats3d, Callable]:
-    """One bidirectional layer over the padded time-major input X (T, B, in)."""
+    """One bidirectional layer over the padded time-major input X (T, B, in).
+
+    Both directions run in one loop over time: their states are stacked as
+    (2, B, h), direction 1 (backward) reading the sequence reversed, so each
+    step is one batched matmul for the recurrent projections of both directions
+    and one cell update (on a GPU a single fused kernel for the gates, c and h).
+    The input projections of all steps and both directions are one gemm before
+    the loop."""
     ops = model.ops
     xp = ops.xp
     T, B, nIl = (int(s) for s in X.shape)
@@ -167,103 +174,192 @@ def _layer_forward(model: Model, layer: int, X: Floats3d, M, h: int) -> Tuple[Fl
     b = xp.concatenate(
         [model.get_param(f"bx_{layer}_{d}") + model.get_param(f"bh_{layer}_{d}") for d in DIRECTIONS]
     )
-    Wh = {d: model.get_param(f"Wh_{layer}_{d}") for d in DIRECTIONS}
+    Wh = xp.stack([model.get_param(f"Wh_{layer}_{d}") for d in DIRECTIONS])  # (2, 4h, h)
     X2d = xp.ascontiguousarray(X.reshape((T * B, nIl)))
     # Input projections of both directions and all steps in one gemm.
     G = ops.gemm(X2d, Wx, trans2=True)
     G += b
     G = G.reshape((T, B, 8 * h))
-    Gf = xp.ascontiguousarray(G[:, :, : 4 * h])
-    Gb = xp.ascontiguousarray(G[::-1, :, 4 * h :])
-    M_rev = xp.ascontiguousarray(M[::-1])
-    Hf, state_f = _direction_forward(ops, Gf, M, Wh["f"])
-    Hb_rev, state_b = _direction_forward(ops, Gb, M_rev, Wh["b"])
-    Y = xp.concatenate([Hf, Hb_rev[::-1]], axis=-1)
+    # Processing order: step t of direction 0 is time t, of direction 1 time T-1-t.
+    Gs = ops.alloc((T, 2, B, 4 * h), dtype=G.dtype)
+    Gs[:, 0] = G[:, :, : 4 * h]
+    Gs[:, 1] = G[::-1, :, 4 * h :]
+    Ms = xp.ascontiguousarray(xp.stack([M, M[::-1]], axis=1))  # (T, 2, B, 1)
+    Hs, state = _recurrence_forward(ops, Gs, Ms, Wh)
+    Y = xp.concatenate([Hs[:, 0], Hs[::-1, 1]], axis=-1)
 
     def backprop(dY: Floats3d) -> Floats3d:
-        dHf = xp.ascontiguousarray(dY[:, :, :h])
-        dHb_rev = xp.ascontiguousarray(dY[::-1, :, h:])
-        dGf, dWhf = _direction_backward(ops, dHf, M, Wh["f"], state_f)
-        dGb_rev, dWhb = _direction_backward(ops, dHb_rev, M_rev, Wh["b"], state_b)
-        dG = xp.concatenate([dGf, dGb_rev[::-1]], axis=-1).reshape((T * B, 8 * h))
+        dHs = ops.alloc((T, 2, B, h), dtype=dY.dtype)
+        dHs[:, 0] = dY[:, :, :h]
+        dHs[:, 1] = dY[::-1, :, h:]
+        dGs, dWh = _recurrence_backward(ops, dHs, Ms, Wh, state)
+        dG = xp.concatenate([dGs[:, 0], dGs[::-1, 1]], axis=-1).reshape((T * B, 8 * h))
         dWx = ops.gemm(dG, X2d, trans1=True)
         db = dG.sum(axis=0)
         for i, d in enumerate(DIRECTIONS):
             model.inc_grad(f"Wx_{layer}_{d}", xp.ascontiguousarray(dWx[i * 4 * h : (i + 1) * 4 * h]))
             model.inc_grad(f"bx_{layer}_{d}", xp.ascontiguousarray(db[i * 4 * h : (i + 1) * 4 * h]))
             model.inc_grad(f"bh_{layer}_{d}", xp.ascontiguousarray(db[i * 4 * h : (i + 1) * 4 * h]))
-        model.inc_grad(f"Wh_{layer}_f", dWhf)
-        model.inc_grad(f"Wh_{layer}_b", dWhb)
+            model.inc_grad(f"Wh_{layer}_{d}", dWh[i])
         return ops.gemm(dG, Wx).reshape((T, B, nIl))
 
     return Y, backprop
 
 
-def _direction_forward(ops, G, M, Wh) -> Tuple[Floats3d, Tuple]:
-    """Run one direction over G (T, B, 4h), the input projections plus biases
-    in processing order. Masked steps (M == 0) set h and c to zero."""
+def _recurrence_forward(ops, Gs, Ms, Wh) -> Tuple[Floats3d, Tuple]:
+    """Run both directions over Gs (T, 2, B, 4h), the input projections plus
+    biases in processing order; Wh (2, 4h, h). Masked steps (Ms == 0) set h
+    and c to zero. Returns H (T, 2, B, h) and what the backward pass needs."""
     xp = ops.xp
-    T, B, h4 = (int(s) for s in G.shape)
+    T, _, B, h4 = (int(s) for s in Gs.shape)
     h = h4 // 4
-    dtype = G.dtype
-    acts = ops.alloc((T, B, h4), dtype=dtype)
-    C = ops.alloc((T, B, h), dtype=dtype)
-    TC = ops.alloc((T, B, h), dtype=dtype)
-    H = ops.alloc((T, B, h), dtype=dtype)
-    h_prev = ops.alloc((B, h), dtype=dtype)
-    c_prev = ops.alloc((B, h), dtype=dtype)
+    dtype = Gs.dtype
+    fused = _cupy_kernels(xp)
+    # the gates: one array for the GPU kernel, else one per step (the sigmoid's own output, not copied)
+    acts = ops.alloc((T, 2, B, h4), dtype=dtype) if fused is not None else [None] * T
+    C = ops.alloc((T, 2, B, h), dtype=dtype)
+    TC = ops.alloc((T, 2, B, h), dtype=dtype)
+    H = ops.alloc((T, 2, B, h), dtype=dtype)
+    zeros = ops.alloc((2, B, h), dtype=dtype)
+    WhT = Wh.transpose((0, 2, 1))
     for t in range(T):
-        z = G[t] + ops.gemm(h_prev, Wh, trans2=True)
+        h_prev = H[t - 1] if t > 0 else zeros
+        c_prev = C[t - 1] if t > 0 else zeros
+        r = xp.matmul(h_prev, WhT)  # (2, B, 4h): both directions in one batched product
+        if fused is not None:
+            fused[0](Gs[t], r, c_prev, Ms[t], h, acts[t], C[t], TC[t], H[t], size=2 * B * h)
+            continue
+        # NumPy: the same equations in place (no temporaries beyond the gates)
+        z = r
+        z += Gs[t]
         a = ops.sigmoid(z, inplace=False)
-        a[:, 2 * h : 3 * h] = xp.tanh(z[:, 2 * h : 3 * h])
-        i, f, g, o = a[:, :h], a[:, h : 2 * h], a[:, 2 * h : 3 * h], a[:, 3 * h :]
-        c = (f * c_prev + i * g) * M[t]
-        tc = xp.tanh(c)
-        hh = o * tc * M[t]
+        xp.tanh(z[..., 2 * h : 3 * h], out=a[..., 2 * h : 3 * h])
+        i, f, g, o = a[..., :h], a[..., h : 2 * h], a[..., 2 * h : 3 * h], a[..., 3 * h :]
+        m = Ms[t]
+        c = xp.multiply(f, c_prev, out=C[t])
+        c += i * g
+        c *= m
+        tc = xp.tanh(c, out=TC[t])
+        hh = xp.multiply(o, tc, out=H[t])
+        hh *= m
         acts[t] = a
-        C[t] = c
-        TC[t] = tc
-        H[t] = hh
-        h_prev = hh
-        c_prev = c
     return H, (acts, C, TC, H)
 
 
-def _direction_backward(ops, dH, M, Wh, state) -> Tuple[Floats3d, Floats2d]:
-    """Backprop through time for one direction; returns the gradient of the
-    gate pre-activations (T, B, 4h) and of Wh (4h, h)."""
+def _recurrence_backward(ops, dH, Ms, Wh, state) -> Tuple[Floats3d, Floats3d]:
+    """Backprop through time for both directions at once; returns the gradient
+    of the gate pre-activations (T, 2, B, 4h) and of Wh (2, 4h, h)."""
     acts, C, TC, H = state
     xp = ops.xp
-    T, B, h = (int(s) for s in dH.shape)
+    T, _, B, h = (int(s) for s in dH.shape)
     dtype = dH.dtype
-    dG = ops.alloc((T, B, 4 * h), dtype=dtype)
-    dh_next = ops.alloc((B, h), dtype=dtype)
-    dc_next = ops.alloc((B, h), dtype=dtype)
-    zeros = ops.alloc((B, h), dtype=dtype)
+    dG = ops.alloc((T, 2, B, 4 * h), dtype=dtype)
+    dh_next = ops.alloc((2, B, h), dtype=dtype)
+    dc_next = ops.alloc((2, B, h), dtype=dtype)
+    zeros = ops.alloc((2, B, h), dtype=dtype)
+    fused = _cupy_kernels(xp)
     for t in range(T - 1, -1, -1):
-        m = M[t]
-        a = acts[t]
-        i, f, g, o = a[:, :h], a[:, h : 2 * h], a[:, 2 * h : 3 * h], a[:, 3 * h :]
-        tc = TC[t]
         c_prev = C[t - 1] if t > 0 else zeros
-        dh = (dH[t] + dh_next) * m
-        dc = dc_next * m + dh * o * (1.0 - tc * tc)
         dGt = dG[t]
-        dGt[:, :h] = dc * g * i * (1.0 - i)
-        dGt[:, h : 2 * h] = dc * c_prev * f * (1.0 - f)
-        dGt[:, 2 * h : 3 * h] = dc * i * (1.0 - g * g)
-        dGt[:, 3 * h :] = dh * tc * o * (1.0 - o)
-        dc_next = dc * f
-        dh_next = ops.gemm(dGt, Wh)
+        if fused is not None:
+            # writes dG[t] and, in place, the next dc
+            fused[1](acts[t], TC[t], c_prev, dH[t], dh_next, Ms[t], h, dGt, dc_next, size=2 * B * h)
+        else:
+            m = Ms[t]
+            a = acts[t]
+            i, f, g, o = a[..., :h], a[..., h : 2 * h], a[..., 2 * h : 3 * h], a[..., 3 * h :]
+            tc = TC[t]
+            dh = dH[t] + dh_next
+            dh *= m
+            dc = dc_next * m
+            dc += dh * o * (1.0 - tc * tc)
+            d = xp.multiply(dc, g, out=dGt[..., :h])
+            d *= i
+            d *= 1.0 - i
+            d = xp.multiply(dc, c_prev, out=dGt[..., h : 2 * h])
+            d *= f
+            d *= 1.0 - f
+            d = xp.multiply(dc, i, out=dGt[..., 2 * h : 3 * h])
+            d *= 1.0 - g * g
+            d = xp.multiply(dh, tc, out=dGt[..., 3 * h :])
+            d *= o
+            d *= 1.0 - o
+            dc *= f
+            dc_next = dc
+        dh_next = xp.matmul(dGt, Wh)  # (2, B, h)
+    dWh = ops.alloc((2, 4 * h, h), dtype=dtype)
     if T > 1:
-        dWh = ops.gemm(
-            dG[1:].reshape(((T - 1) * B, 4 * h)),
-            xp.ascontiguousarray(H[:-1]).reshape(((T - 1) * B, h)),
-            trans1=True,
-        )
-    else:
-        dWh = ops.alloc((4 * h, h), dtype=dtype)
+        for d in range(2):
+            dWh[d] = ops.gemm(
+                xp.ascontiguousarray(dG[1:, d]).reshape(((T - 1) * B, 4 * h)),
+                xp.ascontiguousarray(H[:-1, d]).reshape(((T - 1) * B, h)),
+                trans1=True,
+            )
     return dG, dWh
+
+
+# The LSTM cell as two CuPy elementwise kernels (one launch per step each way
+# instead of about fifteen): index i runs over the (2, B, h) cell states; gate
+# k of row r = i / h sits at r * 4h + k * h + i % h. All arrays are C-contiguous.
+_CELL_FORWARD = """
+const ptrdiff_t row = i / h, j = i % h, base = row * 4 * h + j;
+const T one = 1;
+const T gi = one / (one + exp(-(g[base] + r[base])));
+const T gf = one / (one + exp(-(g[base + h] + r[base + h])));
+const T gg = tanh(g[base + 2 * h] + r[base + 2 * h]);
+const T go = one / (one + exp(-(g[base + 3 * h] + r[base + 3 * h])));
+acts[base] = gi;
+acts[base + h] = gf;
+acts[base + 2 * h] = gg;
+acts[base + 3 * h] = go;
+const T mm = m[row];
+const T cc = (gf * c_prev[i] + gi * gg) * mm;
+const T tcc = tanh(cc);
+c[i] = cc;
+tc[i] = tcc;
+hh[i] = go * tcc * mm;
+"""
+_CELL_BACKWARD = """
+const ptrdiff_t row = i / h, j = i % h, base = row * 4 * h + j;
+const T one = 1;
+const T gi = acts[base], gf = acts[base + h], gg = acts[base + 2 * h], go = acts[base + 3 * h];
+const T mm = m[row];
+const T tcc = tc[i];
+const T dh = (dH[i] + dh_next[i]) * mm;
+const T dc = dc_next[i] * mm + dh * go * (one - tcc * tcc);
+dG[base] = dc * gg * gi * (one - gi);
+dG[base + h] = dc * c_prev[i] * gf * (one - gf);
+dG[base + 2 * h] = dc * gi * (one - gg * gg);
+dG[base + 3 * h] = dh * tcc * go * (one - go);
+dc_next[i] = dc * gf;
+"""
+_kernels: Optional[Tuple] = None
+
+
+def _cupy_kernels(xp) -> Optional[Tuple]:
+    """The fused cell kernels when the arrays are CuPy's, else None (NumPy runs
+    the same equations as array expressions)."""
+    global _kernels
+    if xp is numpy:
+        return None
+    if _kernels is None:
+        import cupy
+
+        _kernels = (
+            cupy.ElementwiseKernel(
+                "raw T g, raw T r, raw T c_prev, raw T m, int32 h",
+                "raw T acts, raw T c, raw T tc, raw T hh",
+                _CELL_FORWARD,
+                "archsweep_bilstm_cell_forward",
+            ),
+            cupy.ElementwiseKernel(
+                "raw T acts, raw T tc, raw T c_prev, raw T dH, raw T dh_next, raw T m, int32 h",
+                "raw T dG, raw T dc_next",
+                _CELL_BACKWARD,
+                "archsweep_bilstm_cell_backward",
+            ),
+        )
+    return _kernels
 
 
 def _split(Y, lengths: List[int]) -> List:
