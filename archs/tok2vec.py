@@ -160,7 +160,8 @@ def multi_hash_embed(
     tables = [
         HashEmbed(width, n_rows, column=i, seed=8 + i, dropout=0.0) for i, n_rows in enumerate(rows)
     ]
-    hashed = chain(FeatureExtractor(attrs), list2ragged(), with_array(concatenate(*tables)))
+    # the batch's features as one Ragged: one host-to-device copy, no per-doc arrays
+    hashed = chain(FeatureExtractor(attrs, as_ragged=True), with_array(concatenate(*tables)))
     if vectors_path:
         n_inputs = len(tables) + 1
         embedded = concatenate(hashed, StaticVectors(load_vectors(vectors_path), nO=width))
@@ -174,8 +175,7 @@ def char_norm_embed(width: int, embed_size: int, nM: int, nC: int, dropout: Opti
     """CharacterEmbed(nM, nC) beside a NORM HashEmbed, mixed to `width`."""
     chars = chain(CharacterEmbed(nM, nC), list2ragged())
     norm = chain(
-        FeatureExtractor(["NORM"]),
-        list2ragged(),
+        FeatureExtractor(["NORM"], as_ragged=True),
         with_array(HashEmbed(width, embed_size, column=0, seed=0, dropout=0.0)),
     )
     return chain(concatenate(chars, norm), _mixer(width, nM * nC + width, dropout), ragged2list())

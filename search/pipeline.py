@@ -73,13 +73,29 @@ class Tok2VecComponent(Component):
         super().__init__(name, model)
         self.listeners: List[Model] = []
 
-    def gradient_buffers(self, outputs: List[Any]) -> List[Floats2d]:
-        """Zeroed arrays the listeners add their gradients into, one per doc."""
-        return [self.model.ops.alloc2f(*y.shape) for y in outputs]
+    def gradient_buffers(self, outputs: List[Any]) -> Tuple[List[Floats2d], Optional[Floats2d]]:
+        """Where the listeners add their gradients: one zeroed (n_tokens, width) array
+        for the whole batch (one allocation) and its per-doc views, which the
+        encoder's backprop takes. Returns (views, flat buffer)."""
+        ops = self.model.ops
+        lengths = [len(y) for y in outputs]
+        width = outputs[0].shape[1] if outputs else 0
+        flat = ops.alloc2f(sum(lengths), width, dtype=outputs[0].dtype if outputs else "float32")
+        views, start = [], 0
+        for n in lengths:
+            views.append(flat[start : start + n])
+            start += n
+        return views, flat
 
-    def fill_listeners(self, docs: List[Doc], outputs: List[Floats2d], d_outputs: Optional[List[Floats2d]]) -> None:
+    def fill_listeners(
+        self,
+        docs: List[Doc],
+        outputs: List[Floats2d],
+        d_outputs: Optional[List[Floats2d]],
+        d_flat: Optional[Floats2d] = None,
+    ) -> None:
         for listener in self.listeners:
-            listener.attrs["slot"].fill(docs, outputs, d_outputs)
+            listener.attrs["slot"].fill(docs, outputs, d_outputs, d_flat)
 
     def clear_listeners(self) -> None:
         for listener in self.listeners:
@@ -99,8 +115,9 @@ class TransformerComponent(Tok2VecComponent):
             raise ValueError(f"components.{name}.learn_rate_scale: expected a number >= 0, got {learn_rate_scale!r}")
         self.learn_rate_scale = learn_rate_scale
 
-    def gradient_buffers(self, outputs: List[Any]) -> List[Floats2d]:
-        return [self.model.ops.alloc2f(*trf.tensor.shape) for trf in outputs]
+    def gradient_buffers(self, outputs: List[Any]) -> Tuple[List[Floats2d], Optional[Floats2d]]:
+        # one wordpiece-state gradient per doc (their shapes differ in the padded length)
+        return [self.model.ops.alloc2f(*trf.tensor.shape) for trf in outputs], None
 
 
 class TaggerComponent(Component):
@@ -117,6 +134,7 @@ class TaggerComponent(Component):
         self.label_attr = label_attr
         self._labels: List[str] = []
         self._label_ids: Dict[str, int] = {}
+        self._gold_key: Tuple[Any, ...] = ("tagger_gold_ids", label_attr, object())
 
     @property
     def labels(self) -> List[str]:
@@ -129,6 +147,8 @@ class TaggerComponent(Component):
     def set_labels(self, labels: Sequence[str]) -> None:
         self._labels = list(labels)
         self._label_ids = {label: i for i, label in enumerate(self._labels)}
+        # a new key per label set: ids cached on examples under an older one are not reused
+        self._gold_key = ("tagger_gold_ids", self.label_attr, object())
         output = self.model.get_ref("output_layer")
         if output.has_dim("nO") and output.get_dim("nO") != len(self._labels):
             raise ValueError(
@@ -144,29 +164,51 @@ class TaggerComponent(Component):
         self.set_labels(labels)
         super().initialize(examples)
 
-    def gold_ids(self, examples: Sequence[Example]) -> numpy.ndarray:
-        """Label index per token of the batch, -1 where the gold tag is missing or unseen."""
-        get = self._label_ids.get
-        return numpy.fromiter(
-            (get(tag, -1) if tag is not None else -1 for eg in examples for tag in eg.gold[self.label_attr]),
-            dtype="int32",
-            count=sum(len(eg) for eg in examples),
-        )
+    def example_gold_ids(self, eg: Example) -> numpy.ndarray:
+        """Label index per token of one example (-1 where the gold tag is missing or
+        unseen), computed from the strings once and cached on the example."""
+        key = self._gold_key
+        ids = eg.cache.get(key)
+        if ids is None:
+            get = self._label_ids.get
+            ids = numpy.fromiter(
+                (get(tag, -1) if tag is not None else -1 for tag in eg.gold[self.label_attr]),
+                dtype="int32",
+                count=len(eg),
+            )
+            eg.cache[key] = ids
+        return ids
 
-    def get_loss(self, examples: Sequence[Example], outputs: List[Floats2d]) -> Tuple[float, List[Floats2d]]:
+    def gold_ids(self, examples: Sequence[Example]) -> numpy.ndarray:
+        """Label index per token of the batch, -1 where the gold tag is missing or unseen (host)."""
+        if not examples:
+            return numpy.zeros((0,), dtype="int32")
+        return numpy.concatenate([self.example_gold_ids(eg) for eg in examples])
+
+    def get_loss(self, examples: Sequence[Example], outputs: List[Floats2d]) -> Tuple[Any, List[Floats2d]]:
         """spaCy's tagger loss: d = probs - onehot(gold), not normalised; zero
-        for missing tags; reported loss = sum(d**2)."""
+        for missing tags; loss = sum(d**2), left on the device (a 0-d array or
+        scalar; the training loop reads it back once per evaluation).
+
+        The gold indices are assembled on the host and copied to the device once."""
         ops = self.model.ops
         probs = ops.flatten(outputs)
         gold = self.gold_ids(examples)
-        known = numpy.nonzero(gold >= 0)[0]
+        known = gold >= 0
         d_probs = probs.copy()
-        rows = ops.asarray1i(known)
-        d_probs[rows, ops.asarray1i(gold[known])] -= 1.0
-        if len(known) < len(gold):
-            d_probs[ops.asarray1i(numpy.nonzero(gold < 0)[0])] = 0.0
-        loss = float((d_probs**2).sum())
-        return loss, ops.unflatten(d_probs, ops.asarray1i([len(eg) for eg in examples]))
+        n = len(gold)
+        if known.all():
+            index = ops.asarray1i(gold)
+            d_probs[ops.xp.arange(n), index] -= 1.0
+        else:
+            rows = numpy.nonzero(known)[0].astype("int32")
+            missing = numpy.nonzero(~known)[0].astype("int32")
+            index = ops.asarray1i(numpy.concatenate([rows, gold[rows], missing]))
+            k = len(rows)
+            d_probs[index[:k], index[k : 2 * k]] -= 1.0
+            d_probs[index[2 * k :]] = 0.0
+        loss = (d_probs**2).sum()
+        return loss, ops.unflatten(d_probs, numpy.asarray([len(eg) for eg in examples], dtype="int32"))
 
     def predict(self, docs: List[Doc]) -> List[List[str]]:
         outputs = self.model.predict(docs)
@@ -285,19 +327,21 @@ class Pipeline:
             for t2v in self.tok2vecs:
                 t2v.clear_listeners()
 
-    def update(self, examples: Sequence[Example], *, drop: float, sgd: Optimizer) -> Dict[str, float]:
-        """One gradient step on a batch; returns each component's loss."""
+    def update(self, examples: Sequence[Example], *, drop: float, sgd: Optimizer) -> Dict[str, Any]:
+        """One gradient step on a batch; returns each component's loss: a float, or a
+        scalar left on the model's device (float() it, or let the training loop read
+        them back once per evaluation)."""
         docs = [eg.doc for eg in examples]
-        losses: Dict[str, float] = {}
+        losses: Dict[str, Any] = {}
         if not any(len(doc) for doc in docs):
             return losses  # nothing to learn from, and the layers need at least one token
         finish = []
         for t2v in self.tok2vecs:
             set_dropout_rate(t2v.model, drop)
             outputs, backprop = t2v.model.begin_update(docs)
-            d_outputs = t2v.gradient_buffers(outputs)
-            t2v.fill_listeners(docs, outputs, d_outputs)
-            finish.append((t2v, backprop, d_outputs))
+            d_outputs, d_flat = t2v.gradient_buffers(outputs)
+            t2v.fill_listeners(docs, outputs, d_outputs, d_flat)
+            finish.append((t2v, backprop, d_outputs, d_flat))
         try:
             for component in self.tasks:
                 set_dropout_rate(component.model, drop)
@@ -305,9 +349,12 @@ class Pipeline:
                 loss, d_outputs = component.get_loss(examples, outputs)
                 backprop(d_outputs)
                 losses[component.name] = loss
-            for t2v, backprop, d_outputs in finish:
+            for t2v, backprop, d_outputs, d_flat in finish:
                 backprop(d_outputs)
-                losses[t2v.name] = float(sum((d**2).sum() for d in d_outputs))
+                if d_flat is not None:
+                    losses[t2v.name] = (d_flat**2).sum()
+                else:
+                    losses[t2v.name] = sum(((d**2).sum() for d in d_outputs), t2v.model.ops.xp.zeros((), dtype="float32"))
         finally:
             for t2v in self.tok2vecs:
                 t2v.clear_listeners()

@@ -6,15 +6,17 @@ which the CLI table, a Ray Tune reporter or an MLflow logger can all consume.
 
 import json
 import logging
+import math
 import random
 import resource
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Union
+from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
+import numpy
 from confection import Config
-from thinc.api import fix_random_seed
+from thinc.api import fix_random_seed, get_array_module, to_numpy
 
 from archs import registry
 
@@ -122,7 +124,9 @@ def train(
     step = epoch = words = 0
     train_seconds = 0.0
     interval_words, interval_seconds = 0, 0.0
-    interval_losses: Dict[str, float] = {}
+    # Each step's losses as the components return them (device scalars on a GPU): read
+    # back to the host, checked and summed once per evaluation, not once per step.
+    interval_losses: Dict[str, List[Tuple[int, Any]]] = {}
     stop_reason = ""
     eval_frequency = T["eval_frequency"]
 
@@ -133,9 +137,10 @@ def train(
         row = Evaluation(
             epoch=epoch,
             step=step,
+        losses = _sum_losses(interval_losses)
             words=words,
             seconds=train_seconds,
-            losses=dict(interval_losses),
+            losses=losses,
             scores=scores,
             score=score,
             words_per_second=interval_words / interval_seconds if interval_seconds else 0.0,
@@ -145,7 +150,7 @@ def train(
             model_params=model_params,
         )
         history.append(row)
-        interval_words, interval_seconds, interval_losses = 0, 0.0, {}
+        interval_words, interval_seconds = 0, 0.0
         if score > best.score:
             best = row
             if out is not None:
@@ -170,16 +175,14 @@ def train(
             losses = nlp.update(batch, drop=T["dropout"], sgd=optimizer)
             optimizer.step_schedules()  # learn_rate (and other) schedules follow the step
             elapsed = time.perf_counter() - start
-            for name, loss in losses.items():
-                if loss != loss or loss in (float("inf"), float("-inf")):
-                    raise StopTraining(f"component {name!r} had a non-finite loss ({loss}) at step {step + 1}")
-                interval_losses[name] = interval_losses.get(name, 0.0) + loss
             step += 1
             n_words = count_words(batch)
             words += n_words
             train_seconds += elapsed
             interval_words += n_words
             interval_seconds += elapsed
+            for name, loss in losses.items():
+                interval_losses.setdefault(name, []).append((step, loss))
             if step % eval_frequency == 0:
                 if evaluate():
                     stop_reason = "stopped by the evaluation callback"
@@ -222,6 +225,47 @@ def _corpus(corpora: Dict[str, Corpus], dotted: str, key: str) -> Corpus:
     if section != "corpora" or name not in corpora:
         raise ConfigError(f"{key}: {dotted!r} is not a block under [corpora] (have: {', '.join(corpora) or 'none'})")
     return corpora[name]
+def _sum_losses(per_step: Dict[str, List[Tuple[int, Any]]]) -> Dict[str, float]:
+    """Each component's summed loss over an interval, as floats; empties `per_step`.
+
+    Device scalars are stacked and copied to the host once per component. Raises
+    StopTraining naming the first step (and how many more) with a non-finite loss.
+    """
+    totals: Dict[str, float] = {}
+    for name, entries in per_step.items():
+        steps = [s for s, _ in entries]
+        values = _to_floats([v for _, v in entries])
+        bad = [(s, v) for s, v in zip(steps, values) if not math.isfinite(v)]
+        if bad:
+            first_step, first_value = bad[0]
+            more = f" (and at {len(bad) - 1} later steps, up to step {bad[-1][0]})" if len(bad) > 1 else ""
+            raise StopTraining(f"component {name!r} had a non-finite loss ({first_value}) at step {first_step}{more}")
+        total = 0.0
+        for value in values:  # in step order, in float64, as the per-step sum always was
+            total += value
+        totals[name] = total
+    per_step.clear()
+    return totals
+
+
+def _to_floats(values: List[Any]) -> List[float]:
+    """Python floats for a list of losses: floats, host (numpy) scalars or device
+    scalars (CuPy 0-d arrays), the device ones read back in one copy."""
+    floats: List[Optional[float]] = [None] * len(values)
+    on_device: List[int] = []
+    for i, value in enumerate(values):
+        if isinstance(value, (float, int, numpy.generic, numpy.ndarray)):
+            floats[i] = float(value)
+        else:
+            on_device.append(i)
+    if on_device:
+        xp = get_array_module(values[on_device[0]])
+        host = to_numpy(xp.stack([values[i].reshape(()) for i in on_device]))
+        for i, value in zip(on_device, host.tolist()):
+            floats[i] = float(value)
+    return floats  # type: ignore[return-value]
+
+
 
 
 def _score_weights(weights: Optional[Dict[str, Any]], nlp: Pipeline, dev: List[Example]) -> Dict[str, float]:

@@ -13,18 +13,27 @@ class UpstreamSlot:
 
     The component fills it before any listening component runs; each listener
     returns those outputs and adds its gradient (times grad_factor) into
-    `d_outputs`, which the component backpropagates once per batch.
+    `d_outputs`, which the component backpropagates once per batch. When
+    `d_flat` is given, `d_outputs` are per-doc views of that one (n_tokens, width)
+    buffer and a listener adds its whole batch's gradient into it in one operation.
     """
 
-    __slots__ = ("docs", "outputs", "d_outputs")
+    __slots__ = ("docs", "outputs", "d_outputs", "d_flat")
 
     def __init__(self) -> None:
         self.clear()
 
-    def fill(self, docs: List[Doc], outputs: List[Floats2d], d_outputs: Optional[List[Floats2d]]) -> None:
+    def fill(
+        self,
+        docs: List[Doc],
+        outputs: List[Floats2d],
+        d_outputs: Optional[List[Floats2d]],
+        d_flat: Optional[Floats2d] = None,
+    ) -> None:
         self.docs = docs
         self.outputs = outputs
         self.d_outputs = d_outputs
+        self.d_flat = d_flat
 
     def holds(self, docs: List[Doc]) -> bool:
         """Whether the slot holds the outputs for exactly these Doc objects."""
@@ -38,6 +47,7 @@ class UpstreamSlot:
         self.docs: Optional[List[Doc]] = None
         self.outputs: List[Floats2d] = []
         self.d_outputs: Optional[List[Floats2d]] = None
+        self.d_flat: Optional[Floats2d] = None
 
 
 @serialize_attr.register(UpstreamSlot)
@@ -77,6 +87,10 @@ def forward(model: Model, docs: List[Doc], is_train: bool) -> Tuple[List[Floats2
     def backprop(d_outputs: List[Floats2d]) -> List[Doc]:
         if slot.d_outputs is None:
             raise ValueError("Tok2VecListener: the upstream tok2vec ran in prediction mode; no gradient can flow")
+        if slot.d_flat is not None:
+            d = model.ops.flatten(d_outputs, ndim_if_empty=slot.d_flat.ndim)
+            slot.d_flat += d * factor if factor != 1.0 else d
+            return []
         for acc, d in zip(slot.d_outputs, d_outputs):
             acc += d * factor if factor != 1.0 else d
         return []

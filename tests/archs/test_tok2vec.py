@@ -7,7 +7,8 @@ from typing import List
 
 import numpy
 import pytest
-from thinc.api import Adam, Model, fix_random_seed, set_dropout_rate
+from thinc.api import Adam, Model, NumpyOps, fix_random_seed, set_dropout_rate
+from thinc.types import Ragged
 
 from archs import Doc, make_docs, registry
 from archs.features import hash_string, word_shape
@@ -434,3 +435,55 @@ def test_encoder_matches_pad_once_reference(sentences, window_size, depth):
         numpy.testing.assert_allclose(y[interior], ref[interior], rtol=1e-4, atol=1e-4)
         assert not numpy.allclose(y[:1], ref[:1], rtol=1e-4, atol=1e-4)
         assert not numpy.allclose(y[-1:], ref[-1:], rtol=1e-4, atol=1e-4)
+
+
+# --------------------------------------------------------------------- one copy per batch
+
+
+class CountingOps(NumpyOps):
+    """NumpyOps that counts asarray calls on host arrays (host-to-device copies on a GPU)."""
+
+    def __init__(self) -> None:
+        super().__init__(use_blis=False)
+        self.host_copies = 0
+
+    def asarray(self, data, dtype=None):
+        if isinstance(data, numpy.ndarray):
+            self.host_copies += 1
+        return super().asarray(data, dtype=dtype)
+
+
+@pytest.mark.parametrize("as_ragged", [False, True])
+def test_feature_extractor_copies_the_batch_once(sentences, as_ragged):
+    from archs.layers import FeatureExtractor
+
+    docs = make_docs(sentences[:12]) + [Doc([])] + make_docs(sentences[12:15])
+    ops = CountingOps()
+    model = FeatureExtractor(["NORM", "SHAPE", "PREFIX"], as_ragged=as_ragged)
+    model.ops = ops
+    out, _ = model.begin_update(docs)
+    assert ops.host_copies == 1  # rows and lengths together, not one copy per doc
+    expected = [doc.features[:, [2, 5, 3]] for doc in docs]
+    if as_ragged:
+        assert isinstance(out, Ragged)
+        assert out.lengths.tolist() == [len(doc) for doc in docs] and out.lengths.dtype == numpy.int32
+        numpy.testing.assert_array_equal(out.data, numpy.concatenate(expected))
+        assert out.data.dtype == numpy.uint64
+    else:
+        assert_lists_equal(out, expected)
+        assert all(x.dtype == numpy.uint64 for x in out)
+    empty, _ = model.begin_update([])
+    assert (empty.dataXd.shape if as_ragged else len(empty)) == ((0, 3) if as_ragged else 0)
+
+
+def test_hash_embed_cnn_uses_one_feature_copy_per_batch(sentences):
+    docs = make_docs(sentences[:10])
+    fix_random_seed(0)
+    model = hash_embed_cnn()
+    model.initialize(X=docs)
+    extractors = [n for n in model.walk() if n.name == "extract_features"]
+    assert len(extractors) == 1 and extractors[0].attrs["as_ragged"]
+    ops = CountingOps()
+    extractors[0].ops = ops
+    model.begin_update(docs)
+    assert ops.host_copies == 1

@@ -201,8 +201,31 @@ def test_non_finite_loss_stops_the_trial():
             overrides={**SMALL, "training.max_steps": 20, "training.eval_frequency": 10, "training.optimizer.learn_rate": 1e30},
         )
     message = str(info.value)
-    assert re.fullmatch(r"component 'tagger' had a non-finite loss \((nan|inf|-inf)\) at step \d+", message), message
-    assert int(message.rsplit(" ", 1)[1]) <= 10
+    # Losses stay on the device and are checked at the evaluation (step 10), which
+    # names the first non-finite step and how many followed in that interval.
+    match = re.fullmatch(
+        r"component 'tagger' had a non-finite loss \((nan|inf|-inf)\) at step (\d+)"
+        r"(?: \(and at (\d+) later steps, up to step (\d+)\))?",
+        message,
+    )
+    assert match, message
+    assert 1 <= int(match.group(2)) <= 10
+    if match.group(3):
+        assert int(match.group(2)) < int(match.group(4)) <= 10
+
+
+def test_interval_losses_summed_in_step_order_and_non_finite_steps_named():
+    from search.training import _sum_losses
+
+    per_step = {"tagger": [(1, numpy.float32(0.5)), (2, numpy.asarray(0.25, dtype="float32")), (3, 1.0)]}
+    assert _sum_losses(per_step) == {"tagger": 1.75}
+    assert per_step == {}  # emptied for the next interval
+    per_step = {
+        "tagger": [(4, 1.0), (5, numpy.float32("nan")), (6, 2.0), (7, numpy.asarray(float("inf")))],
+        "tok2vec": [(4, 1.0)],
+    }
+    with pytest.raises(StopTraining, match=r"^component 'tagger' had a non-finite loss \(nan\) at step 5 \(and at 1 later steps, up to step 7\)$"):
+        _sum_losses(per_step)
 
 
 def test_config_errors_found_by_the_loop():
@@ -402,3 +425,89 @@ def test_multitask_save_load_round_trip(tmp_path, train_examples):
 def test_load_pipeline_rejects_a_non_model_dir(tmp_path):
     with pytest.raises(FileNotFoundError, match="not a saved model directory"):
         load_pipeline(tmp_path)
+
+
+# ------------------------------------------------------------------ per-batch data path
+
+
+def _per_doc_buffers(t2v):
+    """The former gradient buffers: one zeroed array per doc, no flat buffer."""
+    return lambda outputs: ([t2v.model.ops.alloc2f(*y.shape) for y in outputs], None)
+
+
+@pytest.mark.parametrize("factors", [(1.0, 1.0), (0.5, 0.25)])
+def test_flat_gradient_buffer_gives_the_per_doc_gradients(train_examples, factors):
+    """The listeners add into one (n_tokens, width) buffer; the shared tok2vec must
+    get exactly the gradients the per-doc buffers gave (same weights after the steps)."""
+    results = []
+    for per_doc in (False, True):
+        nlp, _ = build_multitask(*factors, examples=train_examples)
+        t2v = nlp.components["tok2vec"]
+        if per_doc:
+            t2v.gradient_buffers = _per_doc_buffers(t2v)
+        else:
+            views, flat = t2v.gradient_buffers([numpy.ones((2, 3), "f"), numpy.ones((0, 3), "f"), numpy.ones((4, 3), "f")])
+            assert flat.shape == (6, 3) and not flat.any()
+            assert [v.shape for v in views] == [(2, 3), (0, 3), (4, 3)]
+            assert all(v.base is flat or v.base is flat.base for v in views)  # views, not copies
+        sgd = SGD(0.001, L2=0.0, grad_clip=0.0, use_averages=False)
+        losses = [nlp.update(train_examples[i : i + 10], drop=0.0, sgd=sgd) for i in (0, 10, 20)]
+        results.append((flat_params(t2v.model), losses))
+    (flat_weights, flat_losses), (doc_weights, doc_losses) = results
+    assert (flat_weights == doc_weights).all()
+    for a, b in zip(flat_losses, doc_losses):
+        assert a["tagger"] == b["tagger"] and a["xpos_tagger"] == b["xpos_tagger"]
+        assert float(a["tok2vec"]) == pytest.approx(float(b["tok2vec"]), rel=1e-5)  # summation order only
+    assert float(flat_losses[-1]["tok2vec"]) > 0
+
+
+def test_tagger_gold_ids_cached_equal_recomputed(train_examples):
+    nlp, _ = build_multitask(examples=train_examples)
+    tagger = nlp.components["tagger"]
+    labels = {label: i for i, label in enumerate(tagger.labels)}
+    batch = list(train_examples[:15])
+    # a missing tag and a tag unseen in training on a copy of one example
+    words = batch[0].doc.words
+    tags = list(batch[0].gold["upos"])
+    tags[0], tags[1] = None, "NOT-A-TAG"
+    odd = Example(Doc(words), {**batch[0].gold, "upos": tags})
+    batch.append(odd)
+    expected = numpy.array(
+        [labels.get(t, -1) if t is not None else -1 for eg in batch for t in eg.gold["upos"]], dtype="int32"
+    )
+    first = tagger.gold_ids(batch)
+    assert first.dtype == numpy.int32 and (first == expected).all()
+    assert odd.cache  # cached on the example ...
+    cached = [tagger.example_gold_ids(eg) for eg in batch]
+    assert all(a is b for a, b in zip(cached, [tagger.example_gold_ids(eg) for eg in batch]))  # ... and reused
+    assert (tagger.gold_ids(batch) == expected).all()
+    # new labels: the cache is not reused
+    tagger.set_labels(list(reversed(tagger.labels)))
+    relabelled = {label: i for i, label in enumerate(tagger.labels)}
+    expected = numpy.array(
+        [relabelled.get(t, -1) if t is not None else -1 for eg in batch for t in eg.gold["upos"]], dtype="int32"
+    )
+    assert (tagger.gold_ids(batch) == expected).all()
+
+
+def test_tagger_loss_stays_on_the_device_and_matches_the_float_loss(train_examples):
+    nlp, _ = build_multitask(examples=train_examples)
+    tagger = nlp.components["xpos_tagger"]
+    batch = list(train_examples[:8])
+    tags = list(batch[1].gold["xpos"])
+    tags[2] = None
+    batch[1] = Example(batch[1].doc, {**batch[1].gold, "xpos": tags})
+    ops = tagger.model.ops
+    outputs = [ops.asarray2f(numpy.random.RandomState(i).dirichlet(numpy.ones(len(tagger.labels)), len(eg)).astype("f")) for i, eg in enumerate(batch)]
+    loss, d = tagger.get_loss(batch, outputs)
+    assert not isinstance(loss, float)  # a device (here numpy) scalar; read back by the training loop
+    gold = tagger.gold_ids(batch)
+    probs = numpy.concatenate(outputs)
+    expected = probs.copy()
+    known = gold >= 0
+    expected[numpy.nonzero(known)[0], gold[known]] -= 1.0
+    expected[~known] = 0.0
+    assert (numpy.concatenate(d) == expected).all()
+    assert [len(x) for x in d] == [len(eg) for eg in batch]
+    assert float(loss) == pytest.approx(float((expected**2).sum()), rel=1e-6)
+    assert not expected[len(batch[0]) + 2].any()  # the missing tag's row is zero
