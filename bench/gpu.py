@@ -66,6 +66,14 @@ GPU_SCHEDULE: Dict[str, Any] = {
 SCHEDULE_EPOCHS_FACTOR = 4  # the GPU schedule makes fewer, larger updates per epoch: it gets 4x the epochs
 PACKINGS = (1, 2, 4, 8)
 PARTS = ("tests", "configs", "schedule", "sweep")
+# The whole run ends by then (seconds after the start, --deadline): every child's timeout is cut to what is
+# left, and what cannot start any more is reported as not run. Leaves room under 8 minutes for start-up.
+DEADLINE_S = 420.0
+_deadline = float("inf")
+
+
+def time_left() -> float:
+    return _deadline - time.perf_counter()
 
 
 @dataclass
@@ -83,9 +91,9 @@ class Sizes:
     tests_timeout: float
 
 
-GPU_SIZES = Sizes(steps=40, eval_every=20, child_timeout=150, configs_budget=200, schedule_epochs=5,
-                  schedule_timeout=90, sweep_trials=8, sweep_epochs=1, sweep_timeout=75, packings=PACKINGS,
-                  tests_timeout=120)
+GPU_SIZES = Sizes(steps=40, eval_every=20, child_timeout=90, configs_budget=150, schedule_epochs=5,
+                  schedule_timeout=60, sweep_trials=8, sweep_epochs=1, sweep_timeout=60, packings=PACKINGS,
+                  tests_timeout=90)
 CHECK_SIZES = Sizes(steps=4, eval_every=2, child_timeout=180, configs_budget=900, schedule_epochs=1,
                     schedule_timeout=180, sweep_trials=2, sweep_epochs=1, sweep_timeout=240, packings=(1, 2),
                     tests_timeout=300)
@@ -105,6 +113,7 @@ class ChildResult:
 def run_child(cmd: List[str], timeout: float, env: Optional[Dict[str, str]] = None) -> ChildResult:
     """Run cmd in its own process group; its RESULT line as a dict. Past the timeout
     the whole group (a sweep's Ray processes too) is killed."""
+    timeout = max(1.0, min(timeout, time_left()))
     start = time.perf_counter()
     with tempfile.TemporaryFile(mode="w+") as out:
         proc = subprocess.Popen(cmd, cwd=ROOT, env=env or child_env(), stdout=out, stderr=subprocess.STDOUT,
@@ -296,8 +305,8 @@ def part_configs(sizes: Sizes, gpu_id: int, tolerance: float, only: Optional[Lis
         if why:
             row["skipped"] = why
             continue
-        if time.perf_counter() - start > sizes.configs_budget:
-            row["skipped"] = f"not run: the part's {sizes.configs_budget:.0f} s were spent"
+        if time.perf_counter() - start > sizes.configs_budget or time_left() < 20:
+            row["skipped"] = "not run: the part's or the run's time was spent"
             continue
         overrides, row["batch"] = config_overrides(config, sizes.steps, sizes.eval_every)
         cpu_cmd = train_cmd(config, -1, overrides)
@@ -362,6 +371,9 @@ def part_sweep(sizes: Sizes, on_gpu: bool) -> List[Dict[str, Any]]:
     rows = []
     cpus = os.cpu_count() or 1
     for packing in sizes.packings:
+        if time_left() < 30:
+            rows.append({"packing": packing, "fraction": 0.0, "run": ChildResult(False, {}, 0.0, "not run: the run's time was spent")})
+            continue
         fraction = round(1.0 / packing, 4) if on_gpu else 0.0
         cpus_per_trial = 1.0 if on_gpu else min(1.0, round(cpus / packing, 2))
         cmd = [PY, str(Path(__file__).resolve()), "_sweep", "--packing", str(packing), "--fraction", str(fraction),
@@ -507,6 +519,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--packings", default="", help="sweep: trials per GPU (default 1,2,4,8; 1,2 with --check-on-cpu)")
     parser.add_argument("--sweep-trials", type=int, default=0, help="sweep: trials per packing (default 8; 2 with --check-on-cpu)")
     parser.add_argument("--score-tolerance", type=float, default=0.02, help="configs: largest GPU-CPU dev score difference that agrees")
+    parser.add_argument("--deadline", type=float, default=0.0,
+                        help=f"seconds the whole run may take (default {DEADLINE_S:.0f}; none with --check-on-cpu)")
     parser.add_argument("--write", action="store_true", help="with --check-on-cpu: write the section anyway (as gpu-cpu-check)")
     args = parser.parse_args(argv)
     parts = [p for p in args.parts.split(",") if p]
@@ -531,8 +545,11 @@ def main(argv: Optional[List[str]] = None) -> int:
         sizes.packings = tuple(int(p) for p in args.packings.split(","))
     cpu_workers = 0 if args.check_on_cpu else max(0, min(6, ((os.cpu_count() or 1) - 4) // 2))
 
+    global _deadline
     results: Dict[str, Any] = {}
     started = time.perf_counter()
+    deadline = args.deadline or (0.0 if args.check_on_cpu else DEADLINE_S)
+    _deadline = started + deadline if deadline else float("inf")
     if "tests" in parts:
         print("tests: the GPU-only tests ...", flush=True)
         results["tests"] = part_tests(sizes)
