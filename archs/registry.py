@@ -1,6 +1,7 @@
 """The archsweep registry: Thinc's registries plus spaCy's config sections.
 
 Like `spacy.registry`, it resolves `@architectures`, `@readers`, `@batchers`, `@distributions` (search spaces), `@span_getters` (transformer windows)
+(and names the sweeps' `samplers` and `schedulers`)
 and Thinc's own `@layers`, `@optimizers`, `@schedules`, ... blocks of a
 confection config.
 """
@@ -16,3 +17,6 @@ class registry(thinc.api.registry):
     factories = catalogue.create("archsweep", "factories", entry_points=True)
     distributions = catalogue.create("archsweep", "distributions", entry_points=True)
     span_getters = catalogue.create("archsweep", "span_getters", entry_points=True)
+    # sweeps: `archsweep sweep --search NAME` (an Optuna sampler) and `--scheduler NAME` (a Ray Tune scheduler)
+    samplers = catalogue.create("archsweep", "samplers", entry_points=True)
+    schedulers = catalogue.create("archsweep", "schedulers", entry_points=True)

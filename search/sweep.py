@@ -13,12 +13,13 @@ from typing import Any, Callable, Dict, List, Optional, Set, Union
 import optuna
 import ray
 from ray import tune
-from ray.exceptions import OutOfMemoryError, RayActorError
 from ray.tune import Callback, FailureConfig, RunConfig, SyncConfig, TuneConfig, Tuner
-from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
 from ray.tune.search import ConcurrencyLimiter
 from ray.tune.search.optuna import OptunaSearch
 from ray.tune.stopper import Stopper
+
+from archs import registry
 
 from . import storage
 from .config import fill_config
@@ -28,6 +29,7 @@ from .progress import SweepProgressTable
 from .space import Space
 from .trial import SEED_KEY, derive_seed, run_trial, trial_config
 from .tracking import PENDING_FILE, STATE_FILE, SYNC_PENDING_KEY, SweepTracking, code_version, default_tracking_uri, trial_ref
+from .tune_compat import PruningAwareOptunaSearch, fail_trials_killed_for_memory, tuner_callbacks
 
 logger = logging.getLogger(__name__)
 METRIC = "score"
@@ -105,30 +107,6 @@ class DefineByRun:
     def __call__(self, trial: optuna.Trial) -> Dict[str, Any]:
         self.space.sample(trial)
         return {SEED_KEY: derive_seed(self.sweep_seed, trial.number)}
-
-
-class PruningAwareOptunaSearch(OptunaSearch):
-    """Ray's OptunaSearch tells Optuna that a trial ASHA stopped early is
-    COMPLETE with its truncated score, which misleads TPE. Here a trial whose
-    last result is not `training_finished` is told as PRUNED (Optuna then uses
-    its reported intermediate values), and an errored one as FAIL."""
-
-    def on_trial_complete(self, trial_id: str, result: Optional[Dict] = None, error: bool = False) -> None:
-        if trial_id in self._completed_trials or trial_id not in self._ot_trials:
-            return super().on_trial_complete(trial_id, result, error)
-        ot_trial = self._ot_trials[trial_id]
-        if error:
-            self._ot_study.tell(ot_trial, state=optuna.trial.TrialState.FAIL)
-        elif not (result and result.get("training_finished")):
-            # The result that made the scheduler stop the trial reaches only this
-            # method, not on_trial_result: record it before telling PRUNED.
-            if result and self.metric in result and "training_iteration" in result:
-                ot_trial.report(result[self.metric], result["training_iteration"])
-            self._ot_study.tell(ot_trial, state=optuna.trial.TrialState.PRUNED)
-        else:
-            # rank finished trials by their best evaluation, as export does
-            self._ot_study.tell(ot_trial, result.get("best_score", result[self.metric]))
-        self._completed_trials.add(trial_id)
 
 
 class TrackingCallback(Callback):
@@ -254,39 +232,6 @@ class ComputeBudget(Stopper):
         return sum(self.used.values()) >= self.epochs
 
 
-class TrialWorkerOutOfMemory(RayActorError):
-    """Ray's OutOfMemoryError (its memory monitor killed the trial's worker), handed
-    to Ray Tune as the actor death it is."""
-
-    def __init__(self, error_msg: str = "") -> None:
-        super().__init__(error_msg=error_msg)
-
-    def __reduce__(self):  # Tune pickles a trial's error
-        return (type(self), (self.error_msg,))
-
-
-def _fail_trials_killed_for_memory() -> None:
-    """Ray Tune 2.60's actor manager accepts a failed trial task's error only if it is a
-    RayActorError or RayTaskError: the OutOfMemoryError Ray raises when its memory
-    monitor kills a trial's worker stops the whole sweep (`RuntimeError: Caught
-    unexpected exception`). Installed once, in the driver: such an error reaches Tune
-    as the trial's actor death, so the trial fails alone (and is retried up to
-    --max-failures) with Ray's message as its error."""
-    from ray.air.execution._internal.actor_manager import RayActorManager
-
-    original = RayActorManager._actor_task_failed
-    if getattr(original, "archsweep_oom", False):
-        return
-
-    def _actor_task_failed(self, tracked_actor_task, exception):
-        if isinstance(exception, OutOfMemoryError):
-            exception = TrialWorkerOutOfMemory(f"ray.exceptions.OutOfMemoryError: {exception}")
-        return original(self, tracked_actor_task, exception)
-
-    _actor_task_failed.archsweep_oom = True
-    RayActorManager._actor_task_failed = _actor_task_failed
-
-
 def _trainable(config: Dict[str, Any], *, space: Space, workdir: str) -> None:
     """Ray Tune's function trainable: the plain trial with tune.report as its reporter."""
     os.chdir(workdir)  # relative paths in the space mean the driver's working directory
@@ -329,7 +274,7 @@ def sweep(
     # verbose=0; the legacy one prints nothing then, and search.progress's table
     # is the sweep's progress display.
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
-    _fail_trials_killed_for_memory()
+    fail_trials_killed_for_memory()
     started_ray = not ray.is_initialized()
     if started_ray:
         ray.init(address=settings.address, include_dashboard=False, configure_logging=False, log_to_driver=False)
@@ -433,8 +378,7 @@ def _latest_unfinished(storage_root: str, experiment: str) -> str:
 def _attach_progress(tuner: Tuner, progress: Optional[Callable[[str], None]], live_table: Optional[Callable[[str], None]]) -> None:
     """Give the (possibly unpickled) tracking callback the progress printer, and
     add the live table (after tuner.pkl was written, so it is never pickled)."""
-    run_config = getattr(getattr(tuner, "_local_tuner", None), "_run_config", None)
-    callbacks = getattr(run_config, "callbacks", None)
+    callbacks = tuner_callbacks(tuner)
     for callback in callbacks or []:
         if isinstance(callback, TrackingCallback):
             callback.progress = progress
@@ -445,36 +389,54 @@ def _attach_progress(tuner: Tuner, progress: Optional[Callable[[str], None]], li
 def _share_tracking(tuner: Tuner, tracking: SweepTracking) -> None:
     """The tracking callback (unpickled, on resume) writes through the sweep's
     own SweepTracking, so that its queue and the sweep's end are one queue, in order."""
-    run_config = getattr(getattr(tuner, "_local_tuner", None), "_run_config", None)
-    for callback in getattr(run_config, "callbacks", None) or []:
+    for callback in tuner_callbacks(tuner) or []:
         if isinstance(callback, TrackingCallback):
             callback.tracking = tracking
 
 
 def _searcher(space: Space, settings: SweepSettings) -> OptunaSearch:
-    if settings.search == "tpe":
-        # constant_liar: concurrent trials don't all get the same proposal
-        sampler = optuna.samplers.TPESampler(seed=settings.seed, constant_liar=True)
-    elif settings.search == "random":
-        sampler = optuna.samplers.RandomSampler(seed=settings.seed)
-    else:
-        raise ValueError(f"--search: expected tpe or random, got {settings.search!r}")
+    samplers = registry.samplers.get_all()
+    if settings.search not in samplers:
+        raise ValueError(f"--search: expected one of {', '.join(sorted(samplers))}, got {settings.search!r}")
+    sampler = samplers[settings.search](seed=settings.seed)
     return PruningAwareOptunaSearch(space=DefineByRun(space, settings.seed), metric=METRIC, mode="max", sampler=sampler)
 
 
-def _scheduler(settings: SweepSettings):
-    if settings.scheduler == "asha":
-        if settings.time_attr not in ASHA_TIME_ATTRS:
-            raise ValueError(f"--time-attr: expected evaluations or epochs, got {settings.time_attr!r}")
-        return ASHAScheduler(
-            time_attr=ASHA_TIME_ATTRS[settings.time_attr],
-            max_t=settings.max_t,
-            grace_period=settings.grace_period,
-            reduction_factor=settings.reduction_factor,
-        )
-    if settings.scheduler == "none":
-        return FIFOScheduler()
-    raise ValueError(f"--scheduler: expected asha or none, got {settings.scheduler!r}")
+def _scheduler(settings: SweepSettings) -> TrialScheduler:
+    schedulers = registry.schedulers.get_all()
+    if settings.scheduler not in schedulers:
+        raise ValueError(f"--scheduler: expected one of {', '.join(sorted(schedulers))}, got {settings.scheduler!r}")
+    return schedulers[settings.scheduler](settings)
+
+
+@registry.samplers("tpe")
+def tpe_sampler(*, seed: int) -> optuna.samplers.BaseSampler:
+    """Optuna's TPE; constant_liar, so that concurrent trials don't all get the same proposal."""
+    return optuna.samplers.TPESampler(seed=seed, constant_liar=True)
+
+
+@registry.samplers("random")
+def random_sampler(*, seed: int) -> optuna.samplers.BaseSampler:
+    return optuna.samplers.RandomSampler(seed=seed)
+
+
+@registry.schedulers("asha")
+def asha_scheduler(settings: SweepSettings) -> TrialScheduler:
+    """ASHA: rungs at grace_period * reduction_factor^k up to max_t, in time_attr's unit."""
+    if settings.time_attr not in ASHA_TIME_ATTRS:
+        raise ValueError(f"--time-attr: expected evaluations or epochs, got {settings.time_attr!r}")
+    return ASHAScheduler(
+        time_attr=ASHA_TIME_ATTRS[settings.time_attr],
+        max_t=settings.max_t,
+        grace_period=settings.grace_period,
+        reduction_factor=settings.reduction_factor,
+    )
+
+
+@registry.schedulers("none")
+def no_scheduler(settings: SweepSettings) -> TrialScheduler:
+    """Every trial trains to its own end."""
+    return FIFOScheduler()
 
 
 def _finish(

@@ -18,7 +18,8 @@ from ray.tune.search.optuna import OptunaSearch
 
 from search.config import load_config
 from search.space import DIST_KEY, Space
-from search.sweep import DefineByRun, PruningAwareOptunaSearch, SweepSettings, sweep
+from search.sweep import DefineByRun, SweepSettings, sweep
+from search.tune_compat import PruningAwareOptunaSearch
 from search.trial import SEED_KEY, derive_seed
 from search.tracking import code_version
 from search_testing import PATHS, REPO
