@@ -20,19 +20,20 @@ from thinc.types import Floats2d
 from .features import Doc
 from .layers import BiLSTM, CharacterEmbed, FeatureExtractor, FixedDropout, StaticVectors, Tok2VecListener
 from .registry import registry
+from .types import DropoutRate, NonNegativeInt, PositiveInt
 from .vectors import load_vectors
 
 
 @registry.architectures("spacy.HashEmbedCNN.v1")
 def HashEmbedCNN(
     *,
-    width: int,
-    depth: int,
-    embed_size: int,
-    window_size: int,
-    maxout_pieces: int,
+    width: PositiveInt,
+    depth: PositiveInt,
+    embed_size: PositiveInt,
+    window_size: NonNegativeInt,
+    maxout_pieces: PositiveInt,
     subword_features: bool,
-    dropout: Optional[float] = None,
+    dropout: Optional[DropoutRate] = None,
     pretrained_vectors: Optional[Union[bool, str]] = None,
 ) -> Model[List[Doc], List[Floats2d]]:
     """Hash embeddings of NORM (+ PREFIX, SUFFIX, SHAPE) mixed by a maxout layer,
@@ -64,14 +65,14 @@ def HashEmbedCNN(
 @registry.architectures("spacy.HashCharEmbedCNN.v1")
 def HashCharEmbedCNN(
     *,
-    width: int,
-    depth: int,
-    embed_size: int,
-    window_size: int,
-    maxout_pieces: int,
-    nM: int,
-    nC: int,
-    dropout: Optional[float] = None,
+    width: PositiveInt,
+    depth: PositiveInt,
+    embed_size: PositiveInt,
+    window_size: NonNegativeInt,
+    maxout_pieces: PositiveInt,
+    nM: PositiveInt,
+    nC: PositiveInt,
+    dropout: Optional[DropoutRate] = None,
     pretrained_vectors: Optional[Union[bool, str]] = None,
 ) -> Model[List[Doc], List[Floats2d]]:
     """Character embeddings (the UTF-8 bytes at nC positions of each word) plus a
@@ -93,13 +94,13 @@ def HashCharEmbedCNN(
 @registry.architectures("spacy.HashCharEmbedBiLSTM.v1")
 def HashCharEmbedBiLSTM(
     *,
-    width: int,
-    depth: int,
-    embed_size: int,
-    maxout_pieces: int,
-    nM: int,
-    nC: int,
-    dropout: Optional[float] = None,
+    width: PositiveInt,
+    depth: PositiveInt,
+    embed_size: PositiveInt,
+    maxout_pieces: PositiveInt,
+    nM: PositiveInt,
+    nC: PositiveInt,
+    dropout: Optional[DropoutRate] = None,
     pretrained_vectors: Optional[Union[bool, str]] = None,
 ) -> Model[List[Doc], List[Floats2d]]:
     """The character + NORM embedding of spacy.HashCharEmbedCNN.v1 encoded by a
@@ -125,7 +126,7 @@ def HashCharEmbedBiLSTM(
 
 
 @registry.architectures("spacy.Tok2VecListener.v1")
-def Tok2VecListenerArchitecture(width: int, upstream: str = "*", grad_factor: float = 1.0) -> Model[List[Doc], List[Floats2d]]:
+def Tok2VecListenerArchitecture(width: PositiveInt, upstream: str = "*", grad_factor: float = 1.0) -> Model[List[Doc], List[Floats2d]]:
     """Use the output of a shared tok2vec component instead of an own encoder.
 
     width: the upstream tok2vec's width.

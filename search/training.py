@@ -109,8 +109,13 @@ def train(
     if not corpus_words:
         raise ConfigError(f"{T['train_corpus']}: the training corpus is empty")
 
-    nlp = Pipeline.from_config(C)
-    nlp.initialize(train_examples)
+    if not dev_examples:
+        raise ConfigError(f"{T['dev_corpus']}: the dev corpus is empty (it gives the scores training is judged by)")
+    try:
+        nlp = Pipeline.from_config(C)
+        nlp.initialize(train_examples)
+    except ValueError as err:  # a component's settings do not fit the config or the data
+        raise ConfigError(str(err)) from err
     model_params = sum(count_params(component.model) for component in nlp.components.values())
     score_weights = _score_weights(T.get("score_weights"), nlp, dev_examples)
 
@@ -132,12 +137,12 @@ def train(
 
     def evaluate() -> bool:
         nonlocal best, interval_words, interval_seconds, interval_losses
+        losses = _sum_losses(interval_losses)
         scores = nlp.evaluate(dev_examples)
         score = sum(scores.get(k, 0.0) * w for k, w in score_weights.items())
         row = Evaluation(
             epoch=epoch,
             step=step,
-        losses = _sum_losses(interval_losses)
             words=words,
             seconds=train_seconds,
             losses=losses,
@@ -176,13 +181,13 @@ def train(
             optimizer.step_schedules()  # learn_rate (and other) schedules follow the step
             elapsed = time.perf_counter() - start
             step += 1
+            for name, loss in losses.items():
+                interval_losses.setdefault(name, []).append((step, loss))
             n_words = count_words(batch)
             words += n_words
             train_seconds += elapsed
             interval_words += n_words
             interval_seconds += elapsed
-            for name, loss in losses.items():
-                interval_losses.setdefault(name, []).append((step, loss))
             if step % eval_frequency == 0:
                 if evaluate():
                     stop_reason = "stopped by the evaluation callback"
@@ -220,11 +225,6 @@ def train(
     )
 
 
-def _corpus(corpora: Dict[str, Corpus], dotted: str, key: str) -> Corpus:
-    section, _, name = dotted.partition(".")
-    if section != "corpora" or name not in corpora:
-        raise ConfigError(f"{key}: {dotted!r} is not a block under [corpora] (have: {', '.join(corpora) or 'none'})")
-    return corpora[name]
 def _sum_losses(per_step: Dict[str, List[Tuple[int, Any]]]) -> Dict[str, float]:
     """Each component's summed loss over an interval, as floats; empties `per_step`.
 
@@ -266,6 +266,11 @@ def _to_floats(values: List[Any]) -> List[float]:
     return floats  # type: ignore[return-value]
 
 
+def _corpus(corpora: Dict[str, Corpus], dotted: str, key: str) -> Corpus:
+    section, _, name = dotted.partition(".")
+    if section != "corpora" or name not in corpora:
+        raise ConfigError(f"{key}: {dotted!r} is not a block under [corpora] (have: {', '.join(corpora) or 'none'})")
+    return corpora[name]
 
 
 def _score_weights(weights: Optional[Dict[str, Any]], nlp: Pipeline, dev: List[Example]) -> Dict[str, float]:
