@@ -27,6 +27,7 @@ This module imports neither Ray nor Optuna nor MLflow.
 
 import hashlib
 import inspect
+import json
 import math
 import random
 from dataclasses import dataclass
@@ -354,21 +355,106 @@ class Space:
         return Config(filled), values
 
     def validate(self) -> None:
-        """Check every dimension's target and the filled config of each option
-        (each options dimension once per option, the rest at defaults)."""
+        """Check the space before any trial starts: every dimension's target,
+        the filled config of each option (each options dimension once per
+        option, the rest at defaults), and every value a trial can be given
+        (each choice and ordinal value, both ends of each range), each
+        substituted alone into the default config and filled as a training
+        config would be. Builds no model and reads no corpus."""
         for dim in self.dimensions:
             _check_target(self.template, dim.name)
+        by_name = {d.name: d for d in self.dimensions}
+        keys = {d.name: _config_key(d, by_name) for d in self.dimensions}
         options = [d for d in self.dimensions if isinstance(d.distribution, Options)]
         variants: List[Dict[str, Any]] = [{d.name: d.distribution.default for d in options if d.condition is None}]
         for dim in options:
-            variants += [{dim.name: option} for option in dim.distribution.blocks if option != dim.distribution.default]
+            variants += [
+                {**_activation(dim, by_name), dim.name: option}
+                for option in dim.distribution.blocks
+                if option != dim.distribution.default
+            ]
         for variant in variants:
-            config, _ = self.sample(DefaultSuggester(self, variant))
-            try:
-                fill_config(config)
-            except ConfigError as err:
-                where = f" (with {', '.join(f'{k} = {v}' for k, v in variant.items())})" if variant else ""
-                raise SpaceError(f"{self.source or 'space'}{where}: {err}") from err
+            values, error = self._try_fill(variant)
+            if error is None:
+                continue
+            # An error at a dimension's key is that dimension's default value: name the dimension.
+            for name, value in values.items():
+                dist = by_name[name].distribution
+                if not isinstance(dist, Options) and error.startswith(keys[name] + ":"):
+                    what = "default" if isinstance(dist, (Uniform, IntUniform)) else _value_kind(dist)
+                    raise SpaceError(f"{name}: {what} {_show_json(value)} is invalid:{error[len(keys[name]) + 1:]}")
+            where = f" (with {', '.join(f'{k} = {v}' for k, v in variant.items())})" if variant else ""
+            raise SpaceError(f"{self.source or 'space'}{where}: {error}")
+        # The defaults fill (checked above), so a value that does not is the one to blame.
+        for dim in self.dimensions:
+            for what, value in _candidates(dim.distribution):
+                _, error = self._try_fill({**_activation(dim, by_name), dim.name: value})
+                if error is not None:
+                    if error.startswith(keys[dim.name] + ":"):
+                        error = error[len(keys[dim.name]) + 1:].lstrip()
+                    raise SpaceError(f"{dim.name}: {what} {_show_json(value)} is invalid: {error}")
+
+    def _try_fill(self, picks: Dict[str, Any]) -> Tuple[Dict[str, Any], Optional[str]]:
+        """The config sampled at `picks` (the rest at defaults) filled as a
+        training config: the sampled value of each dimension in it, and its
+        problem in one line (None when it fills)."""
+        config, values = self.sample(DefaultSuggester(self, picks))  # fresh: fill_config may change what it is given
+        try:
+            fill_config(config)
+        except ConfigError as err:
+            return values, _one_line(str(err))
+        return values, None
+
+
+def _activation(dim: Dimension, by_name: Dict[str, Dimension]) -> Dict[str, Any]:
+    """The options picks under which a conditional dimension exists (its
+    options dimension's option, and that one's own condition, upwards)."""
+    picks: Dict[str, Any] = {}
+    condition = dim.condition
+    while condition is not None:
+        parent, option = condition
+        picks[parent] = option
+        condition = by_name[parent].condition
+    return picks
+
+
+def _config_key(dim: Dimension, by_name: Dict[str, Dimension]) -> str:
+    """Where a dimension's value lands in a sampled config: its dotted name
+    without the option names (`tok2vec.chars.width` is `tok2vec.width`)."""
+    if dim.condition is None:
+        return dim.name
+    parent, option = dim.condition
+    rest = dim.name[len(parent) + len(option) + 2:]
+    return f"{_config_key(by_name[parent], by_name)}.{rest}"
+
+
+def _value_kind(dist: Distribution) -> str:
+    return "ordinal value" if isinstance(dist, Ordinal) else "choice value"
+
+
+def _candidates(dist: Distribution) -> List[Tuple[str, Any]]:
+    """The values of a distribution worth checking, each with how to name it:
+    every choice and ordinal value, both ends of a range. An options
+    dimension has none: its blocks are checked as variants."""
+    if isinstance(dist, Categorical):
+        return [(_value_kind(dist), v) for v in dist.values]
+    if isinstance(dist, (Uniform, IntUniform)):
+        return [("range's low end", dist.low), ("range's high end", dist.high)]
+    return []
+
+
+def _show_json(value: Any) -> str:
+    """A value as a config file spells it (null, true, "abc", 0.2)."""
+    return json.dumps(value)
+
+
+def _one_line(message: str) -> str:
+    """fill_config reports several problems as an indented list under
+    "config error:"; an error line holds them joined."""
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    if lines and lines[0] == "config error:":
+        lines = lines[1:]
+    return "; ".join(lines)
 
 
 def make_distribution(dotted: str, block: Dict[str, Any]) -> Distribution:

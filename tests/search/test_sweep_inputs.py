@@ -34,6 +34,10 @@ def _bad_range(config):
     config["training"]["optimizer"]["learn_rate"] = {DIST_KEY: "loguniform.v1", "low": 0.01, "high": 0.001}
 
 
+def _bad_choice_value(config):
+    config["training"]["dropout"] = {DIST_KEY: "choice.v1", "values": [0.1, "abc", 0.2]}
+
+
 def _missing_data(config):
     config["paths"]["dev"] = "/nonexistent/dev.conllu"
 
@@ -59,6 +63,7 @@ def _unchanged(config):
 # case: (the space's edit, given tmp_path; what the error names; extra command-line arguments)
 CASES = {
     "bad space": (lambda tmp: _bad_range, ["training.optimizer.learn_rate", "low"], []),
+    "bad choice value": (lambda tmp: _bad_choice_value, ["training.dropout", 'choice value "abc" is invalid'], []),
     "missing data file": (lambda tmp: _missing_data, ["paths.dev", "data file not found", "/nonexistent/dev.conllu"], []),
     "unknown architecture": (lambda tmp: _unknown_architecture, ["spacy.HashEmbedCNN.v9"], []),
     "unreadable vectors": (_unreadable_vectors, ["pretrained_vectors", "unreadable vectors table", "vectors.txt:1"], []),
