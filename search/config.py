@@ -25,6 +25,8 @@ TRAINING_DEFAULTS: Dict[str, Any] = {
 }
 TRAINING_BLOCKS = ("optimizer", "batcher", "score_weights")
 NLP_DEFAULTS: Dict[str, Any] = {"pipeline": [], "batch_size": 1000}
+# blocks whose keys are the user's own (score names), so an override may add one
+FREE_FORM_BLOCKS = ("training.score_weights",)
 
 
 class ConfigError(ValueError):
@@ -128,8 +130,11 @@ def load_config(path: Union[str, Path], overrides: Dict[str, Any] = {}) -> Confi
 
 def check_override_keys(config: Config, overrides: Dict[str, Any], source: str = "the config") -> None:
     """Refuse an override whose dotted key is not a setting of the (filled) config:
-    a typo such as --paths.trian would otherwise be silently ignored."""
+    a typo such as --paths.trian would otherwise be silently ignored. Blocks whose keys
+    the user names (training.score_weights) take new keys."""
     for dotted in overrides:
+        if any(dotted.startswith(block + ".") for block in FREE_FORM_BLOCKS):
+            continue
         node: Any = config
         parts = dotted.split(".")
         for depth, part in enumerate(parts):
