@@ -240,10 +240,12 @@ def export(
     from mlflow.exceptions import MlflowException
 
     from .export import export_best
-    from .tracking import default_tracking_uri
+    from .tracking import default_tracking_uri, reading_store
 
+    uri = tracking_uri or default_tracking_uri()
     try:
-        path = export_best(tracking_uri or default_tracking_uri(), experiment=experiment, parent_run_id=parent_run, metric=metric, output=output)
+        with reading_store(uri):
+            path = export_best(uri, experiment=experiment, parent_run_id=parent_run, metric=metric, output=output)
     except (ValueError, MlflowException) as err:
         _fail(str(err))
     typer.echo(f"wrote {path}")
@@ -260,10 +262,12 @@ def report(
     from mlflow.exceptions import MlflowException
 
     from .report_mlflow import write_report
-    from .tracking import default_tracking_uri
+    from .tracking import default_tracking_uri, reading_store
 
+    uri = tracking_uri or default_tracking_uri()
     try:
-        built = write_report(tracking_uri or default_tracking_uri(), output, experiment=experiment, parent_run_id=parent_run)
+        with reading_store(uri):
+            built = write_report(uri, output, experiment=experiment, parent_run_id=parent_run)
     except (ValueError, MlflowException) as err:
         _fail(str(err))
     typer.echo(f"parameter importance: {built.importance.note}")

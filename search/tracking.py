@@ -29,6 +29,7 @@ import requests
 from mlflow.entities import Metric, Param, RunStatus, RunTag
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
+from mlflow.utils.file_utils import local_file_uri_to_path
 
 from . import storage
 
@@ -101,6 +102,59 @@ def _short_requests() -> Iterator[None]:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+
+class TrackingStoreError(ValueError):
+    """A read-only command's tracking store is missing or cannot be reached;
+    the message names its path or URI."""
+
+
+def local_store_path(uri: str) -> Optional[Path]:
+    """The file (sqlite) or folder (file store, plain path) in which a local
+    tracking URI keeps its runs; None for a server or an in-memory database."""
+    if uri.startswith("sqlite:"):
+        # SQLAlchemy's spelling: sqlite:///relative.db, sqlite:////absolute.db, sqlite:// in memory.
+        rest = uri[len("sqlite:"):].split("?", 1)[0]
+        path = rest[3:] if rest.startswith("///") else ""
+        return Path(path) if path not in ("", ":memory:") else None
+    if uri.startswith("file:") or "://" not in uri:
+        return Path(local_file_uri_to_path(uri))
+    return None
+
+
+@contextmanager
+def reading_store(tracking_uri: str) -> Iterator[None]:
+    """The frame of a read-only command (export, report): its store must exist
+    already (MLflow would create an empty one), its requests are short (an
+    unreachable server fails in seconds, not after MLflow's minutes of
+    retries), and an unreachable server is a TrackingStoreError naming the URI."""
+    path = local_store_path(tracking_uri)
+    if path is not None and not path.exists():
+        raise TrackingStoreError(f"no MLflow store at {path} (run a sweep first, or pass --tracking-uri)")
+    try:
+        with _short_requests():
+            yield
+    except Exception as err:
+        if is_unreachable(err):
+            raise TrackingStoreError(
+                f"cannot reach the MLflow tracking server at {tracking_uri} ({_root_cause(err)}); "
+                "start it, or pass another --tracking-uri"
+            ) from err
+        raise
+
+
+def _root_cause(err: BaseException) -> str:
+    """Why a request failed, in one line: no answer in time, or the innermost
+    error under MLflow's and requests' wrappers (e.g. "[Errno 111] Connection refused")."""
+    seen = {id(err)}
+    while True:
+        if isinstance(err, (requests.Timeout, TimeoutError)):
+            return f"no answer within {REQUEST_TIMEOUT_S} s"
+        inner = err.__cause__ or err.__context__
+        if inner is None or id(inner) in seen:
+            return _short(err)
+        seen.add(id(inner))
+        err = inner
 
 
 def trial_ref(parent_run_id: str, trial_id: str) -> str:
