@@ -14,8 +14,8 @@ which the static oracle still uses.
 """
 
 import random
+from collections.abc import Sequence
 from pathlib import Path
-from typing import List, Optional, Sequence, Tuple
 
 import numpy
 import pytest
@@ -24,7 +24,15 @@ from search.corpus import read_conllu
 from search.iob2 import read_iob2
 from search.parsing import arc_eager as ae
 from search.parsing import ner
-from search.parsing.arc_eager import BREAK, INVALID_COST, LEFT, REDUCE, RIGHT, ArcEager, concat_trees
+from search.parsing.arc_eager import (
+    BREAK,
+    INVALID_COST,
+    LEFT,
+    REDUCE,
+    RIGHT,
+    ArcEager,
+    concat_trees,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 DEP_TRAIN = REPO / "data" / "ud_english_ewt" / "en_ewt-ud-train.sample.conllu"
@@ -34,7 +42,7 @@ NER_TRAIN = REPO / "data" / "uner_english_ewt" / "en_ewt-ud-train.approx.sample.
 # ------------------------------------------------------------------ references
 
 
-def ref_arc_eager_feature_ids(st: ae.State, nF: int) -> List[int]:
+def ref_arc_eager_feature_ids(st: ae.State, nF: int) -> list[int]:
     """The per-state featurisation (ARCHITECTURES.md §3.1), as State.feature_ids was."""
     S, B, L, R = st.S, st.B, st.L, st.R
     if nF == 8:
@@ -68,7 +76,7 @@ def ref_arc_eager_costs(moves: ArcEager, st: ae.State, gold: ae.Gold) -> numpy.n
     return out
 
 
-def ref_ner_feature_ids(st: ner.State, nF: int) -> List[int]:
+def ref_ner_feature_ids(st: ner.State, nF: int) -> list[int]:
     """The per-state NER featurisation, as ner.State.feature_ids was."""
     b0 = st.b0 if st.b0 < st.length else -1
     e0 = st.ent_start
@@ -87,15 +95,15 @@ def ref_ner_feature_ids(st: ner.State, nF: int) -> List[int]:
 # ------------------------------------------------------------------ arc-eager
 
 
-def random_tree(rng: random.Random, n: int) -> Tuple[List[Optional[int]], List[Optional[str]]]:
+def random_tree(rng: random.Random, n: int) -> tuple[list[int | None], list[str | None]]:
     """A random (possibly non-projective) tree over n words, one root, some heads and
     labels missing (None)."""
     order = list(range(n))
     rng.shuffle(order)
-    heads: List[Optional[int]] = [-1] * n
+    heads: list[int | None] = [-1] * n
     for k, w in enumerate(order[1:], 1):
         heads[w] = order[rng.randrange(k)]
-    labels: List[Optional[str]] = [rng.choice(["nsubj", "obj", "amod", "det", "rare"]) for _ in range(n)]
+    labels: list[str | None] = [rng.choice(["nsubj", "obj", "amod", "det", "rare"]) for _ in range(n)]
     for w in range(n):
         if heads[w] == -1:
             labels[w] = "root"
@@ -106,7 +114,7 @@ def random_tree(rng: random.Random, n: int) -> Tuple[List[Optional[int]], List[O
     return heads, labels
 
 
-def arc_eager_docs(rng: random.Random, examples) -> List[Tuple[list, list, Optional[list]]]:
+def arc_eager_docs(rng: random.Random, examples) -> list[tuple[list, list, list | None]]:
     """(heads, labels, sent_starts) documents: sample sentences, multi-sentence
     documents (BREAK and sentence starts in the oracle), random trees."""
     trees = [(eg.gold["heads"], eg.gold["deps"]) for eg in examples]
@@ -231,9 +239,9 @@ def test_arc_eager_batch_rows_are_independent():
 # ------------------------------------------------------------------ NER
 
 
-def random_biluo(rng: random.Random, n: int, labels: Sequence[str]) -> List[Optional[str]]:
+def random_biluo(rng: random.Random, n: int, labels: Sequence[str]) -> list[str | None]:
     """Random valid BILUO tags (some labels unknown to the system), some tokens missing."""
-    tags: List[Optional[str]] = []
+    tags: list[str | None] = []
     i = 0
     while i < n:
         length = rng.choice([0, 0, 1, 1, 2, 3, 7])
