@@ -13,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+from search.run_output import staging_path
 from search.training import train
 
 
@@ -48,10 +49,10 @@ def main() -> None:
             best_in_budget = row.score
             snapshot = Path(args.output) / "model-budget"
             shutil.rmtree(snapshot, ignore_errors=True)
-            shutil.copytree(Path(args.output) / "model-best", snapshot)
+            shutil.copytree(staging_path(Path(args.output)) / "model-best", snapshot)  # the run moves in at its end
         return bool(args.wall_budget and wall >= args.wall_budget) or bool(args.cpu_cap and cpu >= args.cpu_cap)
 
-    result = train(args.config, args.output, overrides=json.loads(args.overrides), on_evaluation=report)
+    result = train(args.config, args.output, overrides=json.loads(args.overrides), on_evaluation=report, overwrite=True)
     print("DONE " + json.dumps({"stop_reason": result.stop_reason, "best": result.best_score}), flush=True)
 
 

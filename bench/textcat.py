@@ -164,7 +164,7 @@ def child(config: str, overrides: str, output: str) -> None:
                                    "wall": time.perf_counter() - start, "cpu": time.process_time(),
                                    "score": row.score, "scores": row.scores}), flush=True)
 
-    result = train(config, output or None, overrides=json.loads(overrides), on_evaluation=report)
+    result = train(config, output or None, overrides=json.loads(overrides), on_evaluation=report, overwrite=True)
     print("DONE " + json.dumps({"stop_reason": result.stop_reason, "best": result.best_score}), flush=True)
 
 

@@ -4,6 +4,7 @@ import json
 import logging
 import os
 import sys
+import traceback
 from pathlib import Path
 from typing import Optional
 
@@ -13,7 +14,9 @@ from .config import ConfigError, load_config, parse_overrides
 from .corpus import CorpusError
 from .device import DeviceError
 
-app = typer.Typer(help="Train and sweep spaCy-style NLP architectures built on Thinc.", no_args_is_help=True)
+# pretty_exceptions off: main() prints expected errors as one line and bugs as a plain traceback
+app = typer.Typer(help="Train and sweep spaCy-style NLP architectures built on Thinc.", no_args_is_help=True,
+                  pretty_exceptions_enable=False)
 debug_app = typer.Typer(help="Inspect configs and models.", no_args_is_help=True)
 app.add_typer(debug_app, name="debug")
 kb_app = typer.Typer(help="Knowledge bases for the entity linker.", no_args_is_help=True)
@@ -60,6 +63,7 @@ def train(
     config_path: Path = typer.Argument(..., help="Training config (.cfg)."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Directory for the filled config, model-best/, model-last/ and scores.json."),
     gpu_id: int = typer.Option(-1, "--gpu-id", "-g", help="GPU to train on (CupyOps); -1 for CPU."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace the run already in --output (kept until this one ends)."),
 ) -> None:
     """Train the pipeline a config describes. Extra --section.key value pairs override the config."""
     from .training import StopTraining, train as run_training
@@ -68,7 +72,7 @@ def train(
     try:
         overrides = parse_overrides(ctx.args)
         config = load_config(config_path, overrides)
-        result = run_training(config, output, gpu_id=gpu_id, on_evaluation=ProgressTable())
+        result = run_training(config, output, gpu_id=gpu_id, on_evaluation=ProgressTable(), overwrite=overwrite)
     except (ConfigError, CorpusError, DeviceError, FileNotFoundError, StopTraining) as err:
         _fail(str(err))
     typer.echo(f"stopped: {result.stop_reason}; best score {result.best_score * 100:.2f} at step {result.best_step}")
@@ -78,7 +82,7 @@ def train(
 
 @app.command()
 def evaluate(
-    model_dir: Path = typer.Argument(..., help="A saved model (model-best/ or model-last/ of a training run)."),
+    model_dir: Path = typer.Argument(..., help="A saved model (model-best/ or model-last/ of a training run; the run's folder means its model-best/)."),
     corpus: Path = typer.Argument(..., help="Corpus to score on: .conllu, or .iob2 (named entities)."),
     gpu_id: int = typer.Option(-1, "--gpu-id", "-g"),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the scores as JSON here."),
@@ -326,6 +330,21 @@ def kb_build(
     )
 
 
+# What a user can cause and fix: one `error:` line. Anything else is a bug and keeps its traceback.
+EXPECTED_ERRORS = (ConfigError, CorpusError, DeviceError, FileNotFoundError, IsADirectoryError, PermissionError)
+
+
 def main() -> None:
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    app()
+    try:
+        app()
+    except EXPECTED_ERRORS as err:
+        typer.secho(f"error: {err}", fg=typer.colors.RED, err=True)
+        sys.exit(1)
+    except Exception:
+        traceback.print_exc()
+        typer.secho(
+            "error: this is a bug in archsweep, not a problem with your input: please report it with the "
+            "command and the traceback above", fg=typer.colors.RED, err=True,
+        )
+        sys.exit(1)

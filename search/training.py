@@ -25,6 +25,7 @@ from .corpus import Corpus, Example, count_words
 from .debug import count_params
 from .device import gpu_allocator, select_device
 from .pipeline import Pipeline
+from .run_output import RunOutput
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +76,7 @@ def train(
     gpu_id: int = -1,
     overrides: Dict[str, Any] = {},
     on_evaluation: Optional[EvaluationCallback] = None,
+    overwrite: bool = False,
 ) -> TrainResult:
     """Train the pipeline a config describes.
 
@@ -82,8 +84,32 @@ def train(
     on top. on_evaluation: called after every evaluation; returning True stops
     training (a sweep scheduler stopping the trial early). output_dir: where the
     filled config, model-best/, model-last/ and scores.json go (nothing is
-    written when None).
+    written when None). They are written beside it first and moved in when training
+    ends, so a failed run leaves the folder as it was; a folder that holds a run
+    already is refused unless overwrite.
     """
+    if output_dir is None:
+        return _train(config, None, gpu_id=gpu_id, overrides=overrides, on_evaluation=on_evaluation)
+    output = RunOutput(output_dir, overwrite=overwrite)
+    try:
+        result = _train(config, output.staging, gpu_id=gpu_id, overrides=overrides, on_evaluation=on_evaluation)
+    except BaseException:
+        output.discard()
+        raise
+    output.commit()
+    result.output_dir = output.path
+    return result
+
+
+def _train(
+    config: Union[Config, str, Path],
+    output_dir: Optional[Path],
+    *,
+    gpu_id: int,
+    overrides: Dict[str, Any],
+    on_evaluation: Optional[EvaluationCallback],
+) -> TrainResult:
+    """train()'s loop, writing into output_dir (the run's staging folder) when given."""
     if isinstance(config, (str, Path)):
         config = load_config(config, overrides)
     else:
