@@ -1,5 +1,6 @@
 """Re-scoring a saved model on a corpus."""
 
+import logging
 import time
 from pathlib import Path
 from typing import Dict, Union
@@ -11,16 +12,21 @@ from .iob2 import read_iob2
 from .pipeline import load_pipeline, load_saved_config
 from .textcat_corpus import read_for_evaluation
 
+logger = logging.getLogger(__name__)
+MODEL_BEST = "model-best"
+
 
 def evaluate(model_dir: Union[str, Path], corpus_path: Union[str, Path], *, gpu_id: int = -1) -> Dict[str, float]:
     """Scores of the model saved in model_dir (model-best/ or model-last/ of a
-    training run) on a corpus, plus its inference speed in words/s. The reader
-    goes by the file's suffix: .iob2 (named entities, archsweep.IOB2Corpus.v1),
-    .conllu CoNLL-U, .jsonl text classification (archsweep.TextCatJSONL.v1); any
-    other file is read by the saved config's text-classification dev reader when
-    it has one (e.g. SST-2's `label text` lines), .tsv by archsweep.TextCatTSV.v1,
-    anything else as CoNLL-U. A model whose dev reader is archsweep.ElevantCorpus.v1 (the
-    entity linker) reads ELEVANT JSONL."""
+    training run; the run's own folder means its model-best/) on a corpus,
+    plus its inference speed in words/s. The reader goes by the file's
+    suffix: .iob2 (named entities, archsweep.IOB2Corpus.v1), .conllu CoNLL-U,
+    .jsonl text classification (archsweep.TextCatJSONL.v1); any other file is
+    read by the saved config's text-classification dev reader when it has one
+    (e.g. SST-2's `label text` lines), .tsv by archsweep.TextCatTSV.v1,
+    anything else as CoNLL-U. A model whose dev reader is
+    archsweep.ElevantCorpus.v1 (the entity linker) reads ELEVANT JSONL."""
+    model_dir = saved_model_dir(model_dir)
     config = load_saved_config(model_dir)
     select_device(gpu_id, allocator=gpu_allocator(config.interpolate()))
     pipeline, config = load_pipeline(model_dir)
@@ -34,3 +40,15 @@ def evaluate(model_dir: Union[str, Path], corpus_path: Union[str, Path], *, gpu_
     seconds = time.perf_counter() - start
     scores["words_per_second"] = count_words(examples) / seconds if seconds else 0.0
     return scores
+
+
+def saved_model_dir(path: Union[str, Path]) -> Path:
+    """The saved model a path names: the path itself, or, for a training run's
+    output folder (no labels.json, a model-best/ in it), its model-best/ (said
+    in one line of the log: stderr, from the CLI)."""
+    path = Path(path)
+    best = path / MODEL_BEST
+    if not (path / "labels.json").exists() and best.is_dir():
+        logger.info("%s is a training run's folder: evaluating its %s", path, best)
+        return best
+    return path

@@ -416,19 +416,40 @@ def build_component(name: str, block: Dict[str, Any]) -> Component:
 def load_saved_config(path: Union[str, Path]) -> Config:
     """The config of a pipeline saved by Pipeline.to_disk (not interpolated)."""
     path = Path(path)
-    if not (path / "config.cfg").exists():
-        raise FileNotFoundError(f"{path} is not a saved model directory (no config.cfg)")
+    if not (path / "config.cfg").is_file():
+        why = "no such directory" if not path.is_dir() else "no config.cfg"
+        raise FileNotFoundError(
+            f"{path} is not a saved model directory ({why}); give a training run's model-best/ or model-last/"
+        )
     return Config().from_disk(path / "config.cfg", interpolate=False)
 
 
 def load_pipeline(path: Union[str, Path]) -> Tuple[Pipeline, Config]:
-    """Load a pipeline saved by Pipeline.to_disk (on the current ops' device)."""
+    """Load a pipeline saved by Pipeline.to_disk (on the current ops' device).
+    Its files are checked before any model is built: a missing or unreadable
+    one is an error naming it."""
     path = Path(path)
     config = load_saved_config(path)
+    labels_path = path / "labels.json"
+    if not labels_path.is_file():
+        # A training run's own folder has a config.cfg too, but its models are below it.
+        raise FileNotFoundError(
+            f"{labels_path}: missing: {path} is not a complete saved model; give a training run's model-best/ or model-last/"
+        )
+    try:
+        labels = json.loads(labels_path.read_text(encoding="utf8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ValueError(f"{labels_path}: not the labels of a saved model ({err})") from None
+    weights = {name: path / f"{name}.bin" for name in config["nlp"]["pipeline"]}
+    for name, weights_path in weights.items():
+        if not weights_path.is_file():
+            raise FileNotFoundError(f"{weights_path}: missing: the saved model has no weights for its component {name!r}")
     pipeline = Pipeline.from_config(config.interpolate())
-    labels = json.loads((path / "labels.json").read_text(encoding="utf8"))
     for name, component in pipeline.components.items():
         if labels.get(name):
             component.set_labels(labels[name])
-        component.model.from_bytes((path / f"{name}.bin").read_bytes())
+        try:
+            component.model.from_bytes(weights[name].read_bytes())
+        except ValueError as err:  # truncated msgpack, or weights of another architecture
+            raise ValueError(f"{weights[name]}: not the weights of component {name!r} as configured ({err})") from None
     return pipeline, config
