@@ -38,7 +38,7 @@ from confection import Config
 
 from archs import registry
 
-from .config import NLP_DEFAULTS, TRAINING_BLOCKS, TRAINING_DEFAULTS, ConfigError, fill_config
+from .config import NLP_DEFAULTS, TRAINING_BLOCKS, TRAINING_DEFAULTS, ConfigError, check_override_keys, fill_config
 
 DIST_KEY = "@distributions"
 
@@ -320,6 +320,18 @@ class Space:
         if not path.exists():
             raise FileNotFoundError(f"search space not found: {path}")
         try:
+            config = Config().from_disk(path, interpolate=False)
+        except Exception as err:
+            raise SpaceError(f"{path}: {err}") from err
+        if not overrides:
+            return cls(config, source=str(path))
+        # an override names a setting of the space itself (a distribution's field) or of
+        # the config it samples (defaults filled in); a typo is refused, not ignored
+        unknown = {k: v for k, v in overrides.items() if not _has_key(config, k)}
+        if unknown:
+            defaults, _ = cls(config, source=str(path)).sample(DefaultSuggester(cls(config, source=str(path))))
+            check_override_keys(fill_config(defaults), unknown, source=str(path))
+        try:
             config = Config().from_disk(path, interpolate=False, overrides=dict(overrides))
         except Exception as err:
             raise SpaceError(f"{path}: {err}") from err
@@ -543,3 +555,12 @@ def _name_of(block: Dict[str, Any]) -> str:
         if key.startswith("@"):
             return f"{key} = {value!r}"
     return f"factory = {block['factory']!r}" if "factory" in block else "section"
+
+
+def _has_key(config: Dict[str, Any], dotted: str) -> bool:
+    node: Any = config
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return False
+        node = node[part]
+    return True

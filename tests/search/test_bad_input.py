@@ -177,3 +177,12 @@ def test_overrides_do_not_change_the_callers_config():
     with pytest.raises(ConfigError):
         load_config(TAGGER_CFG, {"components.tagger.model.tok2vec.width": -1})
     assert base.to_str() == text
+
+
+@pytest.mark.parametrize("command", ["space", "sweep"])
+def test_a_space_override_of_an_unknown_setting_is_refused(command, tmp_path):
+    space = REPO / "spaces" / "tagger.cfg"
+    args = ["--storage", str(tmp_path / "sweeps"), "--tracking-uri", f"sqlite:///{tmp_path / 'mlflow.db'}"] if command == "sweep" else []
+    proc = run_cli(command, str(space), *args, "--paths.trian", "x.conllu")
+    _assert_one_error_line(proc, ["--paths.trian", "no such setting", "[paths] has: dev, train"])
+    assert not (tmp_path / "mlflow.db").exists() and not (tmp_path / "sweeps").exists()
