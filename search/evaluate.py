@@ -3,13 +3,14 @@
 import logging
 import time
 from pathlib import Path
-from typing import Dict, Union
+from collections import Counter
+from typing import Dict, List, Sequence, Tuple, Union
 
-from .corpus import count_words, read_conllu
+from .corpus import Example, count_words, read_conllu
 from .device import gpu_allocator, select_device
 from .entity_linker_corpus import read_for_evaluation as read_for_evaluation_el
 from .iob2 import read_iob2
-from .pipeline import load_pipeline, load_saved_config
+from .pipeline import Pipeline, load_pipeline, load_saved_config
 from .textcat_corpus import read_for_evaluation
 
 logger = logging.getLogger(__name__)
@@ -35,11 +36,33 @@ def evaluate(model_dir: Union[str, Path], corpus_path: Union[str, Path], *, gpu_
         examples = read_for_evaluation(corpus_path, config.interpolate())
     if examples is None:
         examples = read_iob2(corpus_path) if Path(corpus_path).suffix == ".iob2" else read_conllu(corpus_path)
+    for name, attr, unseen, total in unseen_labels(pipeline, examples):
+        logger.warning(
+            "warning: %d of %d gold %s labels in %s are labels components.%s was not trained on (%s): "
+            "they count as errors", sum(unseen.values()), total, attr, corpus_path, name,
+            ", ".join(label for label, _ in unseen.most_common(5)) + (", ..." if len(unseen) > 5 else ""),
+        )
     start = time.perf_counter()
     scores = pipeline.evaluate(examples)
     seconds = time.perf_counter() - start
     scores["words_per_second"] = count_words(examples) / seconds if seconds else 0.0
     return scores
+
+
+def unseen_labels(pipeline: Pipeline, examples: Sequence[Example]) -> List[Tuple[str, str, Counter, int]]:
+    """Per tagging component (one with a `label_attr`): the gold labels of the corpus it
+    has no output for, counted, and how many gold labels there are in all."""
+    found = []
+    for component in pipeline.tasks:
+        attr = getattr(component, "label_attr", None)
+        if attr is None or not component.labels:
+            continue
+        known = set(component.labels)
+        gold = [tag for eg in examples for tag in eg.gold.get(attr) or [] if tag is not None]
+        unseen = Counter(tag for tag in gold if tag not in known)
+        if unseen:
+            found.append((component.name, attr, unseen, len(gold)))
+    return found
 
 
 def saved_model_dir(path: Union[str, Path]) -> Path:

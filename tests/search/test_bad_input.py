@@ -186,3 +186,21 @@ def test_a_space_override_of_an_unknown_setting_is_refused(command, tmp_path):
     proc = run_cli(command, str(space), *args, "--paths.trian", "x.conllu")
     _assert_one_error_line(proc, ["--paths.trian", "no such setting", "[paths] has: dev, train"])
     assert not (tmp_path / "mlflow.db").exists() and not (tmp_path / "sweeps").exists()
+
+
+def test_evaluating_on_labels_the_model_never_saw_says_so(trained_tagger, tmp_path):
+    lines = []
+    for line in DEV.read_text(encoding="utf8").split("\n"):
+        cols = line.split("\t")
+        if len(cols) == 10 and cols[3] == "PROPN":
+            cols[3] = "NEWTAG"
+        lines.append("\t".join(cols))
+    corpus = tmp_path / "dev.conllu"
+    corpus.write_text("\n".join(lines), encoding="utf8")
+    proc = run_cli("evaluate", str(trained_tagger.output_dir / "model-best"), str(corpus))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    warnings = [line for line in proc.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and "NEWTAG" in warnings[0] and "components.tagger" in warnings[0], proc.stderr
+    assert "pos_acc" in proc.stdout
+    proc = run_cli("evaluate", str(trained_tagger.output_dir / "model-best"), str(DEV))
+    assert "warning:" not in proc.stderr
