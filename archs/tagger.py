@@ -2,10 +2,11 @@
 
 from typing import List, Optional
 
-from thinc.api import Model, Softmax, chain, with_array, zero_init
+from thinc.api import Model, Softmax, chain, zero_init
 from thinc.types import Floats2d
 
 from .features import Doc
+from .layers import with_batch_array
 from .registry import registry
 
 
@@ -18,7 +19,7 @@ def Tagger(*, tok2vec: Model[List[Doc], List[Floats2d]], nO: Optional[int] = Non
     """
     t2v_width = tok2vec.get_dim("nO") if tok2vec.has_dim("nO") else None
     output_layer = Softmax(nO, t2v_width, init_W=zero_init)
-    model = chain(tok2vec, with_array(output_layer))
+    model = chain(tok2vec, with_batch_array(output_layer))
     model.set_ref("tok2vec", tok2vec)
     model.set_ref("output_layer", output_layer)
     return model

@@ -18,7 +18,15 @@ from thinc.api import (
 from thinc.types import Floats2d
 
 from .features import Doc
-from .layers import BiLSTM, CharacterEmbed, FeatureExtractor, FixedDropout, StaticVectors, Tok2VecListener
+from .layers import (
+    BiLSTM,
+    CharacterEmbed,
+    FeatureExtractor,
+    FixedDropout,
+    StaticVectors,
+    Tok2VecListener,
+    with_batch_array,
+)
 from .registry import registry
 from .types import DropoutRate, NonNegativeInt, PositiveInt
 from .vectors import load_vectors
@@ -142,7 +150,7 @@ def build_tok2vec(
     """embed >> encode, with the encoder run over the whole batch at once: the
     docs are concatenated with receptive-field-wide padding between them (once,
     before the stack, as spaCy does), so windows never cross documents."""
-    model = chain(embed, with_array(encode, pad=encode.attrs["receptive_field"]))
+    model = chain(embed, with_batch_array(encode, pad=encode.attrs["receptive_field"]))
     model.set_dim("nO", width)
     model.set_ref("embed", embed)
     model.set_ref("encode", encode)

@@ -18,7 +18,7 @@ Scores (keys of the dev scores; choose the primary one with [training.score_weig
 * with ``per_label_scores = true`` also ``cats_f_LABEL`` and, multi-label, ``cats_auc_LABEL``.
 """
 
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy
 from thinc.api import Model
@@ -44,6 +44,7 @@ class TextCategorizer(Component):
         self.per_label_scores = per_label_scores
         self._labels: List[str] = []
         self._label_ids: Dict[str, int] = {}
+        self._truths_key: Tuple[Any, ...] = ("textcat_truths", name, object())
 
     @property
     def labels(self) -> List[str]:
@@ -52,6 +53,8 @@ class TextCategorizer(Component):
     def set_labels(self, labels: Sequence[str]) -> None:
         self._labels = list(labels)
         self._label_ids = {label: i for i, label in enumerate(self._labels)}
+        # a new key per label set: rows cached on examples under an older one are not reused
+        self._truths_key = ("textcat_truths", self.name, object())
         try:
             set_textcat_nO(self.model, len(self._labels))
         except ValueError as err:
@@ -68,29 +71,45 @@ class TextCategorizer(Component):
         truths, _ = self.truths(examples[:INIT_SAMPLE])
         self.model.initialize(X=docs, Y=self.model.ops.asarray2f(truths))
 
-    def truths(self, examples: Sequence[Example]) -> Tuple[numpy.ndarray, numpy.ndarray]:
-        """(n, n_labels) gold scores and a not-missing mask (1 = known), on the host."""
-        n_labels = len(self._labels)
-        truths = numpy.zeros((len(examples), n_labels), dtype="float32")
-        known = numpy.zeros((len(examples), n_labels), dtype="float32")
-        ids = self._label_ids
-        for i, eg in enumerate(examples):
+    def example_truths(self, eg: Example) -> numpy.ndarray:
+        """(2, n_labels) float32: one example's gold scores and its not-missing mask
+        (1 = known), computed from its annotation once and cached on the example."""
+        key = self._truths_key
+        row = eg.cache.get(key)
+        if row is None:
+            row = numpy.zeros((2, len(self._labels)), dtype="float32")
+            ids = self._label_ids
             cats = _cats(eg, self.name)
             if eg.gold.get("cats_exhaustive", False):
-                known[i] = 1.0
+                row[1] = 1.0
             for label, value in cats.items():
                 j = ids.get(label)
                 if j is not None:  # a label unseen in training is ignored
-                    truths[i, j] = value
-                    known[i, j] = 1.0
-        return truths, known
+                    row[0, j] = value
+                    row[1, j] = 1.0
+            eg.cache[key] = row
+        return row
 
-    def get_loss(self, examples: Sequence[Example], scores: Floats2d) -> Tuple[float, Floats2d]:
+    def _batch_truths(self, examples: Sequence[Example]) -> numpy.ndarray:
+        """(2, n, n_labels): gold scores and not-missing mask of a batch, on the host."""
+        if not examples:
+            return numpy.zeros((2, 0, len(self._labels)), dtype="float32")
+        return numpy.stack([self.example_truths(eg) for eg in examples], axis=1)
+
+    def truths(self, examples: Sequence[Example]) -> Tuple[numpy.ndarray, numpy.ndarray]:
+        """(n, n_labels) gold scores and a not-missing mask (1 = known), on the host."""
+        both = self._batch_truths(examples)
+        return both[0], both[1]
+
+    def get_loss(self, examples: Sequence[Example], scores: Floats2d) -> Tuple[Any, Floats2d]:
+        """The loss stays on the device (a float64 scalar: the float32 sum divided as
+        the host did); the gold scores and mask go to the device in one copy."""
         ops = self.model.ops
-        truths, known = self.truths(examples)
-        d_scores = (scores - ops.asarray2f(truths)) / max(len(examples), 1)
-        d_scores *= ops.asarray2f(known)
-        loss = float((d_scores**2).sum()) / max(len(examples), 1)
+        both = ops.asarray3f(self._batch_truths(examples))
+        n = max(len(examples), 1)
+        d_scores = (scores - both[0]) / n
+        d_scores *= both[1]
+        loss = (d_scores**2).sum().astype("float64") / n
         return loss, d_scores
 
     def predict(self, docs: List[Doc]) -> List[Dict[str, float]]:

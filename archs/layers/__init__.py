@@ -9,6 +9,7 @@ from .tok2vec_listener import Tok2VecListener
 from .precomputable_affine import PrecomputableAffine
 from .hf_transformer import HFTransformer
 from .trfs2arrays import trfs2arrays
+from .with_batch_array import with_batch_array
 
 __all__ = [
     "FeatureExtractor",
@@ -20,4 +21,5 @@ __all__ = [
     "PrecomputableAffine",
     "HFTransformer",
     "trfs2arrays",
+    "with_batch_array",
 ]

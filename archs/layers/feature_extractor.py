@@ -18,8 +18,10 @@ def FeatureExtractor(columns: Sequence[str], as_ragged: bool = False) -> Model[L
 
     as_ragged: return one Ragged (all tokens' rows, lengths per doc) instead of a
         list of per-doc arrays (views of one device array), for layers that work
-        on the whole batch anyway (saves list2ragged's concatenation). The rows and
-        the lengths travel in the same single copy.
+        on the whole batch anyway (saves list2ragged's concatenation). Its lengths
+        stay on the host (int32): the embedding layers only pass them along, and
+        ragged2list then splits the batch without reading lengths back from the
+        device (a synchronisation on a GPU).
     """
     indices = [attr_column(c) for c in columns]
     return Model(
@@ -29,29 +31,23 @@ def FeatureExtractor(columns: Sequence[str], as_ragged: bool = False) -> Model[L
     )
 
 
-def batch_features(ops, docs: List[Doc], indices: Sequence[int]) -> Tuple[Ints2d, Ints1d, List[int]]:
-    """The batch's (n_tokens, len(indices)) uint64 rows and the int32 doc lengths on
-    the ops' device, from one host buffer copied once; also the lengths on the host."""
-    lengths = [len(doc) for doc in docs]
-    n, k = sum(lengths), len(indices)
-    host = numpy.empty((n * k + len(docs),), dtype="uint64")
-    rows = host[: n * k].reshape((n, k))
-    if docs and n:
+def batch_features(ops, docs: List[Doc], indices: Sequence[int]) -> Tuple[Ints2d, Ints1d]:
+    """The batch's (n_tokens, len(indices)) uint64 rows on the ops' device, gathered
+    on the host and copied once, and the int32 doc lengths on the host."""
+    lengths = numpy.asarray([len(doc) for doc in docs], dtype="int32")
+    rows = numpy.empty((int(lengths.sum()), len(indices)), dtype="uint64")
+    if len(rows):
         numpy.take(numpy.concatenate([doc.features for doc in docs]), indices, axis=1, out=rows)
-    host[n * k :] = lengths
-    device = ops.asarray(host, dtype="uint64")
-    features = device[: n * k].reshape((n, k))
-    device_lengths = device[n * k :].astype("int32")
-    return features, device_lengths, lengths
+    return ops.asarray(rows, dtype="uint64"), lengths
 
 
 def forward(model: Model, docs: List[Doc], is_train: bool) -> Tuple[Union[List[Ints2d], Ragged], Callable]:
-    features, device_lengths, lengths = batch_features(model.ops, docs, model.attrs["indices"])
+    features, lengths = batch_features(model.ops, docs, model.attrs["indices"])
     if model.attrs.get("as_ragged", False):
-        output: Union[List[Ints2d], Ragged] = Ragged(features, device_lengths)
+        output: Union[List[Ints2d], Ragged] = Ragged(features, lengths)
     else:
         output, start = [], 0
-        for length in lengths:  # views: no copies
+        for length in lengths.tolist():  # views: no copies
             output.append(features[start : start + length])
             start += length
 

@@ -462,11 +462,13 @@ def test_feature_extractor_copies_the_batch_once(sentences, as_ragged):
     model = FeatureExtractor(["NORM", "SHAPE", "PREFIX"], as_ragged=as_ragged)
     model.ops = ops
     out, _ = model.begin_update(docs)
-    assert ops.host_copies == 1  # rows and lengths together, not one copy per doc
+    assert ops.host_copies == 1  # the batch's rows, not one copy per doc
     expected = [doc.features[:, [2, 5, 3]] for doc in docs]
     if as_ragged:
         assert isinstance(out, Ragged)
-        assert out.lengths.tolist() == [len(doc) for doc in docs] and out.lengths.dtype == numpy.int32
+        # lengths stay on the host: splitting by them needs no read-back from the device
+        assert isinstance(out.lengths, numpy.ndarray) and out.lengths.dtype == numpy.int32
+        assert out.lengths.tolist() == [len(doc) for doc in docs]
         numpy.testing.assert_array_equal(out.data, numpy.concatenate(expected))
         assert out.data.dtype == numpy.uint64
     else:
@@ -487,3 +489,32 @@ def test_hash_embed_cnn_uses_one_feature_copy_per_batch(sentences):
     extractors[0].ops = ops
     model.begin_update(docs)
     assert ops.host_copies == 1
+
+
+@pytest.mark.parametrize("pad", [0, 1, 3])
+def test_with_batch_array_equals_thinc_with_array(pad):
+    """Same outputs and input gradients as thinc's with_array (padding layout and
+    empty docs included), and a model saved with one loads into the other."""
+    from thinc.api import Maxout, expand_window, chain as tchain, with_array
+    from archs.layers import with_batch_array
+
+    rng = numpy.random.RandomState(0)
+    lengths = [3, 0, 5, 1, 0, 7]
+    Xs = [rng.uniform(-1, 1, (n, 8)).astype("f") for n in lengths]
+    dYs = [rng.uniform(-1, 1, (n, 6)).astype("f") for n in lengths]
+    results = []
+    for wrap in (with_array, with_batch_array):
+        fix_random_seed(0)
+        inner = tchain(expand_window(window_size=1), Maxout(6, 24, nP=2, normalize=True, dropout=0.0))
+        model = wrap(inner, pad=pad)
+        model.initialize(X=Xs)
+        Ys, backprop = model.begin_update(Xs)
+        dXs = backprop(dYs)
+        results.append((model, Ys, dXs))
+    (ref, Y_ref, dX_ref), (ours, Y_ours, dX_ours) = results
+    assert ours.name == ref.name
+    assert_lists_equal(Y_ours, Y_ref)
+    assert_lists_equal(dX_ours, dX_ref)
+    assert [y.shape for y in Y_ours] == [(n, 6) for n in lengths]
+    ours.from_bytes(ref.to_bytes())  # same structure
+    assert_lists_equal(ours.predict(Xs), ref.predict(Xs))

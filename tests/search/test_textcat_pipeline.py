@@ -180,6 +180,40 @@ def test_loss_masks_missing_labels(tmp_path):
     assert loss == pytest.approx(float((expected**2).sum()) / 3)
 
 
+
+def test_truths_cached_per_example_equal_recomputed_and_loss_exact(tmp_path):
+    path = tmp_path / "m.jsonl"
+    path.write_text(
+        json.dumps({"text": "good film", "cats": {"A": 1.0, "Z": 1.0}}) + "\n"  # Z: unseen in training
+        + json.dumps({"text": "bad film", "label": "B"}) + "\n"
+        + json.dumps({"text": "so so", "cats": {"A": 0.0, "B": 0.0, "C": 1.0}}) + "\n",
+        encoding="utf8",
+    )
+    examples = read_textcat_jsonl(path)
+    model = {"@architectures": "spacy.TextCatBOW.v1", "exclusive_classes": False, "ngram_size": 1, "no_output_layer": False}
+    textcat = build_component("textcat", {"factory": "textcat_multilabel", "model": model})
+    textcat.initialize(examples[1:])  # labels A, B, C (Z never seen)
+    truths, known = textcat.truths(examples)
+    numpy.testing.assert_array_equal(truths, [[1, 0, 0], [0, 1, 0], [0, 0, 1]])
+    numpy.testing.assert_array_equal(known, [[1, 0, 0], [1, 1, 1], [1, 1, 1]])
+    assert all(eg.cache for eg in examples)  # cached on the examples ...
+    rows = [textcat.example_truths(eg) for eg in examples]
+    assert all(a is textcat.example_truths(eg) for a, eg in zip(rows, examples))  # ... and reused
+    truths[0, 0] = 7.0  # the batch arrays are copies: the cache is not touched
+    numpy.testing.assert_array_equal(textcat.truths(examples)[0][0], [1, 0, 0])
+    # the loss stays a device (here numpy) scalar, equal to the former float computation
+    scores = numpy.linspace(0.1, 0.9, 9, dtype="float32").reshape((3, 3))
+    loss, d = textcat.get_loss(examples, scores)
+    truths, known = textcat.truths(examples)
+    expected = (scores - truths) / 3
+    expected *= known
+    numpy.testing.assert_array_equal(d, expected)
+    assert isinstance(loss, (numpy.generic, numpy.ndarray)) and float(loss) == float((expected**2).sum()) / 3
+    # new labels: cached rows are not reused
+    textcat.set_labels(["C", "B", "A"])
+    numpy.testing.assert_array_equal(textcat.truths(examples)[0], [[0, 0, 1], [0, 1, 0], [1, 0, 0]])
+
+
 def test_roc_auc_matches_the_pairwise_definition():
     rng = numpy.random.default_rng(0)
     gold = rng.random(200) < 0.3
