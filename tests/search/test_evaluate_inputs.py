@@ -78,23 +78,24 @@ def _empty(run: Path, into: Path) -> Path:
     return into
 
 
+GIVE = "give a training run's model-best/ or model-last/"
+NOT_COMPLETE = "error: {dir}/labels.json: missing: {dir} is not a complete saved model; " + GIVE
+
 # case: (how to make the broken folder from the run, the error line with {dir} for it)
 CASES: Dict[str, tuple] = {
     "run without model-best": (
-        _without_model_best,
-        "error: {dir}/labels.json: missing: {dir} is not a complete saved model; give a training run's model-best/ or model-last/",
+        _without_model_best, NOT_COMPLETE,
     ),
     "empty folder": (
         _empty,
-        "error: {dir} is not a saved model directory (no config.cfg); give a training run's model-best/ or model-last/",
+        "error: {dir} is not a saved model directory (no config.cfg); " + GIVE,
     ),
     "no such folder": (
         lambda run, into: into,
-        "error: {dir} is not a saved model directory (no such directory); give a training run's model-best/ or model-last/",
+        "error: {dir} is not a saved model directory (no such directory); " + GIVE,
     ),
     "model without labels.json": (
-        _without("labels.json"),
-        "error: {dir}/labels.json: missing: {dir} is not a complete saved model; give a training run's model-best/ or model-last/",
+        _without("labels.json"), NOT_COMPLETE,
     ),
     "model without its .bin": (
         _without("tagger.bin"),

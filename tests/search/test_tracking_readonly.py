@@ -80,9 +80,8 @@ def test_an_existing_store_is_read_and_left_as_it_was(command: str, tmp_path: Pa
 
 def test_reading_a_missing_store_raises_before_mlflow_is_asked(tmp_path: Path):
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    with pytest.raises(TrackingStoreError, match="no MLflow store at .*mlflow.db"):
-        with reading_store(uri):
-            MlflowClient(tracking_uri=uri).search_experiments()
+    with pytest.raises(TrackingStoreError, match="no MLflow store at .*mlflow.db"), reading_store(uri):
+        MlflowClient(tracking_uri=uri).search_experiments()
     assert _files(tmp_path) == set()
 
 
