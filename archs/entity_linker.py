@@ -4,7 +4,7 @@
 tok2vec >> list2ragged >> reduce_mean >> residual(Maxout(w, w, P=2, no layer norm,
 dropout 0)) >> Linear(nO, w), one nO-vector per input doc (the mention's sentence).
 nO is the knowledge base's entity-vector length; `nO = null` lets the entity_linker
-component set it from its KB (search/entity_linker.py).
+component set it from its KB (search/tasks/entity_linker/component.py).
 """
 
 from typing import List, Optional

@@ -33,9 +33,10 @@ from typing import Dict, List, Tuple
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "search"))  # the process helpers the tests use
 from results import machine, today, write_section  # noqa: E402
 
-from search.procs import kill_pids, processes  # noqa: E402
+from procs import kill_pids, processes  # noqa: E402
 
 BIN = Path(sys.executable).parent
 SAMPLE = {
@@ -133,7 +134,7 @@ def _sweep(cluster: LocalCluster, uri: str, storage: Path, experiment: str, tria
 
 
 def scaling(args) -> None:
-    from search.tracking import SweepTracking
+    from search.tracking.mlflow import SweepTracking
 
     rows = []
     with tempfile.TemporaryDirectory(prefix="asclu", dir="/tmp") as tmp:

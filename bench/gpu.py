@@ -155,8 +155,8 @@ def _peak_rss_bytes() -> int:
 
 def child_train(config: str, gpu_id: int, overrides: Dict[str, Any]) -> Dict[str, Any]:
     """Train (in this process) and return its evaluations and peak memory."""
-    from search.device import current_backend
-    from search.training import train
+    from search.training.device import current_backend
+    from search.training.loop import train
 
     rows: List[Dict[str, Any]] = []
 
@@ -181,7 +181,7 @@ def child_sweep(packing: int, fraction: float, trials: int, epochs: int, cpus_pe
     import ray
 
     from search.sweep import SweepSettings, sweep
-    from search.tracking import SweepTracking
+    from search.tracking.mlflow import SweepTracking
 
     start = time.perf_counter()
     ray.init(include_dashboard=False, configure_logging=False, log_to_driver=False)
@@ -252,8 +252,8 @@ def junit_found(counts: Dict[str, int]) -> bool:
 def config_overrides(config: Path, steps: int, eval_every: int) -> Tuple[Dict[str, Any], Optional[int]]:
     """Fixed steps, no epoch limit, evaluations every eval_every steps, at the batcher's largest size."""
     from archs import registry
-    from search.config import load_config
-    from search.gpu_probe import largest_batch_size
+    from search.training.config import load_config
+    from search.sweep.gpu_probe import largest_batch_size
 
     batcher = load_config(config).interpolate()["training"]["batcher"]
     size = largest_batch_size(registry.resolve({"size": batcher["size"]})["size"]) if "size" in batcher else None
@@ -489,7 +489,7 @@ def versions() -> str:
 
 def describe_gpu(gpu_id: int) -> str:
     """The GPU's name and memory, or raise DeviceError with one line."""
-    from search.device import DeviceError, current_backend
+    from search.training.device import DeviceError, current_backend
 
     backend = current_backend()
     count = backend.device_count()
@@ -531,7 +531,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     if args.check_on_cpu:
         sizes, gpu_id, device = CHECK_SIZES, -1, "none (check mode: the GPU side ran on the CPU)"
     else:
-        from search.device import DeviceError
+        from search.training.device import DeviceError
 
         try:
             device = describe_gpu(args.gpu_id)

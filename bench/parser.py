@@ -66,8 +66,8 @@ def docbin(task: str, split: str) -> Path:
     from spacy.lang.en import English
     from spacy.tokens import Doc, DocBin, Span
 
-    from search.corpus import read_conllu
-    from search.iob2 import read_iob2
+    from search.corpora.conllu import read_conllu
+    from search.corpora.iob2 import read_iob2
 
     CACHE.mkdir(parents=True, exist_ok=True)
     out = CACHE / f"{split}.{'deps' if task == 'parser' else 'ents'}.spacy"
@@ -128,10 +128,11 @@ def cpu_words_per_second(rows: List[dict]) -> float:
 
 
 def score_ours(task: str, model: Path, split: str) -> Dict[str, float]:
-    from search.corpus import count_words, read_conllu
-    from search.iob2 import read_iob2
-    from search.pipeline import load_pipeline
-    from search.device import use_cpu
+    from search.corpora.example import count_words
+    from search.corpora.conllu import read_conllu
+    from search.corpora.iob2 import read_iob2
+    from search.training.pipeline import load_pipeline
+    from search.training.device import use_cpu
 
     use_cpu()
     pipeline, _ = load_pipeline(model)

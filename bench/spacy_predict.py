@@ -22,9 +22,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import spacy  # noqa: E402
 from spacy.tokens import Doc  # noqa: E402
 
-from search.corpus import read_conllu  # noqa: E402
-from search.iob2 import read_iob2  # noqa: E402
-from search.parsing import dep_scorer, ner_scorer  # noqa: E402
+from search.corpora.conllu import read_conllu  # noqa: E402
+from search.corpora.iob2 import read_iob2  # noqa: E402
+from search.tasks.parsing import dep_scorer, ner_scorer  # noqa: E402
 
 OUTSIDE = -2  # a head in another sentence: never equal to a gold head
 

@@ -34,7 +34,7 @@ def overhead(args) -> None:
     from ray import tune
 
     from search.sweep import SweepSettings, sweep
-    from search.tracking import SweepTracking
+    from search.tracking.mlflow import SweepTracking
 
     n, k = args.trials, args.concurrent
     start = time.perf_counter()

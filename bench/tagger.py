@@ -69,7 +69,7 @@ def make_docbins() -> Tuple[Path, Path]:
     from spacy.lang.en import English
     from spacy.tokens import Doc, DocBin
 
-    from search.corpus import read_conllu
+    from search.corpora.conllu import read_conllu
 
     vocab = English().vocab
     for split, out in zip(("train", "dev"), paths):

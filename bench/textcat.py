@@ -101,7 +101,7 @@ def model_block(arch: str, exclusive: bool, vectors: str) -> Dict:
 
 
 def write_config(dataset: str, arch: str, vectors: str, paths: Dict[str, str], extra: Dict) -> Path:
-    from search.config import load_config
+    from search.training.config import load_config
 
     cfg_name = DATASETS[dataset][0]
     config = load_config(ROOT / "configs" / cfg_name, {**paths, **extra})
@@ -155,7 +155,7 @@ def rates(rows: List[dict]) -> Tuple[float, float]:
 
 def child(config: str, overrides: str, output: str) -> None:
     """Train one config and print a ROW per evaluation (with process CPU seconds)."""
-    from search.training import train
+    from search.training.loop import train
 
     start = time.perf_counter()
 
@@ -181,7 +181,7 @@ def spacy_docbins(train: Path, dev: Path) -> Tuple[Path, Path]:
     from spacy.lang.en import English
     from spacy.tokens import Doc, DocBin
 
-    from search.textcat_corpus import read_textcat_tsv
+    from search.corpora.textcat import read_textcat_tsv
 
     vocab = English().vocab
     out = []
@@ -223,7 +223,7 @@ def speed(archs: List[str], steps: int) -> Dict[str, Dict[str, float]]:
 
 
 def accuracy(datasets: List[str], archs: List[str], max_epochs: int, vectors: str, label: str = "") -> Dict[Tuple[str, str], Dict]:
-    from search.evaluate import evaluate
+    from search.training.evaluate import evaluate
 
     results: Dict[Tuple[str, str], Dict] = {}
     for dataset in datasets:
@@ -266,7 +266,7 @@ def sweep_best(dataset: str, trials: int, budget_epochs: float, sweep_max_epochs
     its best config as the accuracy runs train, and score it on the test set."""
     import csv
 
-    from search.evaluate import evaluate
+    from search.training.evaluate import evaluate
 
     space, default_epochs, default_budget, eval_frequency = SWEEPS[dataset]
     sweep_max_epochs = sweep_max_epochs or default_epochs

@@ -81,9 +81,10 @@ def score(model: Path, task: str, split: str) -> Dict[str, float]:
     """Scores of a saved model on a full split, and its inference words per CPU-second."""
     import torch
 
-    from search.corpus import count_words, read_conllu
-    from search.pipeline import load_pipeline
-    from search.device import use_cpu
+    from search.corpora.example import count_words
+    from search.corpora.conllu import read_conllu
+    from search.training.pipeline import load_pipeline
+    from search.training.device import use_cpu
 
     torch.set_num_threads(1)
     use_cpu()
@@ -131,7 +132,7 @@ def bench_task(task: str, budget: float) -> Dict[str, object]:
 
 def minilm_rate(task: str) -> Dict[str, float]:
     """The MiniLM config's warm-up steps, initial rate and transformer learn_rate_scale."""
-    from search.config import load_config
+    from search.training.config import load_config
 
     config = load_config(CONFIGS["minilm", task])
     schedule = config["training"]["optimizer"]["learn_rate"]
@@ -144,7 +145,8 @@ _TRAIN_WORDS: List[int] = []
 
 def count_train_words() -> int:
     if not _TRAIN_WORDS:
-        from search.corpus import count_words, read_conllu
+        from search.corpora.example import count_words
+        from search.corpora.conllu import read_conllu
 
         _TRAIN_WORDS.append(count_words(read_conllu(FILES["train"], limit=LIMIT[0])))
     return _TRAIN_WORDS[0]

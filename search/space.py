@@ -38,7 +38,7 @@ from confection import Config
 
 from archs import registry
 
-from .config import NLP_DEFAULTS, TRAINING_BLOCKS, TRAINING_DEFAULTS, ConfigError, check_override_keys, fill_config
+from .training.config import NLP_DEFAULTS, TRAINING_BLOCKS, TRAINING_DEFAULTS, ConfigError, check_override_keys, fill_config
 
 DIST_KEY = "@distributions"
 

@@ -32,7 +32,7 @@ class TrainedTagger:
 def trained_tagger(tmp_path_factory) -> TrainedTagger:
     """configs/tagger.cfg trained for 40 steps on the full train sample,
     evaluated every 20 steps on the dev sample, saved to a directory."""
-    from search.training import train
+    from search.training.loop import train
 
     out = tmp_path_factory.mktemp("tagger") / "run"
     rows: List = []

@@ -29,7 +29,7 @@ from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Set,
 
 import pytest
 
-from search.procs import alive, kill_pids, processes, stop_pids, stop_process_group, with_descendants
+from procs import alive, kill_pids, processes, stop_pids, stop_process_group, with_descendants
 from search_testing import PATHS, REPO
 
 BIN = Path(sys.executable).parent

@@ -7,11 +7,11 @@ the bundled sample."""
 import optuna
 import pytest
 
-from search.evaluate import evaluate
+from search.training.evaluate import evaluate
 from search.space import DefaultSuggester, Space
 from search.sweep import DefineByRun
-from search.trial import run_trial, trial_config
-from search.training import train
+from search.sweep.trial import run_trial, trial_config
+from search.training.loop import train
 
 from search_testing import REPO, run_cli
 

@@ -1,0 +1,2 @@
+"""The sweep report: built from trials (`build`), read from MLflow and logged back to
+the parent run (`mlflow`)."""

@@ -1,0 +1,10 @@
+"""Sweeps: Ray Tune runs trials (`trial`), Optuna proposes, ASHA stops weak trials
+early (`driver`); cluster checks (`preflight`), progress, fault reasons, the GPU
+probe, and everything that touches Ray Tune's internals (`tune_compat`)."""
+
+from .algorithms import DefineByRun
+from .driver import sweep
+from .settings import SweepSettings
+from .end import SweepResult, TrialSummary
+
+__all__ = ["DefineByRun", "SweepResult", "SweepSettings", "TrialSummary", "sweep"]

@@ -1,0 +1,77 @@
+"""Search algorithms (Optuna samplers) and trial schedulers (Ray Tune's), chosen by
+name from the registry: `archsweep sweep --search NAME --scheduler NAME`. A new one
+is a registered function here (or in any module imported before the sweep starts)."""
+
+from typing import Any, Dict
+
+import optuna
+from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
+from ray.tune.search.optuna import OptunaSearch
+
+from archs import registry
+
+from ..space import Space
+from .settings import METRIC, SweepSettings
+from .trial import SEED_KEY, derive_seed
+from .tune_compat import PruningAwareOptunaSearch
+
+# --time-attr: the result key whose value ASHA's rungs compare
+ASHA_TIME_ATTRS = {"evaluations": "training_iteration", "epochs": "epochs_trained"}
+
+
+class DefineByRun:
+    """Optuna define-by-run space: samples the archsweep space through the
+    trial and adds the trial's seed (derived from the sweep seed)."""
+
+    def __init__(self, space: Space, sweep_seed: int) -> None:
+        self.space = space
+        self.sweep_seed = sweep_seed
+
+    def __call__(self, trial: optuna.Trial) -> Dict[str, Any]:
+        self.space.sample(trial)
+        return {SEED_KEY: derive_seed(self.sweep_seed, trial.number)}
+
+
+def searcher(space: Space, settings: SweepSettings) -> OptunaSearch:
+    samplers = registry.samplers.get_all()
+    if settings.search not in samplers:
+        raise ValueError(f"--search: expected one of {', '.join(sorted(samplers))}, got {settings.search!r}")
+    sampler = samplers[settings.search](seed=settings.seed)
+    return PruningAwareOptunaSearch(space=DefineByRun(space, settings.seed), metric=METRIC, mode="max", sampler=sampler)
+
+
+def scheduler(settings: SweepSettings) -> TrialScheduler:
+    schedulers = registry.schedulers.get_all()
+    if settings.scheduler not in schedulers:
+        raise ValueError(f"--scheduler: expected one of {', '.join(sorted(schedulers))}, got {settings.scheduler!r}")
+    return schedulers[settings.scheduler](settings)
+
+
+@registry.samplers("tpe")
+def tpe_sampler(*, seed: int) -> optuna.samplers.BaseSampler:
+    """Optuna's TPE; constant_liar, so that concurrent trials don't all get the same proposal."""
+    return optuna.samplers.TPESampler(seed=seed, constant_liar=True)
+
+
+@registry.samplers("random")
+def random_sampler(*, seed: int) -> optuna.samplers.BaseSampler:
+    return optuna.samplers.RandomSampler(seed=seed)
+
+
+@registry.schedulers("asha")
+def asha_scheduler(settings: SweepSettings) -> TrialScheduler:
+    """ASHA: rungs at grace_period * reduction_factor^k up to max_t, in time_attr's unit."""
+    if settings.time_attr not in ASHA_TIME_ATTRS:
+        raise ValueError(f"--time-attr: expected evaluations or epochs, got {settings.time_attr!r}")
+    return ASHAScheduler(
+        time_attr=ASHA_TIME_ATTRS[settings.time_attr],
+        max_t=settings.max_t,
+        grace_period=settings.grace_period,
+        reduction_factor=settings.reduction_factor,
+    )
+
+
+@registry.schedulers("none")
+def no_scheduler(settings: SweepSettings) -> TrialScheduler:
+    """Every trial trains to its own end."""
+    return FIFOScheduler()
