@@ -1,17 +1,16 @@
-"""Processes on this Linux machine, read from /proc: find a process tree or
-group and stop it by PID. For the test fixtures and benchmarks that start real
-Ray nodes and servers and must stop exactly those (never `ray stop --force`,
-which stops every Ray process on the machine, nor a kill by name).
-
-Standard library only."""
+"""Processes on this machine (psutil): find a process tree or group and stop it by
+PID. For the test fixtures and benchmarks that start real Ray nodes and servers and
+must stop exactly those (never `ray stop --force`, which stops every Ray process on
+the machine, nor a kill by name)."""
 
 import os
 import signal
 import subprocess
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Set
+
+import psutil
 
 
 @dataclass
@@ -19,24 +18,20 @@ class Proc:
     pid: int
     ppid: int
     pgid: int
-    state: str
+    state: str  # psutil's status ("zombie", "running", ...)
     cmdline: str
 
 
 def processes() -> Dict[int, Proc]:
     """Every process now, by pid (one that exits while being read is left out)."""
     table: Dict[int, Proc] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
+    for proc in psutil.process_iter(["pid", "ppid", "status", "cmdline"]):
         try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-            raw = Path(f"/proc/{entry}/cmdline").read_bytes()
-        except OSError:
+            info = proc.info
+            table[info["pid"]] = Proc(info["pid"], info["ppid"], os.getpgid(info["pid"]), info["status"],
+                                      " ".join(info["cmdline"] or []))
+        except (psutil.Error, ProcessLookupError):
             continue
-        fields = stat[stat.rfind(")") + 2 :].split()
-        cmdline = raw.replace(b"\0", b" ").decode(errors="replace").strip()
-        table[int(entry)] = Proc(int(entry), int(fields[1]), int(fields[2]), fields[0], cmdline)
     return table
 
 
@@ -55,10 +50,9 @@ def with_descendants(roots: Iterable[int], table: Optional[Dict[int, Proc]] = No
 
 def alive(pid: int) -> bool:
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
         return False
-    return stat[stat.rfind(")") + 2] != "Z"
 
 
 def _signal(pids: Iterable[int], sig: int) -> List[int]:
@@ -119,4 +113,4 @@ def stop_process_group(proc: subprocess.Popen, grace: float = 10.0) -> None:
 
 
 def _group_alive(pgid: int) -> bool:
-    return any(p.pgid == pgid and p.state != "Z" for p in processes().values())
+    return any(p.pgid == pgid and p.state != psutil.STATUS_ZOMBIE for p in processes().values())

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Set, TypeVar
 
+import psutil
 import pytest
 
 from procs import alive, kill_pids, processes, stop_pids, stop_process_group, with_descendants
@@ -155,7 +156,7 @@ class RayCluster:
         """Pids of the raylet's worker processes whose title starts with `prefix`."""
         table = processes()
         raylet = self.raylet_pid()
-        return [p.pid for p in table.values() if p.ppid == raylet and p.cmdline.startswith(prefix) and p.state != "Z"]
+        return [p.pid for p in table.values() if p.ppid == raylet and p.cmdline.startswith(prefix) and p.state != psutil.STATUS_ZOMBIE]
 
     def wait_for_trials_to_end(self, wait_s: float = 30) -> None:
         """A killed driver's trial actors end with its job; stop any still there after `wait_s`."""

@@ -97,7 +97,7 @@ def test_registered_reader_reads_once(tmp_path):
 
 
 def test_logs_counts(caplog):
-    with caplog.at_level(logging.INFO, logger="search.iob2"):
+    with caplog.at_level(logging.INFO, logger="search.corpora.iob2"):
         read_iob2(NER_DEV, limit=10)
     assert any("read 10 sentences" in r.getMessage() and str(NER_DEV) in r.getMessage() for r in caplog.records)
 
@@ -182,7 +182,7 @@ def test_reads_comments_blank_lines_and_missing_tags(tmp_path):
 
 def test_repair_is_counted_and_logged(tmp_path, caplog):
     path = write(tmp_path, [tok(1, "a"), tok(2, "b", "I-ORG"), "", tok(1, "c", "I-PER"), tok(2, "d", "I-PER")])
-    with caplog.at_level(logging.WARNING, logger="search.iob2"):
+    with caplog.at_level(logging.WARNING, logger="search.corpora.iob2"):
         corpus = IOB2Corpus(path)
         egs = corpus()
     assert corpus.n_repaired == 2

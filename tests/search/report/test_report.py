@@ -159,7 +159,7 @@ def test_cli_sweep_reports_in_the_default_sqlite_store(cli_sweep, tmp_path):
 
 def test_a_report_failure_is_a_warning_not_the_sweeps_error(finished_sweep, tmp_path, caplog):
     client = finished_sweep.server.client()
-    with caplog.at_level(logging.WARNING, logger="search.report_mlflow"):
+    with caplog.at_level(logging.WARNING, logger="search.report.mlflow"):
         assert log_report(client, "0" * 32, tmp_path / "report") is None
     assert any("report could not be built or logged" in r.getMessage() for r in caplog.records)
 
