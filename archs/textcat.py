@@ -43,7 +43,7 @@ from .layers.extract_ngrams import extract_ngrams
 from .layers.sparse_linear import SparseLinear
 from .registry import registry
 from .types import DropoutRate, NonNegativeInt, PositiveInt
-from .tok2vec import _vectors_path
+from .tok2vec import resolve_vectors_path
 from .vectors import load_vectors
 
 # attrs marking the layers whose dims follow the number of labels
@@ -146,7 +146,7 @@ def TextCatEnsemble(
         FeatureExtractor(cols),
         with_array(uniqued(chain(embedded, mixer), column=cols.index("ORTH"))),
     )
-    vectors_path = _vectors_path(pretrained_vectors)
+    vectors_path = resolve_vectors_path(pretrained_vectors)
     if vectors_path:
         static = chain(StaticVectors(load_vectors(vectors_path), nO=width), ragged2list())
         vector_layer = concatenate(trained, static)
@@ -214,7 +214,7 @@ def TextCatLowData(
         architecture; null for none.
     nO: number of classes; null lets the component set it from its labels.
     """
-    vectors_path = _vectors_path(pretrained_vectors)
+    vectors_path = resolve_vectors_path(pretrained_vectors)
     if not vectors_path:
         raise ValueError(
             "spacy.TextCatLowData.v1: pretrained_vectors must name a vectors table "

@@ -65,7 +65,7 @@ def HashEmbedCNN(
     else:
         attrs = ["NORM"]
         rows = [embed_size]
-    embed = multi_hash_embed(width, attrs, rows, _vectors_path(pretrained_vectors), dropout)
+    embed = multi_hash_embed(width, attrs, rows, resolve_vectors_path(pretrained_vectors), dropout)
     encode = maxout_window_encoder(width, window_size, maxout_pieces, depth)
     return build_tok2vec(embed, encode, width)
 
@@ -209,7 +209,7 @@ def _mixer(width: int, n_inputs: int, dropout: Optional[float]) -> Model:
     return with_array(maxout)
 
 
-def _vectors_path(pretrained_vectors: Optional[Union[bool, str]]) -> Optional[str]:
+def resolve_vectors_path(pretrained_vectors: Optional[Union[bool, str]]) -> Optional[str]:
     if pretrained_vectors is None or pretrained_vectors is False:
         return None
     if pretrained_vectors is True:

@@ -160,7 +160,7 @@ class Categorical(Distribution):
         return suggester.suggest_categorical(name, self.values)
 
     def describe(self) -> str:
-        return "choice of " + ", ".join(map(_show, self.values))
+        return "choice of " + ", ".join(map(show_value, self.values))
 
 
 @dataclass
@@ -174,7 +174,7 @@ class Ordinal(Categorical):
         return self.values[suggester.suggest_int(name, 0, len(self.values) - 1)]
 
     def describe(self) -> str:
-        return "ordinal " + " < ".join(map(_show, self.values))
+        return "ordinal " + " < ".join(map(show_value, self.values))
 
 
 @dataclass
@@ -202,7 +202,7 @@ class Options(Distribution):
         return "options " + ", ".join(self.blocks)
 
 
-def _show(value: Any) -> str:
+def show_value(value: Any) -> str:
     return "null" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
 
 

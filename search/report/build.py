@@ -31,7 +31,7 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 from plotly.offline import get_plotlyjs  # noqa: E402
 from plotly.subplots import make_subplots  # noqa: E402
 
-from ..space import Categorical, Distribution, IntUniform, Options, Ordinal, Space, Uniform, _show  # noqa: E402
+from ..space import Categorical, Distribution, IntUniform, Options, Ordinal, Space, Uniform, show_value  # noqa: E402
 
 PLOTS = ("importance", "history", "parallel_coordinates", "learning_curves", "tradeoff")
 STATUS_COLORS = {"finished": "#1f77b4", "pruned": "#ff7f0e", "failed": "#d62728", "running": "#7f7f7f"}
@@ -136,14 +136,14 @@ class _Replay:
     def suggest_int(self, name: str, low: int, high: int, *, step: int = 1, log: bool = False) -> int:
         kind = self.kinds[name]
         if isinstance(kind, Ordinal):
-            value = [_show(v) for v in kind.values].index(self._logged(name))
+            value = [show_value(v) for v in kind.values].index(self._logged(name))
         else:
             value = int(self._logged(name))
         self._record(name, optuna.distributions.IntDistribution(low, high, log=log, step=step), value)
         return value
 
     def suggest_categorical(self, name: str, choices: Sequence[Any]) -> Any:
-        value = list(choices)[[_show(c) for c in choices].index(self._logged(name))]
+        value = list(choices)[[show_value(c) for c in choices].index(self._logged(name))]
         self._record(name, optuna.distributions.CategoricalDistribution(list(choices)), value)
         return value
 
@@ -254,7 +254,7 @@ def _axes(space: Optional[Space], trials: Sequence[TrialRecord]) -> List[_Axis]:
         if isinstance(kind, Options):
             categories = list(kind.blocks)
         elif isinstance(kind, Categorical):
-            categories = [_show(v) for v in kind.values]
+            categories = [show_value(v) for v in kind.values]
         else:
             categories = sorted({v for v in logged if v is not None}, key=lambda v: (_number(v) is None, _number(v) or 0, v))
         categories = [c for c in categories if c in logged]

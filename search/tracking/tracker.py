@@ -11,6 +11,7 @@ from typing import Any, Dict, List, Optional, Protocol
 
 class Tracker(Protocol):
     tracking_uri: str
+    experiment: str
 
     @property
     def pending(self) -> int:

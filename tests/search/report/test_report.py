@@ -21,7 +21,7 @@ from search.training.config import load_config
 from search.training.debug import describe_pipeline
 from search.report.build import PLOTS, SweepRecord, TrialRecord, build_report
 from search.report.mlflow import log_report
-from search.space import DIST_KEY, RandomSuggester, Space, _show
+from search.space import DIST_KEY, RandomSuggester, Space, show_value
 from sweep_fixtures import ARCHSWEEP, FAST, SPACE, TAGGER_DIMENSIONS, subprocess_env
 
 REPORT_FILES = {"report.html", "trials.csv", "importance.json", *(f"{name}.png" for name in PLOTS)}
@@ -172,7 +172,7 @@ def _trials(space: Space, statuses: List[str], score_of, seed: int = 0) -> List[
     trials = []
     for number, status in enumerate(statuses):
         _, values = space.sample(RandomSuggester(seed + number))
-        params = {k: _show(v) for k, v in values.items()}
+        params = {k: show_value(v) for k, v in values.items()}
         score = score_of(values) if status != "failed" else None
         steps = 4 if status == "finished" else 1
         history = [(10 * (i + 1), score * (i + 1) / steps) for i in range(steps)] if score is not None else []
