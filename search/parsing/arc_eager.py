@@ -945,6 +945,13 @@ def _k_feature_ids(scal, tok, rows, nF, out):
 
 
 @njit
+def _k_is_final(scal, rows, out):
+    for i in range(rows.shape[0]):
+        r = rows[i]
+        out[i] = scal[r, _DEPTH] == 0 and scal[r, _LEN] - scal[r, _BI] + scal[r, _NRB] == 0
+
+
+@njit
 def _k_validity(scal, tok, r, monotonic, v):
     """ArcEager._validity_spacy / _validity_monotonic into v (5,) bool."""
     depth = scal[r, _DEPTH]
@@ -1319,8 +1326,9 @@ class ArcEagerBatch:
 
     def is_final(self, rows: numpy.ndarray) -> numpy.ndarray:
         """(len(rows),) bool: stack and buffer empty."""
-        s = self.scal[rows]
-        return (s[:, _DEPTH] == 0) & (s[:, _LEN] - s[:, _BI] + s[:, _NRB] == 0)
+        out = numpy.empty(len(rows), dtype=bool)
+        _k_is_final(self.scal, rows, out)
+        return out
 
     def feature_ids(self, rows: numpy.ndarray, nF: int) -> numpy.ndarray:
         """(len(rows), nF) int32 token rows (offset added, -1 missing), as State.feature_ids."""

@@ -559,6 +559,12 @@ def _k_feature_ids(scal, rows, nF, out):
 
 
 @njit
+def _k_is_final(scal, rows, out):
+    for i in range(rows.shape[0]):
+        out[i] = scal[rows[i], _B0] >= scal[rows[i], _LEN]
+
+
+@njit
 def _k_valid_row(scal, r, n_labels, out_row):
     """BiluoSystem.valid_mask into out_row (n_actions,) bool."""
     out_row[:] = False
@@ -718,8 +724,9 @@ class NerBatch:
 
     def is_final(self, rows: numpy.ndarray) -> numpy.ndarray:
         """(len(rows),) bool: every token labelled."""
-        s = self.scal[rows]
-        return s[:, _B0] >= s[:, _LEN]
+        out = numpy.empty(len(rows), dtype=bool)
+        _k_is_final(self.scal, rows, out)
+        return out
 
     def feature_ids(self, rows: numpy.ndarray, nF: int) -> numpy.ndarray:
         """(len(rows), nF) int32 token rows (offset added, -1 missing), as State.feature_ids."""
