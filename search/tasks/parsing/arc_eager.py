@@ -296,9 +296,7 @@ class ArcEager:
             MOVE_NAMES[m] + ("-" + self.label_names[lab] if lab else "") for m, lab in self.classes
         ]
         self._class_index = {name: i for i, name in enumerate(self.class_names)}
-        self._idx = {m: numpy.flatnonzero(self.move_of_class == m) for m in range(N_MOVE_TYPES)}
-        self._idx_labels = {m: self.label_of_class[self._idx[m]] for m in range(N_MOVE_TYPES)}
-        self._first = {m: int(self._idx[m][0]) for m in range(N_MOVE_TYPES)}
+        self._first = {m: int(numpy.flatnonzero(self.move_of_class == m)[0]) for m in range(N_MOVE_TYPES)}
         self.backoff_id = self.label_ids[BACKOFF_LABEL]
         self.root_id = self.label_ids[ROOT]
         # oracle tie-breaking: the first class of each move type, and each L/R label's class
@@ -865,7 +863,8 @@ _GHEAD, _GLABEL, _GKNOWN, _GSS = range(4)
 
 
 @njit
-def _k_B(scal, tok, r, i):
+def _k_B(scal: numpy.ndarray, tok: numpy.ndarray, r: int, i: int) -> int:
+    """State.B: the i-th buffer word of row r, -1 if none."""
     nrb = scal[r, _NRB]
     if i < nrb:
         return tok[r, _RB, nrb - 1 - i]
@@ -874,13 +873,14 @@ def _k_B(scal, tok, r, i):
 
 
 @njit
-def _k_S(scal, tok, r, i):
+def _k_S(scal: numpy.ndarray, tok: numpy.ndarray, r: int, i: int) -> int:
+    """State.S: the i-th stack word of row r (0: the top), -1 if none."""
     depth = scal[r, _DEPTH]
     return tok[r, _STK, depth - 1 - i] if i < depth else -1
 
 
 @njit
-def _k_child(scal, tok, r, head, idx, left):
+def _k_child(scal: numpy.ndarray, tok: numpy.ndarray, r: int, head: int, idx: int, left: bool) -> int:
     """State.L (left) / State.R: the idx-th (1 or 2) child on that side counted
     from the one attached last (_ATTACHED orders the children as State's lists)."""
     if head < 0:
@@ -904,7 +904,8 @@ def _k_child(scal, tok, r, head, idx, left):
 
 
 @njit
-def _k_feature_ids(scal, tok, rows, nF, out):
+def _k_feature_ids(scal: numpy.ndarray, tok: numpy.ndarray, rows: numpy.ndarray, nF: int, out: numpy.ndarray) -> None:
+    """State.feature_ids of each row into out (len(rows), nF)."""
     for i in range(rows.shape[0]):
         r = rows[i]
         b0 = _k_B(scal, tok, r, 0)
@@ -945,7 +946,15 @@ def _k_feature_ids(scal, tok, rows, nF, out):
 
 
 @njit
-def _k_validity(scal, tok, r, monotonic, v):
+def _k_is_final(scal: numpy.ndarray, rows: numpy.ndarray, out: numpy.ndarray) -> None:
+    """State.is_final of each row into out (len(rows),) bool."""
+    for i in range(rows.shape[0]):
+        r = rows[i]
+        out[i] = scal[r, _DEPTH] == 0 and scal[r, _LEN] - scal[r, _BI] + scal[r, _NRB] == 0
+
+
+@njit
+def _k_validity(scal: numpy.ndarray, tok: numpy.ndarray, r: int, monotonic: bool, v: numpy.ndarray) -> None:
     """ArcEager._validity_spacy / _validity_monotonic into v (5,) bool."""
     depth = scal[r, _DEPTH]
     blen = scal[r, _LEN] - scal[r, _BI] + scal[r, _NRB]
@@ -976,7 +985,8 @@ def _k_validity(scal, tok, r, monotonic, v):
 
 
 @njit
-def _k_valid(scal, tok, rows, monotonic, move_of_class, out):
+def _k_valid(scal: numpy.ndarray, tok: numpy.ndarray, rows: numpy.ndarray, monotonic: bool, move_of_class: numpy.ndarray, out: numpy.ndarray) -> None:
+    """ArcEager.valid_mask of each row into out (len(rows), n_moves) bool."""
     v = numpy.zeros(N_MOVE_TYPES, dtype=numpy.bool_)
     for i in range(rows.shape[0]):
         _k_validity(scal, tok, rows[i], monotonic, v)
@@ -985,7 +995,7 @@ def _k_valid(scal, tok, rows, monotonic, move_of_class, out):
 
 
 @njit
-def _k_in_buffer(scal, tok, r, w, end, rb_cut):
+def _k_in_buffer(scal: numpy.ndarray, tok: numpy.ndarray, r: int, w: int, end: int, rb_cut: int) -> bool:
     """Whether word w is in the buffer before its first sentence start (see
     ArcEager._move_costs): b_i <= w < end, or put back at rebuffer position >= rb_cut."""
     if scal[r, _BI] <= w < end:
@@ -999,7 +1009,7 @@ def _k_in_buffer(scal, tok, r, w, end, rb_cut):
 
 
 @njit
-def _k_move_costs_spacy(scal, tok, gold, r, v, c):
+def _k_move_costs_spacy(scal: numpy.ndarray, tok: numpy.ndarray, gold: numpy.ndarray, r: int, v: numpy.ndarray, c: numpy.ndarray) -> tuple[int, int]:
     """ArcEager._move_costs into v (validity) and c (5,) costs; returns (gold_l, gold_r)."""
     _k_validity(scal, tok, r, False, v)
     n = scal[r, _LEN]
@@ -1122,7 +1132,7 @@ def _k_move_costs_spacy(scal, tok, gold, r, v, c):
 
 
 @njit
-def _k_move_costs_monotonic(scal, tok, gold, r, v, c):
+def _k_move_costs_monotonic(scal: numpy.ndarray, tok: numpy.ndarray, gold: numpy.ndarray, r: int, v: numpy.ndarray, c: numpy.ndarray) -> tuple[int, int]:
     """ArcEager._move_costs_monotonic into v and c; returns (gold_l, gold_r)."""
     _k_validity(scal, tok, r, True, v)
     n = scal[r, _LEN]
@@ -1175,7 +1185,9 @@ def _k_move_costs_monotonic(scal, tok, gold, r, v, c):
 
 
 @njit
-def _k_costs(scal, tok, gold, rows, monotonic, move_of_class, label_of_class, out):
+def _k_costs(
+    scal: numpy.ndarray, tok: numpy.ndarray, gold: numpy.ndarray, rows: numpy.ndarray, monotonic: bool, move_of_class: numpy.ndarray, label_of_class: numpy.ndarray, out: numpy.ndarray
+) -> None:
     """ArcEager.costs for each row: the move's cost, +1 on an L (R) class whose label
     is not the gold arc's, INVALID_COST for invalid classes."""
     v = numpy.zeros(N_MOVE_TYPES, dtype=numpy.bool_)
@@ -1198,7 +1210,8 @@ def _k_costs(scal, tok, gold, rows, monotonic, move_of_class, label_of_class, ou
 
 
 @njit
-def _k_add_arc(scal, tok, r, head, child, label):
+def _k_add_arc(scal: numpy.ndarray, tok: numpy.ndarray, r: int, head: int, child: int, label: int) -> None:
+    """State.add_arc: head and label of child (replacing any), stamped with the row's clock."""
     tok[r, _HEAD, child] = head
     tok[r, _LABEL, child] = label
     tok[r, _ATTACHED, child] = scal[r, _CLOCK]
@@ -1206,7 +1219,8 @@ def _k_add_arc(scal, tok, r, head, child, label):
 
 
 @njit
-def _k_push(scal, tok, r):
+def _k_push(scal: numpy.ndarray, tok: numpy.ndarray, r: int) -> None:
+    """State.push: B0 onto the stack."""
     nrb = scal[r, _NRB]
     if nrb:
         b0 = tok[r, _RB, nrb - 1]
@@ -1221,14 +1235,17 @@ def _k_push(scal, tok, r):
 
 
 @njit
-def _k_pop(scal, tok, r):
+def _k_pop(scal: numpy.ndarray, tok: numpy.ndarray, r: int) -> None:
+    """State.pop: S0 off the stack, done."""
     depth = scal[r, _DEPTH] - 1
     tok[r, _WHERE, tok[r, _STK, depth]] = _DONE
     scal[r, _DEPTH] = depth
 
 
 @njit
-def _k_advance(scal, tok, rows, classes, monotonic, move_of_class, label_of_class):
+def _k_advance(
+    scal: numpy.ndarray, tok: numpy.ndarray, rows: numpy.ndarray, classes: numpy.ndarray, monotonic: bool, move_of_class: numpy.ndarray, label_of_class: numpy.ndarray
+) -> None:
     """ArcEager.apply of classes[i] to row rows[i] (no validity check)."""
     for i in range(rows.shape[0]):
         r = rows[i]
@@ -1315,12 +1332,14 @@ class ArcEagerBatch:
         return int(self.scal.shape[0])
 
     def all_rows(self) -> numpy.ndarray:
+        """Every row, as the int64 rows argument of the other methods."""
         return numpy.arange(len(self), dtype=numpy.int64)
 
     def is_final(self, rows: numpy.ndarray) -> numpy.ndarray:
         """(len(rows),) bool: stack and buffer empty."""
-        s = self.scal[rows]
-        return (s[:, _DEPTH] == 0) & (s[:, _LEN] - s[:, _BI] + s[:, _NRB] == 0)
+        out = numpy.empty(len(rows), dtype=bool)
+        _k_is_final(self.scal, rows, out)
+        return out
 
     def feature_ids(self, rows: numpy.ndarray, nF: int) -> numpy.ndarray:
         """(len(rows), nF) int32 token rows (offset added, -1 missing), as State.feature_ids."""

@@ -537,7 +537,8 @@ _GKIND, _GLABEL, _GSTARTS = range(3)
 
 
 @njit
-def _k_feature_ids(scal, rows, nF, out):
+def _k_feature_ids(scal: numpy.ndarray, rows: numpy.ndarray, nF: int, out: numpy.ndarray) -> None:
+    """State.feature_ids of each row into out (len(rows), nF)."""
     for i in range(rows.shape[0]):
         r = rows[i]
         b0 = scal[r, _B0] if scal[r, _B0] < scal[r, _LEN] else -1
@@ -559,7 +560,14 @@ def _k_feature_ids(scal, rows, nF, out):
 
 
 @njit
-def _k_valid_row(scal, r, n_labels, out_row):
+def _k_is_final(scal: numpy.ndarray, rows: numpy.ndarray, out: numpy.ndarray) -> None:
+    """State.is_final of each row into out (len(rows),) bool."""
+    for i in range(rows.shape[0]):
+        out[i] = scal[rows[i], _B0] >= scal[rows[i], _LEN]
+
+
+@njit
+def _k_valid_row(scal: numpy.ndarray, r: int, n_labels: int, out_row: numpy.ndarray) -> None:
     """BiluoSystem.valid_mask into out_row (n_actions,) bool."""
     out_row[:] = False
     b0 = scal[r, _B0]
@@ -579,13 +587,14 @@ def _k_valid_row(scal, r, n_labels, out_row):
 
 
 @njit
-def _k_valid(scal, rows, n_labels, out):
+def _k_valid(scal: numpy.ndarray, rows: numpy.ndarray, n_labels: int, out: numpy.ndarray) -> None:
+    """BiluoSystem.valid_mask of each row into out (len(rows), n_actions) bool."""
     for i in range(rows.shape[0]):
         _k_valid_row(scal, rows[i], n_labels, out[i])
 
 
 @njit
-def _k_alive(scal, gold, r):
+def _k_alive(scal: numpy.ndarray, gold: numpy.ndarray, r: int) -> bool:
     """BiluoSystem._alive."""
     lab = scal[r, _ENT_LABEL]
     start = scal[r, _ENT_START]
@@ -603,7 +612,7 @@ def _k_alive(scal, gold, r):
 
 
 @njit
-def _k_costs(scal, gold, rows, n_labels, graded, out):
+def _k_costs(scal: numpy.ndarray, gold: numpy.ndarray, rows: numpy.ndarray, n_labels: int, graded: bool, out: numpy.ndarray) -> None:
     """BiluoSystem.costs for each row (costs clipped to 1 unless graded)."""
     n = n_labels
     out_class = 4 * n + 1
@@ -650,7 +659,7 @@ def _k_costs(scal, gold, rows, n_labels, graded, out):
 
 
 @njit
-def _k_advance(scal, ents, rows, classes, n_labels):
+def _k_advance(scal: numpy.ndarray, ents: numpy.ndarray, rows: numpy.ndarray, classes: numpy.ndarray, n_labels: int) -> int:
     """BiluoSystem.apply of classes[i] to row rows[i]; final rows are left alone.
     Returns the index i of the first invalid move, -1 if all are valid."""
     valid = numpy.zeros(4 * n_labels + 2, dtype=numpy.bool_)
@@ -714,12 +723,14 @@ class NerBatch:
         return int(self.scal.shape[0])
 
     def all_rows(self) -> numpy.ndarray:
+        """Every row, as the int64 rows argument of the other methods."""
         return numpy.arange(len(self), dtype=numpy.int64)
 
     def is_final(self, rows: numpy.ndarray) -> numpy.ndarray:
         """(len(rows),) bool: every token labelled."""
-        s = self.scal[rows]
-        return s[:, _B0] >= s[:, _LEN]
+        out = numpy.empty(len(rows), dtype=bool)
+        _k_is_final(self.scal, rows, out)
+        return out
 
     def feature_ids(self, rows: numpy.ndarray, nF: int) -> numpy.ndarray:
         """(len(rows), nF) int32 token rows (offset added, -1 missing), as State.feature_ids."""
