@@ -1,7 +1,8 @@
 # Two commands do all the set-up on a fresh machine:
 #   make sweep   creates .venv, installs archsweep, sweeps spaces/tagger.cfg on the bundled sample
 #                (local Ray, MLflow in ./mlflow.db)
-#   make test    creates .venv, installs archsweep with its test and transformers extras, runs the test suite
+#   make test    creates .venv, installs archsweep with its test and transformers extras, runs ruff,
+#                mypy (its settings in pyproject.toml) and the test suite
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -41,6 +42,8 @@ APT_GET := $(shell [ "$$(id -u)" = 0 ] || echo sudo) env DEBIAN_FRONTEND=noninte
 
 test: $(VENV)/.installed-transformers
 	command -v chromium >/dev/null || ($(APT_GET) update -q && $(APT_GET) install -y -q chromium)
+	$(BIN)/ruff check archs search tests bench
+	$(BIN)/mypy
 	$(BIN)/python -m pytest
 
 bench: $(VENV)/.installed-bench

@@ -28,7 +28,7 @@ def EntityLinker(*, tok2vec: Model[List[Doc], List[Floats2d]], nO: Optional[int]
     width = tok2vec.get_dim("nO") if tok2vec.has_dim("nO") else None
     output_layer = Linear(nO, width)
     context = Maxout(nO=width, nI=width, nP=2, dropout=0.0, normalize=False)
-    model = chain(tok2vec, list2ragged(), reduce_mean(), residual(context), output_layer)
+    model: Model[List[Doc], Floats2d] = chain(tok2vec, list2ragged(), reduce_mean(), residual(context), output_layer)
     model.set_ref("tok2vec", tok2vec)
     model.set_ref("context_layer", context)
     model.set_ref("output_layer", output_layer)

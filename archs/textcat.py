@@ -35,7 +35,7 @@ from thinc.api import (
     uniqued,
     with_array,
 )
-from thinc.types import Floats2d
+from thinc.types import Floats2d, Ints2d
 
 from .features import Doc
 from .layers import FeatureExtractor, FixedDropout, StaticVectors
@@ -64,7 +64,7 @@ def TextCatBOW(
     nO: number of classes; null lets the component set it from its labels.
     """
     sparse_linear = _tied(SparseLinear(nO), 0)
-    model = chain(extract_ngrams(ngram_size, attr="ORTH"), sparse_linear)
+    model: Model[List[Doc], Floats2d] = chain(extract_ngrams(ngram_size, attr="ORTH"), sparse_linear)
     if not no_output_layer:
         model = chain(model, softmax_activation() if exclusive_classes else Logistic())
     model.set_ref("output_layer", sparse_linear)
@@ -84,13 +84,15 @@ def TextCatCNN(
     nO: number of classes; null lets the component set it from its labels.
     """
     width = tok2vec.get_dim("nO") if tok2vec.has_dim("nO") else None
+    output_layer: Model[Floats2d, Floats2d]
+    head: Model[Floats2d, Floats2d]
     if exclusive_classes:
         output_layer = _tied(Softmax(nO, width), 0)
         head = output_layer
     else:
         output_layer = _tied(Linear(nO, width), 0)
         head = chain(output_layer, Logistic())
-    model = chain(tok2vec, list2ragged(), reduce_mean(), head)
+    model: Model[List[Doc], Floats2d] = chain(tok2vec, list2ragged(), reduce_mean(), head)
     model.set_ref("tok2vec", tok2vec)
     model.set_ref("output_layer", output_layer)
     model.attrs["multi_label"] = not exclusive_classes
@@ -132,23 +134,25 @@ def TextCatEnsemble(
     """
     cols = ["ORTH", "LOWER", "PREFIX", "SUFFIX", "SHAPE"]  # spaCy also extracts ID; no table uses it
     half = width // 2
-    tables = [
+    tables: List[Model[Ints2d, Floats2d]] = [
         HashEmbed(width, embed_size, column=cols.index("LOWER"), seed=10),
         HashEmbed(half, embed_size, column=cols.index("PREFIX"), seed=11),
         HashEmbed(half, embed_size, column=cols.index("SUFFIX"), seed=12),
         HashEmbed(half, embed_size, column=cols.index("SHAPE"), seed=13),
     ]
-    embedded = concatenate(*tables)
+    embedded: Model[Ints2d, Floats2d] = concatenate(*tables)
     if dropout:
         embedded = chain(embedded, FixedDropout(dropout))
     mixer = Maxout(width, width + 3 * half, nP=3, normalize=True)
-    trained = chain(
+    trained: Model[List[Doc], List[Floats2d]] = chain(
         FeatureExtractor(cols),
-        with_array(uniqued(chain(embedded, mixer), column=cols.index("ORTH"))),
+        # thinc types with_array's layer as one array type in and out; this one maps Ints2d -> Floats2d
+        with_array(uniqued(chain(embedded, mixer), column=cols.index("ORTH"))),  # type: ignore[misc]
     )
+    vector_layer: Model[List[Doc], List[Floats2d]]
     vectors_path = resolve_vectors_path(pretrained_vectors)
     if vectors_path:
-        static = chain(StaticVectors(load_vectors(vectors_path), nO=width), ragged2list())
+        static: Model[List[Doc], List[Floats2d]] = chain(StaticVectors(load_vectors(vectors_path), nO=width), ragged2list())
         vector_layer = concatenate(trained, static)
         vectors_width = 2 * width
     else:
@@ -160,13 +164,13 @@ def TextCatEnsemble(
             Maxout(width, width * (2 * window_size + 1), nP=3, normalize=True),
         )
     )
-    tok2vec = chain(
+    tok2vec: Model[List[Doc], List[Floats2d]] = chain(
         vector_layer,
         with_array(chain(Maxout(width, vectors_width, nP=3, normalize=True), clone(conv, conv_depth)), pad=conv_depth),
     )
     tok2vec.set_dim("nO", width)
     cnn_output = _tied(Linear(nO, width), 0)
-    cnn_model = chain(
+    cnn_model: Model[List[Doc], Floats2d] = chain(
         tok2vec,
         list2ragged(),
         ParametricAttention(width),
@@ -185,7 +189,7 @@ def TextCatEnsemble(
     else:
         output_layer = _tied(Linear(nO, nO_double), 2)
         head = chain(output_layer, Dropout(0.0), Logistic())
-    model = chain(concatenate(linear_model, cnn_model), head)
+    model: Model[List[Doc], Floats2d] = chain(concatenate(linear_model, cnn_model), head)
     model.set_ref("tok2vec", tok2vec)
     model.set_ref("output_layer", output_layer)
     model.set_ref("bow", linear_model)
@@ -221,7 +225,7 @@ def TextCatLowData(
             "(the architecture has no other input)"
         )
     output_layer = _tied(Linear(nO, width), 0)
-    layers = [
+    layers: List[Model] = [
         StaticVectors(load_vectors(vectors_path), nO=width),
         ParametricAttention(width),
         reduce_sum(),
@@ -231,7 +235,7 @@ def TextCatLowData(
     if dropout:
         layers.append(FixedDropout(dropout))
     layers.append(Logistic())
-    model = chain(*layers)
+    model: Model[List[Doc], Floats2d] = chain(*layers)
     model.set_ref("output_layer", output_layer)
     model.attrs["multi_label"] = True
     return model
@@ -250,7 +254,8 @@ def set_textcat_nO(model: Model, nO: int) -> None:
             dims["nI"] = multiple * nO
         for dim, value in dims.items():
             if node.has_dim(dim) and node.get_dim(dim) != value:
-                raise ValueError(f"the model was built with nO = {node.get_dim(dim) // max(multiple, 1) if dim == 'nI' else node.get_dim(dim)} but the data has {nO} labels; set nO = null to infer it")
+                built = node.get_dim(dim) // max(multiple, 1) if dim == "nI" else node.get_dim(dim)
+                raise ValueError(f"the model was built with nO = {built} but the data has {nO} labels; set nO = null to infer it")
             node.set_dim(dim, value)
 
 

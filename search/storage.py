@@ -100,10 +100,10 @@ def write_text(location: Location, text: str) -> None:
         partial.write_text(text, encoding="utf8")
         os.replace(partial, path)
         return
-    fs, path = _fs(location)
+    fs, fs_path = _fs(location)
     if isinstance(fs, pafs.LocalFileSystem):  # file://: folders are real (an object store has none to make)
-        fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
-    with fs.open_output_stream(path) as stream:
+        fs.create_dir(fs_path.rsplit("/", 1)[0], recursive=True)
+    with fs.open_output_stream(fs_path) as stream:
         stream.write(text.encode("utf8"))
 
 

@@ -19,10 +19,11 @@ class CorpusError(ValueError):
 class Example:
     """One sentence (or a document of several, see join_sentences): its Doc and gold
     annotations by name ("upos", "xpos", "heads", "deps", "sent_starts", ...); each
-    annotation has one value per token, None where missing."""
+    token annotation has one value per token, None where missing; a doc-level one
+    has any value (a text classifier's "cats": a dict, "cats_exhaustive": a bool)."""
 
     doc: Doc
-    gold: Dict[str, List] = field(default_factory=dict)
+    gold: Dict[str, Any] = field(default_factory=dict)
     source: str = ""  # "file:line" of the sentence start
     # Per-example values derived from the gold once and reused every epoch (e.g. a
     # tagger's label ids), keyed by their owner; not part of the example's identity.

@@ -181,13 +181,13 @@ def biluo_to_spans(tags: Sequence[Optional[str]]) -> List[Span]:
     start = -1
     label = ""
     for i, tag in enumerate(tags):
-        kind = "-" if tag is None else tag[0]
-        if start >= 0 and (kind not in "IL" or tag[2:] != label):
+        kind, name = ("-", "") if tag is None else (tag[0], tag[2:])
+        if start >= 0 and (kind not in "IL" or name != label):
             raise ValueError(f"invalid BILUO sequence at token {i}: {tag!r} inside an open {label} entity")
         if kind == "U":
-            spans.append((i, i + 1, tag[2:]))
+            spans.append((i, i + 1, name))
         elif kind == "B":
-            start, label = i, tag[2:]
+            start, label = i, name
         elif kind == "L":
             if start < 0:
                 raise ValueError(f"invalid BILUO sequence at token {i}: {tag!r} without B-")

@@ -227,7 +227,7 @@ def table_rows(sweep: SweepRecord) -> Tuple[List[str], List[List[str]]]:
 class _Axis:
     name: str  # full dotted name
     label: str
-    positions: List[Optional[float]]  # per trial, on the axis's own scale
+    positions: List[float]  # per trial, on the axis's own scale
     ticks: Optional[Tuple[List[float], List[str]]]  # categorical axes: positions and labels
     bounds: Optional[Tuple[float, float]] = None  # numeric axes: the searched range, on the axis's scale
 
@@ -243,12 +243,14 @@ def _axes(space: Optional[Space], trials: Sequence[TrialRecord]) -> List[_Axis]:
         kind = kinds.get(name)
         logged = [t.params.get(name) for t in trials]
         numbers = [_number(v) for v in logged]
-        numeric = isinstance(kind, (Uniform, IntUniform)) or (kind is None and all(n is not None for n in numbers))
-        if numeric and all(n is not None for n in numbers):
+        present = [n for n in numbers if n is not None]
+        numeric = isinstance(kind, (Uniform, IntUniform)) or (kind is None and len(present) == len(numbers))
+        if numeric and len(present) == len(numbers):
             log = bool(getattr(kind, "log", False))
             scale = math.log10 if log else float
-            positions = [scale(n) for n in numbers]
-            bounds = (scale(kind.low), scale(kind.high)) if kind is not None else None
+            positions = [scale(n) for n in present]
+            # numeric: a range dimension, or one not in the space (kind None: no bounds)
+            bounds = (scale(kind.low), scale(kind.high)) if isinstance(kind, (Uniform, IntUniform)) else None
             axes.append(_Axis(name, f"log10 {short[name]}" if log else short[name], positions, None, bounds))
             continue
         if isinstance(kind, Options):
@@ -266,6 +268,13 @@ def _axes(space: Optional[Space], trials: Sequence[TrialRecord]) -> List[_Axis]:
         index = {c: float(i) for i, c in enumerate(categories)}
         axes.append(_Axis(name, short[name], [index[v] for v in shown], ([index[c] for c in categories], categories)))
     return axes
+
+
+def _score(trial: TrialRecord) -> float:
+    """The best score of a trial that has one (callers keep to such trials)."""
+    if trial.best_score is None:
+        raise ValueError(f"trial {trial.trial_id} has no score")
+    return trial.best_score
 
 
 def _scored(trials: Sequence[TrialRecord]) -> List[TrialRecord]:
@@ -302,7 +311,7 @@ def _history_figures(sweep: SweepRecord):
         points = [(i, t) for i, t in enumerate(sweep.trials) if t.status == status and t.best_score is not None]
         if not points:
             continue
-        xs, ys = [i for i, _ in points], [t.best_score * 100 for _, t in points]
+        xs, ys = [i for i, _ in points], [_score(t) * 100 for _, t in points]
         label = "finished (best score)" if status == "finished" else "pruned (best before the stop)"
         ax.scatter(xs, ys, marker=marker, color=STATUS_COLORS[status], label=label, zorder=3)
         interactive.add_trace(go.Scatter(x=xs, y=ys, mode="markers", name=label, marker=dict(symbol=symbol, color=STATUS_COLORS[status]),
@@ -333,7 +342,7 @@ def _parallel_figures(sweep: SweepRecord, space: Optional[Space]):
     pruned trials dashed (their score is from a shortened training)."""
     trials = _scored(sweep.trials)
     axes = _axes(space, trials)
-    scores = [t.best_score * 100 for t in trials]
+    scores = [_score(t) * 100 for t in trials]
     fig, ax = plt.subplots(figsize=(max(8, 1.3 * (len(axes) + 1)), 5.5))
     interactive = go.Figure()
     if trials:
@@ -353,7 +362,7 @@ def _parallel_figures(sweep: SweepRecord, space: Optional[Space]):
             spans.append((lo, hi if hi > lo else lo + 1.0))
         for i, trial in enumerate(trials):
             ys = [(c.positions[i] - lo) / (hi - lo) for c, (lo, hi) in zip(columns, spans)]
-            shade = (trial.best_score * 100 - low) / (high - low) if high > low else 1.0
+            shade = (_score(trial) * 100 - low) / (high - low) if high > low else 1.0
             ax.plot(range(len(columns)), ys, color=cmap(shade), linestyle="-" if trial.status == "finished" else "--", alpha=0.85)
         for x, (column, (lo, hi)) in enumerate(zip(columns, spans)):
             ax.axvline(x, color="#444444", linewidth=0.8)
@@ -427,7 +436,7 @@ def _tradeoff_figures(sweep: SweepRecord):
             if not shown:
                 continue
             xs = [getattr(t, attribute) for t in shown]
-            ys = [t.best_score * 100 for t in shown]
+            ys = [_score(t) * 100 for t in shown]
             ax.scatter(xs, ys, marker=marker, color=STATUS_COLORS[status], label=label if col == 1 else None)
             for x, y, t in zip(xs, ys, shown):
                 ax.annotate(t.trial_id.rsplit("_", 1)[-1], (x, y), fontsize=6, xytext=(3, 3), textcoords="offset points")
@@ -494,7 +503,7 @@ def _page(sweep: SweepRecord, importance: Importance, header: List[str], rows: L
     e = html.escape
     counts = {s: sum(t.status == s for t in sweep.trials) for s in ("finished", "pruned", "failed", "running")}
     finished = [t for t in sweep.trials if t.status == "finished" and t.best_score is not None]
-    best = max(finished, key=lambda t: t.best_score) if finished else None
+    best = max(finished, key=_score) if finished else None
     short = short_names(header[len(TRIAL_COLUMNS):])
     head = "".join(f"<th title='{e(h)}'>{e(short.get(h, h))}</th>" for h in header)
     body = "".join(
@@ -515,7 +524,7 @@ def _page(sweep: SweepRecord, importance: Importance, header: List[str], rows: L
         f"<h1>Sweep {e(sweep.name)}</h1>",
         f"<p>Experiment <b>{e(sweep.experiment)}</b>, MLflow parent run <code>{e(sweep.parent_run_id)}</code>. ",
         f"{len(sweep.trials)} trials: " + ", ".join(f"{n} {s}" for s, n in counts.items() if n) + ".",
-        (f" Best: trial <b>{e(best.trial_id)}</b>, score {best.best_score * 100:.2f}.</p>" if best else " No trial finished.</p>"),
+        (f" Best: trial <b>{e(best.trial_id)}</b>, score {_score(best) * 100:.2f}.</p>" if best else " No trial finished.</p>"),
         "<h2>Trials</h2><p class='note'>Best finished first; pruned trials by their best score before the stop.</p>",
         f"<table><tr>{head}</tr>{body}</table>",
     ]

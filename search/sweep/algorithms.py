@@ -65,8 +65,9 @@ def asha_scheduler(settings: SweepSettings) -> TrialScheduler:
         raise ValueError(f"--time-attr: expected evaluations or epochs, got {settings.time_attr!r}")
     return ASHAScheduler(
         time_attr=ASHA_TIME_ATTRS[settings.time_attr],
-        max_t=settings.max_t,
-        grace_period=settings.grace_period,
+        # Ray annotates these int, yet compares and divides them as numbers: epochs are fractional
+        max_t=settings.max_t,  # type: ignore[arg-type]
+        grace_period=settings.grace_period,  # type: ignore[arg-type]
         reduction_factor=settings.reduction_factor,
     )
 

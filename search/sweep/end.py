@@ -64,7 +64,9 @@ def parent_metrics(trials: Sequence[TrialSummary]) -> Dict[str, float]:
     return {"best_score": best.best_score if best is not None and best.best_score is not None else float("nan"), **counts}
 
 
-def write_best_and_report(tracking: SweepTracking, parent_run_id: str, exp_dir: str) -> Tuple[Optional[Union[Path, str]], Optional[Union[Path, str]]]:
+def write_best_and_report(
+    tracking: SweepTracking, parent_run_id: str, exp_dir: storage.Location
+) -> Tuple[Optional[Union[Path, str]], Optional[Union[Path, str]]]:
     """best.cfg (when a trial finished) and the report, in the sweep's folder; the report
     is also logged to the parent run. Returns their paths (None when not written)."""
     try:

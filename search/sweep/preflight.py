@@ -127,7 +127,7 @@ def check_cluster_settings(
 def is_remote_storage(storage: str) -> bool:
     """True for a URI Ray Tune reaches from any node (`s3://`, `gs://`, `hdfs://`, ...)."""
     match = _SCHEME.match(storage)
-    return bool(match) and storage[match.end():].startswith("//") and match.group(1).lower() not in _LOCAL_STORAGE_SCHEMES
+    return match is not None and storage[match.end():].startswith("//") and match.group(1).lower() not in _LOCAL_STORAGE_SCHEMES
 
 
 def is_local_tracking_uri(uri: str) -> bool:

@@ -7,7 +7,7 @@ so it is never pickled with the sweep's state.
 """
 
 import time
-from typing import Callable, List, Optional, Tuple
+from typing import Any, Callable, List, Optional, Tuple
 
 from ray.tune import Callback
 
@@ -47,7 +47,9 @@ class SweepProgressTable(Callback):
         self.last_state: Optional[Tuple] = None
         self.last_written = 0.0
 
-    def setup(self, **info) -> None:
+    def setup(
+        self, stop: Optional[Any] = None, num_samples: Optional[int] = None, total_num_samples: Optional[int] = None, **info: Any
+    ) -> None:
         self.start = self.clock()
         self.write(format_row(COLUMNS))
 
@@ -69,10 +71,10 @@ class SweepProgressTable(Callback):
             self.start = now
         states = [trial_state(t) for t in trials]
         counts = tuple(states.count(s) for s in ("running", "finished", "pruned", "failed"))
-        scores = [
+        finished = [
             (t.last_result or {}).get("best_score") for t, s in zip(trials, states) if s == "finished"
         ]
-        scores = [s for s in scores if isinstance(s, (int, float))]
+        scores: List[float] = [s for s in finished if isinstance(s, (int, float))]
         best = max(scores) if scores else None
         state = (counts, best)
         if not force and state == self.last_state and now - self.last_written < self.interval:

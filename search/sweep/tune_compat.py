@@ -28,18 +28,27 @@ class PruningAwareOptunaSearch(OptunaSearch):
         if trial_id in self._completed_trials or trial_id not in self._ot_trials:
             return super().on_trial_complete(trial_id, result, error)
         ot_trial = self._ot_trials[trial_id]
+        study = self._study()
         if error:
-            self._ot_study.tell(ot_trial, state=optuna.trial.TrialState.FAIL)
+            study.tell(ot_trial, state=optuna.trial.TrialState.FAIL)
         elif not (result and result.get("training_finished")):
             # The result that made the scheduler stop the trial reaches only this
             # method, not on_trial_result: record it before telling PRUNED.
             if result and self.metric in result and "training_iteration" in result:
                 ot_trial.report(result[self.metric], result["training_iteration"])
-            self._ot_study.tell(ot_trial, state=optuna.trial.TrialState.PRUNED)
+            study.tell(ot_trial, state=optuna.trial.TrialState.PRUNED)
         else:
             # rank finished trials by their best evaluation, as export does
-            self._ot_study.tell(ot_trial, result.get("best_score", result[self.metric]))
+            study.tell(ot_trial, result.get("best_score", result[self.metric]))
         self._completed_trials.add(trial_id)
+
+    def _study(self) -> optuna.study.Study:
+        # Ray's __init__ sets `_ot_study = None` (so its inferred type is None); its
+        # _setup_study creates the study before any trial is suggested
+        study: Any = self._ot_study
+        if study is None:
+            raise RuntimeError("OptunaSearch has no Optuna study yet: a trial completed before the searcher was set up")
+        return study
 
 
 class TrialWorkerOutOfMemory(RayActorError):
@@ -72,7 +81,7 @@ def fail_trials_killed_for_memory() -> None:
         return original(self, tracked_actor_task, exception)
 
     _actor_task_failed.archsweep_oom = True  # type: ignore[attr-defined]
-    RayActorManager._actor_task_failed = _actor_task_failed
+    RayActorManager._actor_task_failed = _actor_task_failed  # type: ignore[method-assign]  # the patch this function is for
 
 
 def tuner_callbacks(tuner: Tuner) -> Optional[List[Any]]:

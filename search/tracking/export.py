@@ -28,7 +28,9 @@ def export_best(
         found = client.get_experiment_by_name(experiment)
         if found is None:
             raise ValueError(f"no MLflow experiment named {experiment!r} at {tracking_uri}")
-        parents = client.search_runs([found.experiment_id], filter_string=f"tags.`{KIND_TAG}` = 'sweep'", order_by=["attributes.start_time DESC"], max_results=1)
+        parents = client.search_runs(
+            [found.experiment_id], filter_string=f"tags.`{KIND_TAG}` = 'sweep'", order_by=["attributes.start_time DESC"], max_results=1
+        )
         if not parents:
             raise ValueError(f"experiment {experiment!r} has no sweep")
         parent_run_id = parents[0].info.run_id

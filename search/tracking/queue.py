@@ -68,8 +68,9 @@ class OperationQueue:
         """Queue an operation (and mirror it, while the file is the queue's copy)."""
         self._queue.append(op)
         if self._mirrored:
-            if storage.can_append(self.pending_path):
-                storage.append_text(self.pending_path, json.dumps(op) + "\n")
+            path = self._pending_path()
+            if storage.can_append(path):
+                storage.append_text(path, json.dumps(op) + "\n")
             else:  # an object in object storage: written whole
                 self._write_file()
         if self._offline_since is not None:
@@ -105,7 +106,7 @@ class OperationQueue:
                 self._retry_interval = RETRY_INTERVAL_S
                 self._buffered_while_offline = 0
         if self._pending_file:
-            storage.delete(self.pending_path)
+            storage.delete(self._pending_path())
             self._pending_file = self._mirrored = False
         return True
 
@@ -127,6 +128,12 @@ class OperationQueue:
         self._pending_file = True
         self._mirrored = False  # the file lacks what was queued before: rewritten on the next failure
         return len(ops)
+
+    def _pending_path(self) -> str:
+        """pending_path, once the queue has a file there (only with a pending_path)."""
+        if self.pending_path is None:
+            raise RuntimeError(f"the tracking queue of {self.target} has no pending_path, yet counts its file as written")
+        return self.pending_path
 
     def _went_offline(self, err: BaseException, written: int) -> None:
         now = time.monotonic()

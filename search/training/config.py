@@ -1,6 +1,7 @@
 """Training configs: loading with overrides, defaults made explicit, checks that name the key."""
 
 import json
+import operator
 import typing
 from pathlib import Path
 from typing import Any, Dict, List, Literal, Optional, Union
@@ -64,7 +65,7 @@ class SystemSettings(BaseModel):
     gpu_allocator: Optional[Literal["pytorch", "tensorflow"]] = None
 
 
-SECTION_SCHEMAS = {"training": TrainingSettings, "nlp": NlpSettings, "system": SystemSettings}
+SECTION_SCHEMAS: Dict[str, type[BaseModel]] = {"training": TrainingSettings, "nlp": NlpSettings, "system": SystemSettings}
 
 
 def parse_overrides(args: List[str]) -> Dict[str, Any]:
@@ -161,9 +162,9 @@ def fill_config(config: Config) -> Config:
     for key, value in TRAINING_DEFAULTS.items():
         training.setdefault(key, value)
     _check_keys("training", training, {**TRAINING_DEFAULTS, **{b: None for b in TRAINING_BLOCKS}})
-    for block in ("optimizer", "batcher"):
-        if block not in training:
-            raise ConfigError(f"training.{block}: missing block [training.{block}]")
+    for required in ("optimizer", "batcher"):
+        if required not in training:
+            raise ConfigError(f"training.{required}: missing block [training.{required}]")
     if not nlp["pipeline"]:
         raise ConfigError("nlp.pipeline: expected a list of component names, got an empty list")
     for name in nlp["pipeline"]:
@@ -257,13 +258,15 @@ def _bounds(hint: Any) -> List[Any]:
 
 
 def _within(value: float, bound: Any) -> bool:
+    # operator.gt(a, b) is a > b; annotated_types types the bounds as SupportsGt etc.,
+    # which mypy does not take on the right of a float's comparison
     if isinstance(bound, Gt):
-        return value > bound.gt
+        return operator.gt(value, bound.gt)
     if isinstance(bound, Ge):
-        return value >= bound.ge
+        return operator.ge(value, bound.ge)
     if isinstance(bound, Lt):
-        return value < bound.lt
-    return value <= bound.le
+        return operator.lt(value, bound.lt)
+    return operator.le(value, bound.le)
 
 
 def _describe_bounds(hint: Any) -> str:

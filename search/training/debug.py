@@ -1,6 +1,6 @@
 """`archsweep debug model`: each component's layer tree with parameter counts."""
 
-from typing import Dict, List
+from typing import Any, Dict, Iterable, List
 
 from confection import Config
 from thinc.api import Model
@@ -22,7 +22,7 @@ def _own_params(node: Model) -> int:
 
 
 def _shim_params(node: Model) -> int:
-    wrapped = (getattr(shim, "_model", None) for shim in node.shims)
+    wrapped: Iterable[Any] = (getattr(shim, "_model", None) for shim in node.shims)  # a torch module, or None
     return sum(int(p.numel()) for m in wrapped if hasattr(m, "parameters") for p in m.parameters())
 
 

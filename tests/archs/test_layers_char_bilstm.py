@@ -91,7 +91,9 @@ def test_character_embed_matches_reference_and_gradient():
                 dE[c, ids[t, c]] += R[t, c * nM : (c + 1) * nM]
     numpy.testing.assert_allclose(model.get_grad("E"), dE, rtol=1e-5, atol=1e-5)
     # Finite-difference check of a few touched entries (exact up to rounding: linear).
-    loss = lambda: sum(float((y * R).sum()) for y, R in zip(model.predict(docs), Rs))
+    def loss():
+        return sum(float((y * R).sum()) for y, R in zip(model.predict(docs), Rs))
+
     for c, byte, j in [(0, ord("H"), 0), (1, ord("o"), 2), (5, 255, 1)]:
         P = model.get_param("E").copy()
         P[c, byte, j] += 0.5
@@ -218,7 +220,9 @@ def test_bilstm_gradient_check():
 
 def _lstm_reference(X, Wx, Wh, bx, bh):
     """torch.nn.LSTM's equations for one sequence, one direction, gates (i, f, g, o)."""
-    sig = lambda z: 1.0 / (1.0 + numpy.exp(-z))
+    def sig(z):
+        return 1.0 / (1.0 + numpy.exp(-z))
+
     h = Wh.shape[1]
     h_t, c_t, out = numpy.zeros(h), numpy.zeros(h), []
     for x in X:
@@ -241,7 +245,9 @@ def test_bilstm_matches_reference_equations():
     for X, Y in zip(Xs, Ys):
         inp = X
         for layer in range(depth):
-            args = lambda d: (P[f"Wx_{layer}_{d}"], P[f"Wh_{layer}_{d}"], P[f"bx_{layer}_{d}"], P[f"bh_{layer}_{d}"])
+            def args(d):
+                return P[f"Wx_{layer}_{d}"], P[f"Wh_{layer}_{d}"], P[f"bx_{layer}_{d}"], P[f"bh_{layer}_{d}"]
+
             fwd = _lstm_reference(inp, *args("f"))
             bwd = _lstm_reference(inp[::-1], *args("b"))[::-1]
             inp = numpy.concatenate([fwd, bwd], axis=1)

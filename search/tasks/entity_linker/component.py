@@ -23,7 +23,7 @@ encodes the sentence into one vector of the KB's entity-vector width.
 KB's vectors to that width (KnowledgeBase.reduced, PCA), so nO can be searched.
 """
 
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Sequence, Tuple, cast
 
 import numpy
 from thinc.api import CosineDistance, Model
@@ -85,7 +85,7 @@ class EntityLinkerComponent(Component):
             return 0.0, d_outputs
         index = ops.asarray1i(rows)
         guesses = outputs[index]
-        truths = ops.asarray2f(self.kb.vectors[kb_rows])
+        truths = ops.asarray2f(cast(Floats2d, self.kb.vectors[kb_rows]))  # the KB's float32 (n_entities, width) table
         d_rows = self.distance.get_grad(guesses, truths)
         loss = float(self.distance.get_loss(guesses, truths)) / len(rows)
         ops.scatter_add(d_outputs, index, d_rows)

@@ -79,9 +79,9 @@ class KnowledgeBase:
             self.aliases[alias] = [Candidate(q, float(p), self.row[q]) for q, p in cands]
         # the fallback for an alias that is not found exactly: its lower-cased form (and
         # without a plural "s"), candidates merged over the aliases sharing it, priors renormalised
-        merged: Dict[str, Counter] = defaultdict(Counter)
-        for alias, cands in self.aliases.items():
-            for c in cands:
+        merged: Dict[str, Dict[str, float]] = defaultdict(lambda: defaultdict(float))  # summed priors
+        for alias, candidates in self.aliases.items():
+            for c in candidates:
                 merged[alias.lower()][c.entity] += c.prior
         self._lower: Dict[str, List[Candidate]] = {}
         for key, counts in merged.items():

@@ -6,7 +6,16 @@ import types
 import pytest
 
 from search.training.config import load_config
-from search.sweep.preflight import SHARED_DIRS_ENV, PreflightError, check_cluster_settings, count_nodes, data_paths_of, is_local_tracking_uri, is_remote_storage, shared_dirs_from_env
+from search.sweep.preflight import (
+    SHARED_DIRS_ENV,
+    PreflightError,
+    check_cluster_settings,
+    count_nodes,
+    data_paths_of,
+    is_local_tracking_uri,
+    is_remote_storage,
+    shared_dirs_from_env,
+)
 
 from search_testing import REPO, TAGGER_CFG
 
