@@ -8,8 +8,8 @@ from typing import List, Optional
 
 from mlflow.tracking import MlflowClient
 
+from ..tracking.mlflow import PARENT_TAG, STATUS_TAG, TRIAL_TAG, find_sweep
 from .build import Report, SweepRecord, TrialRecord, build_report, words_per_second
-from ..tracking.mlflow import KIND_TAG, PARENT_TAG, STATUS_TAG, TRIAL_TAG
 
 logger = logging.getLogger(__name__)
 
@@ -17,23 +17,6 @@ REPORT_DIR = "report"  # artifact folder of the parent run
 SCORE = "score"
 SPEED = "words_per_second"
 SIZE = "model_params"
-
-
-def find_sweep(client: MlflowClient, *, experiment: Optional[str] = None, parent_run_id: Optional[str] = None):
-    """The parent run: the given one, or the experiment's latest sweep."""
-    if parent_run_id is not None:
-        return client.get_run(parent_run_id)
-    if not experiment:
-        raise ValueError("give --experiment or --parent-run")
-    found = client.get_experiment_by_name(experiment)
-    if found is None:
-        raise ValueError(f"no MLflow experiment named {experiment!r} at {client.tracking_uri}")
-    parents = client.search_runs(
-        [found.experiment_id], filter_string=f"tags.`{KIND_TAG}` = 'sweep'", order_by=["attributes.start_time DESC"], max_results=1
-    )
-    if not parents:
-        raise ValueError(f"experiment {experiment!r} has no sweep")
-    return parents[0]
 
 
 def load_sweep(client: MlflowClient, parent) -> SweepRecord:

@@ -6,7 +6,7 @@ from typing import Optional, Union
 from confection import Config
 
 from .. import storage
-from .mlflow import KIND_TAG, PARENT_TAG, STATUS_TAG, TRIAL_TAG, SweepTracking
+from .mlflow import PARENT_TAG, STATUS_TAG, TRIAL_TAG, SweepTracking, find_sweep
 
 
 def export_best(
@@ -22,19 +22,8 @@ def export_best(
     output: a local path (returned as a Path) or an object-storage URI."""
     tracking = SweepTracking(tracking_uri, experiment or "")
     client = tracking.client
-    if parent_run_id is None:
-        if not experiment:
-            raise ValueError("give --experiment or --parent-run")
-        found = client.get_experiment_by_name(experiment)
-        if found is None:
-            raise ValueError(f"no MLflow experiment named {experiment!r} at {tracking_uri}")
-        parents = client.search_runs(
-            [found.experiment_id], filter_string=f"tags.`{KIND_TAG}` = 'sweep'", order_by=["attributes.start_time DESC"], max_results=1
-        )
-        if not parents:
-            raise ValueError(f"experiment {experiment!r} has no sweep")
-        parent_run_id = parents[0].info.run_id
-    parent = client.get_run(parent_run_id)
+    parent = find_sweep(client, experiment=experiment, parent_run_id=parent_run_id)
+    parent_run_id = parent.info.run_id
     children = client.search_runs(
         [parent.info.experiment_id],
         filter_string=f"tags.`{PARENT_TAG}` = '{parent_run_id}' and tags.`{STATUS_TAG}` = 'finished'",

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import requests
-from mlflow.entities import Metric, Param, RunStatus, RunTag
+from mlflow.entities import Metric, Param, Run, RunStatus, RunTag
 from mlflow.tracking import MlflowClient
 from mlflow.utils.file_utils import local_file_uri_to_path
 
@@ -419,6 +419,23 @@ class SweepTracking:
             raise LookupError(f"the run of {ref} was never created")
         return run_id
 
+
+
+def find_sweep(client: MlflowClient, *, experiment: Optional[str] = None, parent_run_id: Optional[str] = None) -> Run:
+    """The parent run: the given one, or the experiment's latest sweep."""
+    if parent_run_id is not None:
+        return client.get_run(parent_run_id)
+    if not experiment:
+        raise ValueError("give --experiment or --parent-run")
+    found = client.get_experiment_by_name(experiment)
+    if found is None:
+        raise ValueError(f"no MLflow experiment named {experiment!r} at {client.tracking_uri}")
+    parents = client.search_runs(
+        [found.experiment_id], filter_string=f"tags.`{KIND_TAG}` = 'sweep'", order_by=["attributes.start_time DESC"], max_results=1
+    )
+    if not parents:
+        raise ValueError(f"experiment {experiment!r} has no sweep")
+    return parents[0]
 
 
 def _is_ref(run: str) -> bool:
