@@ -19,7 +19,7 @@ def Tagger(*, tok2vec: Model[List[Doc], List[Floats2d]], nO: Optional[int] = Non
     """
     t2v_width = tok2vec.get_dim("nO") if tok2vec.has_dim("nO") else None
     output_layer = Softmax(nO, t2v_width, init_W=zero_init)
-    model = chain(tok2vec, with_batch_array(output_layer))
+    model: Model[List[Doc], List[Floats2d]] = chain(tok2vec, with_batch_array(output_layer))
     model.set_ref("tok2vec", tok2vec)
     model.set_ref("output_layer", output_layer)
     return model

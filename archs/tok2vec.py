@@ -15,7 +15,7 @@ from thinc.api import (
     residual,
     with_array,
 )
-from thinc.types import Floats2d
+from thinc.types import Floats2d, Ints1d, Ints2d, Ragged
 
 from .features import Doc
 from .layers import (
@@ -126,7 +126,7 @@ def HashCharEmbedBiLSTM(
     _reject_vectors("spacy.HashCharEmbedBiLSTM.v1", pretrained_vectors)
     embed = char_norm_embed(width, embed_size, nM, nC, dropout)
     encode = BiLSTM(nO=width, nI=width, depth=depth, dropout=dropout or 0.0)
-    model = chain(embed, encode)
+    model: Model[List[Doc], List[Floats2d]] = chain(embed, encode)
     model.set_dim("nO", width)
     model.set_ref("embed", embed)
     model.set_ref("encode", encode)
@@ -150,7 +150,7 @@ def build_tok2vec(
     """embed >> encode, with the encoder run over the whole batch at once: the
     docs are concatenated with receptive-field-wide padding between them (once,
     before the stack, as spaCy does), so windows never cross documents."""
-    model = chain(embed, with_batch_array(encode, pad=encode.attrs["receptive_field"]))
+    model: Model[List[Doc], List[Floats2d]] = chain(embed, with_batch_array(encode, pad=encode.attrs["receptive_field"]))
     model.set_dim("nO", width)
     model.set_ref("embed", embed)
     model.set_ref("encode", encode)
@@ -166,14 +166,14 @@ def multi_hash_embed(
 ) -> Model[List[Doc], List[Floats2d]]:
     """One HashEmbed table per attribute (seeds 8, 9, ... as spaCy), optional
     static vectors, concatenated and mixed to `width` by a 3-piece maxout."""
-    tables = [
+    tables: List[Model[Union[Ints1d, Ints2d], Floats2d]] = [
         HashEmbed(width, n_rows, column=i, seed=8 + i, dropout=0.0) for i, n_rows in enumerate(rows)
     ]
     # the batch's features as one Ragged: one host-to-device copy, no per-doc arrays
-    hashed = chain(FeatureExtractor(attrs, as_ragged=True), with_array(concatenate(*tables)))
+    hashed: Model[List[Doc], Ragged] = chain(FeatureExtractor(attrs, as_ragged=True), with_array(concatenate(*tables)))
     if vectors_path:
         n_inputs = len(tables) + 1
-        embedded = concatenate(hashed, StaticVectors(load_vectors(vectors_path), nO=width))
+        embedded: Model[List[Doc], Ragged] = concatenate(hashed, StaticVectors(load_vectors(vectors_path), nO=width))
     else:
         n_inputs = len(tables)
         embedded = hashed
@@ -182,8 +182,8 @@ def multi_hash_embed(
 
 def char_norm_embed(width: int, embed_size: int, nM: int, nC: int, dropout: Optional[float]) -> Model[List[Doc], List[Floats2d]]:
     """CharacterEmbed(nM, nC) beside a NORM HashEmbed, mixed to `width`."""
-    chars = chain(CharacterEmbed(nM, nC), list2ragged())
-    norm = chain(
+    chars: Model[List[Doc], Ragged] = chain(CharacterEmbed(nM, nC), list2ragged())
+    norm: Model[List[Doc], Ragged] = chain(
         FeatureExtractor(["NORM"], as_ragged=True),
         with_array(HashEmbed(width, embed_size, column=0, seed=0, dropout=0.0)),
     )
@@ -192,7 +192,7 @@ def char_norm_embed(width: int, embed_size: int, nM: int, nC: int, dropout: Opti
 
 def maxout_window_encoder(width: int, window_size: int, maxout_pieces: int, depth: int) -> Model[Floats2d, Floats2d]:
     """depth x residual(expand_window(window_size) >> layer-normalised Maxout)."""
-    cnn = chain(
+    cnn: Model[Floats2d, Floats2d] = chain(
         expand_window(window_size=window_size),
         Maxout(nO=width, nI=width * (2 * window_size + 1), nP=maxout_pieces, dropout=0.0, normalize=True),
     )

@@ -1,9 +1,9 @@
-from typing import Callable, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple, cast
 
 import numpy
 from thinc.api import Model
 from thinc.initializers import glorot_uniform_init, zero_init
-from thinc.types import Floats2d, Floats3d
+from thinc.types import Floats2d, Floats3d, FloatsXd, Ints1d
 
 from ..registry import registry
 
@@ -42,7 +42,7 @@ def BiLSTM(
         raise ValueError(f"BiLSTM dropout must be in [0, 1), got {dropout}")
     if nO is not None:
         _check_nO(nO)
-    params = {}
+    params: Dict[str, Optional[FloatsXd]] = {}
     for layer in range(depth):
         for d in DIRECTIONS:
             for name in ("Wx", "Wh", "bx", "bh"):
@@ -119,15 +119,15 @@ def forward(
     rows_host = numpy.concatenate(
         [numpy.arange(n, dtype="int64") * B + b for b, n in enumerate(lengths)]
     )
-    rows = ops.asarray(rows_host.astype("int32"), dtype="int32")
+    rows = ops.asarray1i(cast(Ints1d, rows_host.astype("int32")), dtype="int32")
     mask_host = (numpy.arange(T)[:, None] < numpy.asarray(lengths)[None, :]).astype(dtype)
-    M = ops.asarray(mask_host.reshape((T, B, 1)), dtype=dtype)
+    M = ops.asarray3f(cast(Floats3d, mask_host.reshape((T, B, 1))), dtype=dtype)
 
-    X = ops.alloc2f(T * B, nI, dtype=dtype)
-    X[rows] = xp.concatenate(Xs, axis=0).astype(dtype, copy=False)
-    X = X.reshape((T, B, nI))
+    X_rows = ops.alloc2f(T * B, nI, dtype=dtype)
+    X_rows[rows] = xp.concatenate(Xs, axis=0).astype(dtype, copy=False)
+    X = ops.reshape3f(X_rows, T, B, nI)
 
-    callbacks = []
+    callbacks: List[Callable[[Floats3d], Floats3d]] = []
     for layer in range(depth):
         X, bp_layer = _layer_forward(model, layer, X, M, h)
         callbacks.append(bp_layer)
@@ -136,16 +136,16 @@ def forward(
             X = X * drop_mask
             callbacks.append(_dropout_backprop(drop_mask))
 
-    Y = X.reshape((T * B, nO))[rows]
+    Y = ops.reshape2f(X, T * B, nO)[rows]
     Ys = _split(Y, lengths)
 
     def backprop(dYs: List[Floats2d]) -> List[Floats2d]:
-        dX = ops.alloc2f(T * B, nO, dtype=dtype)
-        dX[rows] = xp.concatenate(dYs, axis=0)
-        dX = dX.reshape((T, B, nO))
+        dY_rows = ops.alloc2f(T * B, nO, dtype=dtype)
+        dY_rows[rows] = xp.concatenate(dYs, axis=0)
+        dX = ops.reshape3f(dY_rows, T, B, nO)
         for callback in reversed(callbacks):
             dX = callback(dX)
-        dX_rows = dX.reshape((T * B, nI))[rows]
+        dX_rows = ops.reshape2f(dX, T * B, nI)[rows]
         return _split(dX_rows, lengths)
 
     return Ys, backprop
@@ -177,9 +177,9 @@ def _layer_forward(model: Model, layer: int, X: Floats3d, M, h: int) -> Tuple[Fl
     Wh = xp.stack([model.get_param(f"Wh_{layer}_{d}") for d in DIRECTIONS])  # (2, 4h, h)
     X2d = xp.ascontiguousarray(X.reshape((T * B, nIl)))
     # Input projections of both directions and all steps in one gemm.
-    G = ops.gemm(X2d, Wx, trans2=True)
-    G += b
-    G = G.reshape((T, B, 8 * h))
+    G2d = ops.gemm(X2d, Wx, trans2=True)
+    G2d += b
+    G = ops.reshape3f(G2d, T, B, 8 * h)
     # Processing order: step t of direction 0 is time t, of direction 1 time T-1-t.
     Gs = ops.alloc((T, 2, B, 4 * h), dtype=G.dtype)
     Gs[:, 0] = G[:, :, : 4 * h]
@@ -201,7 +201,7 @@ def _layer_forward(model: Model, layer: int, X: Floats3d, M, h: int) -> Tuple[Fl
             model.inc_grad(f"bx_{layer}_{d}", xp.ascontiguousarray(db[i * 4 * h : (i + 1) * 4 * h]))
             model.inc_grad(f"bh_{layer}_{d}", xp.ascontiguousarray(db[i * 4 * h : (i + 1) * 4 * h]))
             model.inc_grad(f"Wh_{layer}_{d}", dWh[i])
-        return ops.gemm(dG, Wx).reshape((T, B, nIl))
+        return ops.reshape3f(ops.gemm(dG, Wx), T, B, nIl)
 
     return Y, backprop
 

@@ -1,8 +1,8 @@
-from typing import Callable, List, Optional, Tuple
+from typing import Callable, List, Optional, Tuple, cast
 
 import numpy
 from thinc.api import Model
-from thinc.types import Floats2d
+from thinc.types import Floats2d, Ints1d
 
 from ..features import Doc
 from ..registry import registry
@@ -60,9 +60,9 @@ def forward(
     # the host, moved to the device once per batch.
     ids = numpy.concatenate([doc.char_ids(nC) for doc in docs], axis=0)
     rows_host = ids.astype("int32") + (numpy.arange(nC, dtype="int32") * nV)[None, :]
-    rows = ops.asarray(numpy.ascontiguousarray(rows_host.ravel()), dtype="int32")
-    table = E.reshape((nC * nV, nM))
-    Y = table[rows].reshape((n_tokens, nC * nM))
+    rows = ops.asarray1i(cast(Ints1d, numpy.ascontiguousarray(rows_host.ravel())), dtype="int32")
+    table = ops.reshape2f(E, nC * nV, nM)
+    Y = ops.reshape2f(table[rows], n_tokens, nC * nM)
     Ys = _split(Y, lengths)
 
     def backprop(dYs: List[Floats2d]) -> List[Doc]:
@@ -70,7 +70,7 @@ def forward(
         dY = ops.xp.ascontiguousarray(dY, dtype=E.dtype)
         d_table = ops.alloc2f(nC * nV, nM, dtype=E.dtype)
         ops.scatter_add(d_table, rows, dY)
-        model.inc_grad("E", d_table.reshape((nC, nV, nM)))
+        model.inc_grad("E", ops.reshape3f(d_table, nC, nV, nM))
         return []
 
     return Ys, backprop

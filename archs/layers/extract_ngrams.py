@@ -1,6 +1,6 @@
 """Bag-of-n-grams features of each Doc: unique hashed n-gram keys with their counts."""
 
-from typing import Callable, List, Tuple
+from typing import Callable, List, Tuple, cast
 
 import numpy
 from thinc.api import Model, NumpyOps
@@ -46,7 +46,11 @@ def forward(model: Model[List[Doc], OutT], docs: List[Doc], is_train: bool) -> T
     ops = model.ops
     keys = numpy.concatenate(batch_keys) if batch_keys else numpy.zeros((0,), dtype="uint64")
     vals = numpy.concatenate(batch_vals).astype("float32") if batch_vals else numpy.zeros((0,), dtype="float32")
-    out = (ops.asarray(keys, dtype="uint64"), ops.asarray1f(vals), ops.asarray1i(lengths))
+    out = (
+        ops.asarray1i(cast(Ints1d, keys), dtype="uint64"),
+        ops.asarray1f(cast(Floats1d, vals)),
+        ops.asarray1i(lengths),
+    )
 
     def backprop(dY: OutT) -> List[Doc]:
         return []

@@ -1,7 +1,7 @@
-from typing import Callable, List, Sequence, Tuple, Union
+from typing import Callable, List, Sequence, Tuple, Union, cast
 
 import numpy
-from thinc.api import Model
+from thinc.api import Model, Ops
 from thinc.types import Ints1d, Ints2d, Ragged
 
 from ..features import Doc, attr_column
@@ -31,14 +31,14 @@ def FeatureExtractor(columns: Sequence[str], as_ragged: bool = False) -> Model[L
     )
 
 
-def batch_features(ops, docs: List[Doc], indices: Sequence[int]) -> Tuple[Ints2d, Ints1d]:
+def batch_features(ops: Ops, docs: List[Doc], indices: Sequence[int]) -> Tuple[Ints2d, Ints1d]:
     """The batch's (n_tokens, len(indices)) uint64 rows on the ops' device, gathered
     on the host and copied once, and the int32 doc lengths on the host."""
     lengths = numpy.asarray([len(doc) for doc in docs], dtype="int32")
     rows = numpy.empty((int(lengths.sum()), len(indices)), dtype="uint64")
     if len(rows):
         numpy.take(numpy.concatenate([doc.features for doc in docs]), indices, axis=1, out=rows)
-    return ops.asarray(rows, dtype="uint64"), lengths
+    return ops.asarray2i(cast(Ints2d, rows), dtype="uint64"), cast(Ints1d, lengths)
 
 
 def forward(model: Model, docs: List[Doc], is_train: bool) -> Tuple[Union[List[Ints2d], Ragged], Callable]:

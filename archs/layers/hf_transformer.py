@@ -4,13 +4,13 @@ Used by spacy-transformers.TransformerModel.v1 (archs/transformer.py). torch and
 transformers are imported when the layer is built, so `archs` imports without them.
 """
 
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, cast
 
 import numpy
 from thinc.api import ArgsKwargs, Model, Optimizer, PyTorchShim, torch2xp, xp2torch
 from thinc.layers.pytorchwrapper import forward as pytorch_forward
 from thinc.model import deserialize_attr, serialize_attr
-from thinc.types import Floats2d, Floats3d, Ragged
+from thinc.types import Floats2d, Floats3d, FloatsXd, Ints2d, Ragged
 
 from ..features import Doc
 from ..registry import registry
@@ -64,7 +64,8 @@ class InPlaceUpdateShim(PyTorchShim):
             if param.grad is None:
                 continue
             if not self._grad_scaler.found_inf:  # skip the update if a gradient overflowed
-                updated, _ = optimizer((self.id, name), torch2xp(param.data), torch2xp(param.grad))
+                # torch parameters and their gradients are float tensors (cast as in Thinc's PyTorchShim)
+                updated, _ = optimizer((self.id, name), cast(FloatsXd, torch2xp(param.data)), cast(FloatsXd, torch2xp(param.grad)))
                 updated = xp2torch(updated, device=param.device)
                 if updated.data_ptr() != param.data_ptr():  # the optimizer returned a new array
                     param.data.copy_(updated)
@@ -104,7 +105,7 @@ def HFTransformer(
     max_positions = getattr(transformer.config, "max_position_embeddings", None) or tokenizer.model_max_length
     max_length = int(min(tokenizer.model_max_length, max_positions))
     # Thinc's PyTorchWrapper, with a shim that updates the weights in place
-    wrapper = Model(
+    wrapper: Model[Tuple[numpy.ndarray, numpy.ndarray], Floats3d] = Model(
         "pytorch",
         pytorch_forward,
         attrs={"convert_inputs": _convert_inputs, "convert_outputs": _convert_outputs},
@@ -177,7 +178,7 @@ def forward(model: Model, docs: List[Doc], is_train: bool) -> Tuple[List[Transfo
         d_hidden = ops.alloc3f(n_spans, length, width)
         for (first, last), d_tensor in zip(bounds, d_tensors):
             if last > first:
-                d_hidden[first:last] = d_tensor.reshape(last - first, length, width)
+                d_hidden[first:last] = ops.reshape3f(d_tensor, last - first, length, width)
         backprop_hidden(d_hidden)
         return []
 
@@ -244,8 +245,8 @@ def _empty_align(ops: Any, n_tokens: int) -> Ragged:
 def _convert_inputs(model: Model, X: Tuple[numpy.ndarray, numpy.ndarray], is_train: bool) -> Tuple[ArgsKwargs, Callable]:
     input_ids, attention_mask = X
     kwargs = {
-        "input_ids": xp2torch(model.ops.asarray(input_ids, dtype="int64")),
-        "attention_mask": xp2torch(model.ops.asarray(attention_mask, dtype="int64")),
+        "input_ids": xp2torch(model.ops.asarray(cast(Ints2d, input_ids), dtype="int64")),
+        "attention_mask": xp2torch(model.ops.asarray(cast(Ints2d, attention_mask), dtype="int64")),
     }
     return ArgsKwargs(args=(), kwargs=kwargs), lambda d_inputs: None
 
@@ -258,4 +259,4 @@ def _convert_outputs(model: Model, inputs_outputs: Tuple[Any, Any], is_train: bo
         d_torch = xp2torch(d_hidden, device=last_hidden.device)
         return ArgsKwargs(args=(last_hidden,), kwargs={"grad_tensors": (d_torch,)})
 
-    return torch2xp(last_hidden, ops=model.ops), backprop
+    return cast(Floats3d, torch2xp(last_hidden, ops=model.ops)), backprop

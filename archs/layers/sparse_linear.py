@@ -62,7 +62,7 @@ def forward(model: Model[InT, Floats2d], X: InT, is_train: bool) -> Tuple[Floats
     ops = model.ops
     xp = ops.xp
     keys, values, lengths = X
-    keys = ops.asarray(keys, dtype="uint64")
+    keys = ops.asarray1i(keys, dtype="uint64")
     values = ops.asarray1f(values)
     lengths = ops.asarray1i(lengths)
     nO = model.get_dim("nO")
@@ -74,7 +74,7 @@ def forward(model: Model[InT, Floats2d], X: InT, is_train: bool) -> Tuple[Floats
     # (n_keys, nO) weight indices of both hashes (v1 indexing: i + c)
     idx1 = (murmurhash3_32_uint64(xp, keys, 0) & mask).astype("int64")[:, None] + classes
     idx2 = (murmurhash3_32_uint64(xp, keys, 1) & mask).astype("int64")[:, None] + classes
-    per_key = (W[idx1] + W[idx2]) * values[:, None]
+    per_key = (W[idx1] + W[idx2]) * values[:, None]  # type: ignore[call-overload]  # Thinc's Floats1d keys omit None (newaxis)
     if per_key.shape[0]:
         scores = ops.reduce_sum(per_key, lengths) + b
     else:  # no keys at all (empty docs): the bias alone
@@ -86,7 +86,7 @@ def forward(model: Model[InT, Floats2d], X: InT, is_train: bool) -> Tuple[Floats
         if not per_key.shape[0]:
             model.inc_grad("b", d_scores.sum(axis=0))
             return X
-        d_per_key = ops.backprop_reduce_sum(d_scores, lengths) * values[:, None]
+        d_per_key = ops.backprop_reduce_sum(d_scores, lengths) * values[:, None]  # type: ignore[call-overload]  # as above
         dW = ops.alloc1f(nO * length)
         _scatter_add(ops, dW, idx1.ravel(), d_per_key.ravel())
         _scatter_add(ops, dW, idx2.ravel(), d_per_key.ravel())

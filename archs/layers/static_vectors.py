@@ -1,9 +1,9 @@
 from functools import partial
-from typing import Callable, List, Optional, Tuple
+from typing import Callable, List, Optional, Tuple, cast
 
 import numpy
 from thinc.api import Model, glorot_uniform_init
-from thinc.types import Ragged
+from thinc.types import Floats1d, Floats2d, Ragged
 
 from ..features import Doc
 from ..registry import registry
@@ -30,7 +30,7 @@ def StaticVectors(vectors: Vectors, nO: Optional[int] = None) -> Model[List[Doc]
 
 def forward(vectors: Vectors, model: Model, docs: List[Doc], is_train: bool) -> Tuple[Ragged, Callable]:
     ops = model.ops
-    W = model.get_param("W")
+    W = cast(Floats2d, model.get_param("W"))  # (nO, nM), set by init
     lengths = ops.asarray1i([len(doc) for doc in docs])
     if not docs or int(sum(len(d) for d in docs)) == 0:
         return Ragged(ops.alloc2f(0, W.shape[0]), lengths), lambda dY: []
@@ -38,16 +38,16 @@ def forward(vectors: Vectors, model: Model, docs: List[Doc], is_train: bool) -> 
     rows = numpy.concatenate([vectors.rows_for(doc.features) for doc in docs])
     V_host = vectors.data[rows]
     V_host[rows < 0] = 0
-    V = ops.asarray(V_host)
+    V = ops.asarray2f(cast(Floats2d, V_host), dtype=None)  # the table's own dtype
     output = ops.gemm(V, W, trans2=True)
-    mask = None
+    mask: Optional[Floats1d] = None
     rate = model.attrs.get("dropout_rate")
     if is_train and rate:
-        mask = ops.get_dropout_mask((W.shape[0],), rate)
+        mask = cast(Floats1d, ops.get_dropout_mask((W.shape[0],), rate))
         output *= mask
 
     def backprop(dY: Ragged) -> List[Doc]:
-        d_out = dY.data if mask is None else dY.data * mask
+        d_out = cast(Floats2d, dY.data if mask is None else dY.data * mask)  # the output's gradient: floats
         model.inc_grad("W", ops.gemm(d_out, V, trans1=True))
         return []
 

@@ -19,6 +19,10 @@ class UpstreamSlot:
     """
 
     __slots__ = ("docs", "outputs", "d_outputs", "d_flat")
+    docs: Optional[List[Doc]]
+    outputs: List[Floats2d]
+    d_outputs: Optional[List[Floats2d]]
+    d_flat: Optional[Floats2d]
 
     def __init__(self) -> None:
         self.clear()
@@ -44,10 +48,10 @@ class UpstreamSlot:
         )
 
     def clear(self) -> None:
-        self.docs: Optional[List[Doc]] = None
-        self.outputs: List[Floats2d] = []
-        self.d_outputs: Optional[List[Floats2d]] = None
-        self.d_flat: Optional[Floats2d] = None
+        self.docs = None
+        self.outputs = []
+        self.d_outputs = None
+        self.d_flat = None
 
 
 @serialize_attr.register(UpstreamSlot)

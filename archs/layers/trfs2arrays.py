@@ -1,7 +1,7 @@
-from typing import Callable, List, Tuple
+from typing import Callable, List, Tuple, cast
 
 from thinc.api import Model
-from thinc.types import Floats2d, Ragged
+from thinc.types import Floats2d, Ints1d, Ragged
 
 from ..registry import registry
 from .hf_transformer import TransformerData
@@ -57,7 +57,8 @@ def forward(model: Model, trf_datas: List[TransformerData], is_train: bool) -> T
         for trf in trf_datas:
             n_rows = trf.align.dataXd.shape[0]
             d_tensor = ops.alloc2f(*trf.tensor.shape)
-            ops.scatter_add(d_tensor, trf.align.dataXd, d_rows[start : start + n_rows])
+            align_rows = cast(Ints1d, trf.align.dataXd)  # the alignment's data: row indices into the tensor
+            ops.scatter_add(d_tensor, align_rows, d_rows[start : start + n_rows])
             if factor != 1.0:
                 d_tensor *= factor
             d_tensors.append(d_tensor)

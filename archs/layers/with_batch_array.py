@@ -6,11 +6,11 @@ output: a device synchronisation per call on a GPU), and padding is one scatter 
 a zeroed array instead of a zero block per doc."""
 
 from importlib import import_module
-from typing import Callable, List, Optional, Sequence, Tuple
+from typing import Callable, List, Optional, Sequence, Tuple, cast
 
 import numpy
 from thinc.api import Model
-from thinc.types import Floats2d
+from thinc.types import Floats2d, Ints1d
 
 from ..registry import registry
 
@@ -74,7 +74,7 @@ def forward(model: Model, Xs, is_train: bool) -> Tuple[object, Callable]:
     if rows is None:
         Y, get_dX = layer(X, is_train)
     else:
-        rows_dev = ops.asarray1i(rows)  # the one host-to-device copy of the layout
+        rows_dev = ops.asarray1i(cast(Ints1d, rows))  # the one host-to-device copy of the layout
         Xp = ops.alloc((n_rows,) + X.shape[1:], dtype=X.dtype)
         Xp[rows_dev] = X
         Y, get_dX = layer(Xp, is_train)

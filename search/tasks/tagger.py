@@ -1,10 +1,10 @@
 """The tagger component: one tag per token (UPOS or XPOS) from spacy.Tagger.v1."""
 
-from typing import Any, Dict, List, Sequence, Tuple
+from typing import Any, Dict, List, Sequence, Tuple, cast
 
 import numpy
 from thinc.api import Model
-from thinc.types import Floats2d
+from thinc.types import Floats2d, Ints1d
 
 from archs import registry
 from archs.features import Doc
@@ -91,17 +91,18 @@ class TaggerComponent(Component):
         d_probs = probs.copy()
         n = len(gold)
         if known.all():
-            index = ops.asarray1i(gold)
+            index = ops.asarray1i(cast(Ints1d, gold))
             d_probs[ops.xp.arange(n), index] -= 1.0
         else:
             rows = numpy.nonzero(known)[0].astype("int32")
             missing = numpy.nonzero(~known)[0].astype("int32")
-            index = ops.asarray1i(numpy.concatenate([rows, gold[rows], missing]))
+            index = ops.asarray1i(cast(Ints1d, numpy.concatenate([rows, gold[rows], missing])))
             k = len(rows)
             d_probs[index[:k], index[k : 2 * k]] -= 1.0
             d_probs[index[2 * k :]] = 0.0
-        loss = (d_probs**2).sum()
-        return loss, ops.unflatten(d_probs, numpy.asarray([len(eg) for eg in examples], dtype="int32"))
+        loss = (d_probs**2).sum()  # type: ignore[call-overload]  # Thinc's Floats2d.sum overloads omit the full reduction
+        lengths = cast(Ints1d, numpy.asarray([len(eg) for eg in examples], dtype="int32"))
+        return loss, ops.unflatten(d_probs, lengths)
 
     def predict(self, docs: List[Doc]) -> List[List[str]]:
         outputs = self.model.predict(docs)

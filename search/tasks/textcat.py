@@ -18,11 +18,11 @@ Scores (keys of the dev scores; choose the primary one with [training.score_weig
 * with ``per_label_scores = true`` also ``cats_f_LABEL`` and, multi-label, ``cats_auc_LABEL``.
 """
 
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple, cast
 
 import numpy
 from thinc.api import Model
-from thinc.types import Floats2d
+from thinc.types import Floats2d, Floats3d
 
 from archs import registry
 from archs.features import Doc
@@ -69,7 +69,7 @@ class TextCategorizer(Component):
         self.set_labels(labels)
         docs = [eg.doc for eg in examples[:INIT_SAMPLE]]
         truths, _ = self.truths(examples[:INIT_SAMPLE])
-        self.model.initialize(X=docs, Y=self.model.ops.asarray2f(truths))
+        self.model.initialize(X=docs, Y=self.model.ops.asarray2f(cast(Floats2d, truths)))
 
     def example_truths(self, eg: Example) -> numpy.ndarray:
         """(2, n_labels) float32: one example's gold scores and its not-missing mask
@@ -105,7 +105,7 @@ class TextCategorizer(Component):
         """The loss stays on the device (a float64 scalar: the float32 sum divided as
         the host did); the gold scores and mask go to the device in one copy."""
         ops = self.model.ops
-        both = ops.asarray3f(self._batch_truths(examples))
+        both = ops.asarray3f(cast(Floats3d, self._batch_truths(examples)))
         n = max(len(examples), 1)
         d_scores = (scores - both[0]) / n
         d_scores *= both[1]
@@ -154,7 +154,9 @@ def exclusive_scores(
     for j, label in enumerate(labels):
         tp = float(((guess == j) & (gold == j)).sum())
         p, r, f = _prf(tp, float(((guess == j) & (gold != j)).sum()), float(((guess != j) & (gold == j)).sum()))
-        ps.append(p), rs.append(r), fs.append(f)
+        ps.append(p)
+        rs.append(r)
+        fs.append(f)
         if per_label:
             result[f"cats_f_{label}"] = f
     n = max(len(labels), 1)
@@ -184,7 +186,9 @@ def multilabel_scores(
         tp, fp, fn = float((g & s).sum()), float((~g & s).sum()), float((g & ~s).sum())
         tp_all, fp_all, fn_all = tp_all + tp, fp_all + fp, fn_all + fn
         p, r, f = _prf(tp, fp, fn)
-        ps.append(p), rs.append(r), fs.append(f)
+        ps.append(p)
+        rs.append(r)
+        fs.append(f)
         auc = roc_auc(g, scores[m, j])
         if auc is not None:
             aucs.append(auc)

@@ -228,15 +228,18 @@ class Pipeline:
             for t2v, backprop, d_outputs, d_flat in finish:
                 backprop(d_outputs)
                 if d_flat is not None:
-                    losses[t2v.name] = (d_flat**2).sum()
+                    losses[t2v.name] = (d_flat**2).sum()  # type: ignore[call-overload]  # Thinc's Floats2d.sum overloads omit the full reduction
                 else:
-                    losses[t2v.name] = sum(((d**2).sum() for d in d_outputs), t2v.model.ops.xp.zeros((), dtype="float32"))
+                    zero = t2v.model.ops.xp.zeros((), dtype="float32")
+                    losses[t2v.name] = sum(((d**2).sum() for d in d_outputs), zero)  # type: ignore[call-overload]  # as above
         finally:
             for t2v in self.tok2vecs:
                 t2v.clear_listeners()
         for component in self.components.values():
             scale = component.learn_rate_scale
-            component.model.finish_update(sgd if scale == 1.0 else ScaledLearnRate(sgd, scale))
+            # Thinc's finish_update only calls the optimizer (key, weights, gradient), which
+            # ScaledLearnRate does; its type names the Optimizer class
+            component.model.finish_update(sgd if scale == 1.0 else ScaledLearnRate(sgd, scale))  # type: ignore[arg-type]
         return losses
 
     def predict(self, docs: List[Doc]) -> Dict[str, List[Any]]:
