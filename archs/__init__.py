@@ -4,9 +4,9 @@
 returns the builder, `registry.resolve(config)` builds what a config names.
 """
 
-from .registry import registry
+# imported for their registrations (the layers and the architectures)
+from . import entity_linker, layers, parser, tagger, textcat, tok2vec, transformer  # noqa: F401
 from .features import ATTRS, Doc, make_docs
-from . import layers  # noqa: F401  (registers the layers)
-from . import tok2vec, tagger, parser, textcat, entity_linker, transformer  # noqa: F401  (register the architectures)
+from .registry import registry
 
 __all__ = ["registry", "ATTRS", "Doc", "make_docs"]

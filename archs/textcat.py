@@ -42,8 +42,8 @@ from .layers import FeatureExtractor, FixedDropout, StaticVectors
 from .layers.extract_ngrams import extract_ngrams
 from .layers.sparse_linear import SparseLinear
 from .registry import registry
-from .types import DropoutRate, NonNegativeInt, PositiveInt
 from .tok2vec import resolve_vectors_path
+from .types import DropoutRate, NonNegativeInt, PositiveInt
 from .vectors import load_vectors
 
 # attrs marking the layers whose dims follow the number of labels

@@ -13,8 +13,8 @@ import sys
 import time
 from pathlib import Path
 
-from search.training.run_output import staging_path
 from search.training.loop import train
+from search.training.run_output import staging_path
 
 
 def rss_mb(field: str = "VmHWM") -> float:

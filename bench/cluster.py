@@ -34,9 +34,8 @@ from typing import Dict, List, Tuple
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "search"))  # the process helpers the tests use
-from results import machine, today, write_section  # noqa: E402
-
 from procs import kill_pids, processes  # noqa: E402
+from results import machine, today, write_section  # noqa: E402
 
 BIN = Path(sys.executable).parent
 SAMPLE = {

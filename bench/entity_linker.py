@@ -65,8 +65,8 @@ def split_training() -> Dict[str, Path]:
 def score_modes(model_dir: Path) -> Dict[str, Dict[str, Dict[str, float]]]:
     """{test set: {mode: scores}} for one trained model."""
     from search.corpora.entity_linker import read_elevant
-    from search.training.pipeline import load_pipeline
     from search.training.device import use_cpu
+    from search.training.pipeline import load_pipeline
 
     use_cpu()
     pipeline, _ = load_pipeline(model_dir)

@@ -252,8 +252,8 @@ def junit_found(counts: Dict[str, int]) -> bool:
 def config_overrides(config: Path, steps: int, eval_every: int) -> Tuple[Dict[str, Any], Optional[int]]:
     """Fixed steps, no epoch limit, evaluations every eval_every steps, at the batcher's largest size."""
     from archs import registry
-    from search.training.config import load_config
     from search.sweep.gpu_probe import largest_batch_size
+    from search.training.config import load_config
 
     batcher = load_config(config).interpolate()["training"]["batcher"]
     size = largest_batch_size(registry.resolve({"size": batcher["size"]})["size"]) if "size" in batcher else None
@@ -359,7 +359,9 @@ def part_schedule(sizes: Sizes, gpu_id: int) -> Dict[str, Any]:
     huge = {**base, **GPU_SCHEDULE, "training.batcher.size": 32000, "training.eval_frequency": 2,
             "training.max_epochs": 0, "training.max_steps": 6 if epochs > 1 else 2}
     batch_32k = run_child(train_cmd(config, gpu_id, huge), sizes.schedule_timeout)
-    out: Dict[str, Any] = {"epochs": epochs, "gpu_epochs": SCHEDULE_EPOCHS_FACTOR * epochs, "default": default, "gpu_schedule": gpu_schedule, "batch_32k": batch_32k}
+    out: Dict[str, Any] = {
+        "epochs": epochs, "gpu_epochs": SCHEDULE_EPOCHS_FACTOR * epochs, "default": default, "gpu_schedule": gpu_schedule, "batch_32k": batch_32k
+    }
     if default.ok and gpu_schedule.ok:
         target = default.result["rows"][-1]["score"]
         out["target"] = target
@@ -451,7 +453,9 @@ def report(results: Dict[str, Any], args, device: str, sizes: Sizes, tolerance: 
             lines.append(f"\nThe GPU schedule reached the default's final {s['target'] * 100:.2f} (within 0.2) after "
                          + (f"{reached:.1f} epochs." if reached is not None else f"no evaluation within {s['gpu_epochs']} epochs."))
     if "sweep" in results:
-        lines += ["", f"### Sweep spaces/tagger.cfg: {sizes.sweep_trials} trials of {sizes.sweep_epochs} epoch(s) on the sample, random search, no early stopping", "",
+        lines += ["",
+                  f"### Sweep spaces/tagger.cfg: {sizes.sweep_trials} trials of {sizes.sweep_epochs} epoch(s) on the sample, random search, "
+                  "no early stopping", "",
                   "| trials per GPU | --gpus-per-trial | finished | sweep wall | trials per hour | training words/s (all trials) | vs 1 per GPU |",
                   "|---:|---:|---:|---:|---:|---:|---:|"]
         base = None

@@ -128,11 +128,11 @@ def cpu_words_per_second(rows: List[dict]) -> float:
 
 
 def score_ours(task: str, model: Path, split: str) -> Dict[str, float]:
-    from search.corpora.example import count_words
     from search.corpora.conllu import read_conllu
+    from search.corpora.example import count_words
     from search.corpora.iob2 import read_iob2
-    from search.training.pipeline import load_pipeline
     from search.training.device import use_cpu
+    from search.training.pipeline import load_pipeline
 
     use_cpu()
     pipeline, _ = load_pipeline(model)
@@ -266,9 +266,11 @@ def write(task: str, r: Dict[str, object], args) -> None:
         "| figure | archsweep | spaCy 3.8 | ratio |",
         "|---|---:|---:|---:|",
         f"| training words per CPU-second, 1000-word batches | {r['ours_wps']:,.0f} | {r['spacy_wps']:,.0f} | **{r['ours_wps'] / r['spacy_wps']:.2f}x** |",
-        f"| peak RSS of that training process (VmHWM at its last evaluation) | {r['ours_rss']:,.0f} MB | {r['spacy_rss']:,.0f} MB | {r['ours_rss'] / r['spacy_rss']:.2f}x |",
+        f"| peak RSS of that training process (VmHWM at its last evaluation) | {r['ours_rss']:,.0f} MB | {r['spacy_rss']:,.0f} MB | "
+        f"{r['ours_rss'] / r['spacy_rss']:.2f}x |",
         f"| inference words per CPU-second (test, final best model) | {r['ours_best_test']['words_per_cpu_second']:,.0f} | "
-        f"{r['spacy_best_test']['words_per_cpu_second']:,.0f} | {r['ours_best_test']['words_per_cpu_second'] / r['spacy_best_test']['words_per_cpu_second']:.2f}x |",
+        f"{r['spacy_best_test']['words_per_cpu_second']:,.0f} | "
+        f"{r['ours_best_test']['words_per_cpu_second'] / r['spacy_best_test']['words_per_cpu_second']:.2f}x |",
     ]
     converged = all("patience" in r[f"{name}_long"]["stopped_by"] for name in ("ours", "spacy"))
     final = "at convergence (patience, see below)" if converged else f"best within the {args.cap:.0f} CPU s cap (not converged, see below)"

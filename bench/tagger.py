@@ -174,7 +174,8 @@ def write_results(r: Dict[str, object], args) -> None:
         "|---|---:|---:|---:|",
         f"| training words/s, 1000-word batches, one thread each | {r['ours_wps_1t']:,.0f} | {r['spacy_wps']:,.0f} | **{ratio_1t:.2f}x** |",
         f"| peak RSS of that training process | {r['ours_rss']:,.0f} MB | {r['spacy_rss']:,.0f} MB | {r['ours_rss'] / r['spacy_rss']:.2f}x |",
-        f"| dev UPOS after exactly 1 epoch | {r['ours_1ep'] * 100:.2f} % ({r['ours_1ep_wall']:.0f} s wall) | {r['spacy_1ep'] * 100:.2f} % ({r['spacy_1ep_wall']:.0f} s wall) | {(r['ours_1ep'] - r['spacy_1ep']) * 100:+.2f} points |",
+        f"| dev UPOS after exactly 1 epoch | {r['ours_1ep'] * 100:.2f} % ({r['ours_1ep_wall']:.0f} s wall) | "
+        f"{r['spacy_1ep'] * 100:.2f} % ({r['spacy_1ep_wall']:.0f} s wall) | {(r['ours_1ep'] - r['spacy_1ep']) * 100:+.2f} points |",
     ]
     if "ours_budget_best" in r:
         spacy_budget = r.get("spacy_budget", PARITY_SPACY_BUDGET)

@@ -27,7 +27,8 @@ for TREC, textcat_sst2.cfg, textcat_goemotions.cfg; the architecture is one of i
 the full training set and the same dev set as the accuracy runs, N trials (TPE + ASHA, --sweep-concurrent
 at a time; no early stopping unless --sweep-scheduler asha), each trial at most the dataset's epochs
 (and the whole sweep at most a trial-epochs budget where one is set: SWEEPS, or --sweep-max-epochs /
---sweep-budget-epochs for all), so that a sweep takes at most about 15 minutes on a 2-core machine. Its best config (best dev score of any trial) is then retrained as the
+--sweep-budget-epochs for all), so that a sweep takes at most about 15 minutes on a 2-core machine.
+Its best config (best dev score of any trial) is then retrained as the
 accuracy runs train (--max-epochs epochs, evaluation every 100 steps, best dev checkpoint; at most
 --sweep-retrain-seconds of training) and scored on the test set.
 """
@@ -57,7 +58,10 @@ DATASETS = {
     # config, primary score, test file, [train, dev] (None: made by split_trec)
     "sst2": ("textcat_sst2.cfg", "cats_acc", SHARED / "sst2" / "stsa.binary.test", SHARED / "sst2" / "stsa.binary.train", SHARED / "sst2" / "stsa.binary.dev"),
     "trec": ("textcat_trec.cfg", "cats_acc", SHARED / "trec" / "TREC.test", None, None),
-    "goemotions": ("textcat_goemotions.cfg", "cats_macro_f", SHARED / "goemotions" / "test.tsv", SHARED / "goemotions" / "train.tsv", SHARED / "goemotions" / "dev.tsv"),
+    "goemotions": (
+        "textcat_goemotions.cfg", "cats_macro_f",
+        SHARED / "goemotions" / "test.tsv", SHARED / "goemotions" / "train.tsv", SHARED / "goemotions" / "dev.tsv",
+    ),
 }
 # Sweep per dataset: space, epochs per trial at most, trial-epochs for the whole sweep (0: none, the
 # trials times their epochs), evaluation every N steps. Chosen for at most about 15 minutes of wall time

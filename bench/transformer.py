@@ -81,10 +81,10 @@ def score(model: Path, task: str, split: str) -> Dict[str, float]:
     """Scores of a saved model on a full split, and its inference words per CPU-second."""
     import torch
 
-    from search.corpora.example import count_words
     from search.corpora.conllu import read_conllu
-    from search.training.pipeline import load_pipeline
+    from search.corpora.example import count_words
     from search.training.device import use_cpu
+    from search.training.pipeline import load_pipeline
 
     torch.set_num_threads(1)
     use_cpu()
@@ -145,8 +145,8 @@ _TRAIN_WORDS: List[int] = []
 
 def count_train_words() -> int:
     if not _TRAIN_WORDS:
-        from search.corpora.example import count_words
         from search.corpora.conllu import read_conllu
+        from search.corpora.example import count_words
 
         _TRAIN_WORDS.append(count_words(read_conllu(FILES["train"], limit=LIMIT[0])))
     return _TRAIN_WORDS[0]

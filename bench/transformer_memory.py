@@ -49,8 +49,8 @@ def transient_by_batch(n_batches: int) -> None:
     import torch
     from thinc.api import Adam, fix_random_seed
 
-    from search.training.config import load_config
     from search.corpora.conllu import read_conllu
+    from search.training.config import load_config
     from search.training.pipeline import Pipeline
 
     torch.set_num_threads(1)

@@ -10,8 +10,8 @@ from typing import Optional
 
 import typer
 
-from .training.config import ConfigError, load_config, parse_overrides
 from .corpora.example import CorpusError
+from .training.config import ConfigError, load_config, parse_overrides
 from .training.device import DeviceError
 
 # pretty_exceptions off: main() prints expected errors as one line and bugs as a plain traceback
@@ -66,7 +66,8 @@ def train(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace the run already in --output (kept until this one ends)."),
 ) -> None:
     """Train the pipeline a config describes. Extra --section.key value pairs override the config."""
-    from .training.loop import StopTraining, train as run_training
+    from .training.loop import StopTraining
+    from .training.loop import train as run_training
 
     _setup_logging()
     try:
@@ -173,7 +174,8 @@ def sweep(
     """Sweep a search space: Ray Tune trials, Optuna proposals, ASHA early stopping, MLflow tracking."""
     from .report.build import short_names
     from .space import SpaceError
-    from .sweep.driver import SweepSettings, sweep as run_sweep
+    from .sweep.driver import SweepSettings
+    from .sweep.driver import sweep as run_sweep
 
     _setup_logging()
     try:

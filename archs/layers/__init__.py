@@ -1,13 +1,13 @@
 """Thinc layers the architectures are composed of, one layer per module."""
 
-from .feature_extractor import FeatureExtractor
-from .static_vectors import StaticVectors
-from .character_embed import CharacterEmbed
 from .bilstm import BiLSTM
+from .character_embed import CharacterEmbed
+from .feature_extractor import FeatureExtractor
 from .fixed_dropout import FixedDropout
-from .tok2vec_listener import Tok2VecListener
-from .precomputable_affine import PrecomputableAffine
 from .hf_transformer import HFTransformer
+from .precomputable_affine import PrecomputableAffine
+from .static_vectors import StaticVectors
+from .tok2vec_listener import Tok2VecListener
 from .trfs2arrays import trfs2arrays
 from .with_batch_array import with_batch_array
 

@@ -6,8 +6,6 @@ import logging
 from pathlib import Path
 from typing import Any, Iterator, List, Tuple
 
-
-
 from .example import CorpusError
 
 logger = logging.getLogger(__name__)

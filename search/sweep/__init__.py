@@ -4,7 +4,7 @@ probe, and everything that touches Ray Tune's internals (`tune_compat`)."""
 
 from .algorithms import DefineByRun
 from .driver import sweep
-from .settings import SweepSettings
 from .end import SweepResult, TrialSummary
+from .settings import SweepSettings
 
 __all__ = ["DefineByRun", "SweepResult", "SweepSettings", "TrialSummary", "sweep"]

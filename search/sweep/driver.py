@@ -5,8 +5,8 @@ search.sweep.trial.run_trial, the same function `archsweep train` runs."""
 import json
 import logging
 import os
-from datetime import datetime
 from dataclasses import asdict
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable, Dict, Optional, Set
 
@@ -16,19 +16,18 @@ from ray.tune import Callback, FailureConfig, RunConfig, SyncConfig, TuneConfig,
 from ray.tune.search import ConcurrencyLimiter
 from ray.tune.stopper import Stopper
 
-
 from .. import storage
+from ..space import Space
+from ..tracking.mlflow import PENDING_FILE, STATE_FILE, SYNC_PENDING_KEY, SweepTracking, code_version, default_tracking_uri
+from ..tracking.tracker import Tracker
 from ..training.config import fill_config
+from .algorithms import scheduler, searcher
+from .end import SweepResult, finish
 from .faults import failure_reason
 from .preflight import check_cluster_settings, count_nodes, data_paths_of
 from .progress import SweepProgressTable
-from ..space import Space
-from .trial import run_trial, trial_config
-from ..tracking.tracker import Tracker
-from ..tracking.mlflow import PENDING_FILE, STATE_FILE, SYNC_PENDING_KEY, SweepTracking, code_version, default_tracking_uri
-from .algorithms import scheduler, searcher
-from .end import SweepResult, finish
 from .settings import METRIC, SweepSettings
+from .trial import run_trial, trial_config
 from .tune_compat import fail_trials_killed_for_memory, tuner_callbacks
 
 logger = logging.getLogger(__name__)

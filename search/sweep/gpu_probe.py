@@ -22,8 +22,8 @@ from typing import Any, Dict, Optional, Union
 from archs import registry
 
 from ..training.config import load_config
-from ..training.loop import train
 from ..training.device import current_backend, gpu_allocator, select_device
+from ..training.loop import train
 
 MAX_TRIALS_PER_GPU = 8
 SAFETY_MARGIN = 0.25  # added to the measured peak: later batches can be longer than the probe's

@@ -2,17 +2,17 @@
 
 import logging
 import time
-from pathlib import Path
 from collections import Counter
+from pathlib import Path
 from typing import Dict, List, Sequence, Tuple, Union
 
-from ..corpora.example import Example, count_words
 from ..corpora.conllu import read_conllu
-from .device import gpu_allocator, select_device
 from ..corpora.entity_linker import read_for_evaluation as read_for_evaluation_el
+from ..corpora.example import Example, count_words
 from ..corpora.iob2 import read_iob2
-from .pipeline import Pipeline, load_pipeline, load_saved_config
 from ..corpora.textcat import read_for_evaluation
+from .device import gpu_allocator, select_device
+from .pipeline import Pipeline, load_pipeline, load_saved_config
 
 logger = logging.getLogger(__name__)
 MODEL_BEST = "model-best"

@@ -20,9 +20,9 @@ from thinc.api import fix_random_seed, get_array_module, to_numpy
 
 from archs import registry
 
-from .config import ConfigError, apply_overrides, fill_config, load_config
 from ..corpora.conllu import Corpus
 from ..corpora.example import Example, count_words
+from .config import ConfigError, apply_overrides, fill_config, load_config
 from .debug import count_params
 from .device import gpu_allocator, select_device
 from .pipeline import Pipeline

@@ -20,7 +20,6 @@ from archs.features import Doc
 
 from ..corpora.example import Example
 
-
 # Models infer their dims from this many examples: a forward pass over a whole
 # corpus at once would need gigabytes for nothing.
 INIT_SAMPLE = 32

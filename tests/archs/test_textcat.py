@@ -4,7 +4,8 @@ features against spaCy's definition, empty docs, nO from labels, and input error
 
 import numpy
 import pytest
-from thinc.api import Adam, NumpyOps, SparseLinear as ThincSparseLinear, use_ops
+from thinc.api import Adam, NumpyOps, use_ops
+from thinc.api import SparseLinear as ThincSparseLinear
 from thinc.util import has_cupy_gpu
 
 from archs import make_docs, registry

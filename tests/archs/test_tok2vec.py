@@ -495,7 +495,9 @@ def test_hash_embed_cnn_uses_one_feature_copy_per_batch(sentences):
 def test_with_batch_array_equals_thinc_with_array(pad):
     """Same outputs and input gradients as thinc's with_array (padding layout and
     empty docs included), and a model saved with one loads into the other."""
-    from thinc.api import Maxout, expand_window, chain as tchain, with_array
+    from thinc.api import Maxout, expand_window, with_array
+    from thinc.api import chain as tchain
+
     from archs.layers import with_batch_array
 
     rng = numpy.random.RandomState(0)

@@ -13,7 +13,6 @@ from pathlib import Path  # noqa: E402
 from typing import List  # noqa: E402
 
 import pytest  # noqa: E402
-
 from search_testing import PATHS, TAGGER_CFG  # noqa: E402
 
 # Session-scoped Ray cluster, MLflow server and finished sweep (started only by

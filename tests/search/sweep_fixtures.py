@@ -29,7 +29,6 @@ from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Set,
 
 import psutil
 import pytest
-
 from procs import alive, kill_pids, processes, stop_pids, stop_process_group, with_descendants
 from search_testing import PATHS, REPO
 

@@ -6,9 +6,9 @@ from pathlib import Path
 from typing import Callable, Dict, List
 
 import pytest
+from search_testing import DEV, PATHS, REPO, TAGGER_CFG, TRAIN, run_cli
 
 from search.training.config import ConfigError, load_config
-from search_testing import DEV, PATHS, REPO, TAGGER_CFG, TRAIN, run_cli
 
 SHORT = ["--training.max_steps", "4", "--training.eval_frequency", "2"]
 

@@ -4,7 +4,6 @@ import json
 import re
 
 import pytest
-
 from search_testing import DEV, TAGGER_CFG, run_cli
 
 

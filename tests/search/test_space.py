@@ -8,13 +8,13 @@ from pathlib import Path
 import optuna
 import pytest
 from confection import Config
-
-from search.training.config import fill_config, load_config
-from search.space import DIST_KEY, DefaultSuggester, Options, RandomSuggester, Space, SpaceError
-from search.sweep.trial import FixedSuggester, SEED_KEY, trial_config
-from search.training.loop import train
 from search_testing import PATHS, TAGGER_CFG, run_cli
 from sweep_fixtures import SPACE, TAGGER_DIMENSIONS
+
+from search.space import DIST_KEY, DefaultSuggester, Options, RandomSuggester, Space, SpaceError
+from search.sweep.trial import SEED_KEY, FixedSuggester, trial_config
+from search.training.config import fill_config, load_config
+from search.training.loop import train
 
 T2V = "components.tagger.model.tok2vec"
 

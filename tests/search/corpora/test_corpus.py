@@ -6,14 +6,13 @@ from pathlib import Path
 import numpy
 import pytest
 from confection import Config
+from search_testing import DEV, TRAIN
 
 from archs import registry
 from archs.features import ATTRS, Featurizer
 from search.corpora.conllu import Corpus, read_conllu
 from search.corpora.example import CorpusError, count_words
 from search.corpora.files import json_lines, text_lines
-
-from search_testing import DEV, TRAIN
 
 
 def tok(i, form, upos="NOUN", xpos="NN", head="0", deprel="root"):

@@ -16,13 +16,13 @@ import matplotlib.image
 import numpy
 import pytest
 from confection import Config
+from sweep_fixtures import ARCHSWEEP, FAST, SPACE, TAGGER_DIMENSIONS, subprocess_env
 
-from search.training.config import load_config
-from search.training.debug import describe_pipeline
 from search.report.build import PLOTS, SweepRecord, TrialRecord, build_report
 from search.report.mlflow import log_report
 from search.space import DIST_KEY, RandomSuggester, Space, show_value
-from sweep_fixtures import ARCHSWEEP, FAST, SPACE, TAGGER_DIMENSIONS, subprocess_env
+from search.training.config import load_config
+from search.training.debug import describe_pipeline
 
 REPORT_FILES = {"report.html", "trials.csv", "importance.json", *(f"{name}.png" for name in PLOTS)}
 

@@ -8,9 +8,9 @@ import nbformat
 import pytest
 from confection import Config
 from nbclient import NotebookClient
+from search_testing import REPO
 
 from search.report.build import PLOTS
-from search_testing import REPO
 
 NOTEBOOK = REPO / "notebooks" / "review_sweep.ipynb"
 

@@ -18,9 +18,8 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-import yaml
-
 import ray.autoscaler
+import yaml
 from ray.autoscaler._private.util import prepare_config, validate_config  # private: no public API
 
 REPO = Path(__file__).resolve().parents[3]

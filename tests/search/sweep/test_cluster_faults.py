@@ -14,14 +14,21 @@ from typing import List
 
 import pytest
 from confection import Config
+from procs import alive, kill_pids
+from search_testing import REPO
+from sweep_fixtures import (
+    FAST,
+    SPACE,
+    RayCluster,
+    free_port,
+    ray_auth_disabled,
+    ray_head,
+    start_ray_node,
+    stop_ray_nodes,
+)
 
 from search.space import DIST_KEY
 from search.sweep import SweepSettings, sweep
-from search_testing import REPO
-from procs import alive, kill_pids
-from sweep_fixtures import (
-    FAST, SPACE, RayCluster, free_port, ray_auth_disabled, ray_head, start_ray_node, stop_ray_nodes,
-)
 
 
 @pytest.fixture(scope="module")

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 from confection import Config
+from search_testing import REPO
 
-from search.training.config import load_config
 from search.space import Space
 from search.sweep import SweepSettings, sweep
-from search_testing import REPO
+from search.training.config import load_config
 
 EL = REPO / "data" / "entity_linking"
 SPACE = REPO / "spaces" / "entity_linker.cfg"

@@ -2,11 +2,11 @@
 error without CuPy or a GPU, and the probe itself on a GPU (skipped without one)."""
 
 import pytest
+from search_testing import PATHS, TAGGER_CFG, run_cli
 from thinc.util import has_cupy_gpu
 
-from search.training.device import DeviceError
 from search.sweep.gpu_probe import CONTEXT_BYTES, probe_gpu, suggest_packing
-from search_testing import PATHS, TAGGER_CFG, run_cli
+from search.training.device import DeviceError
 
 MIB = 2**20
 GIB = 2**30

@@ -4,8 +4,8 @@ import sys
 import types
 
 import pytest
+from search_testing import REPO, TAGGER_CFG
 
-from search.training.config import load_config
 from search.sweep.preflight import (
     SHARED_DIRS_ENV,
     PreflightError,
@@ -16,8 +16,7 @@ from search.sweep.preflight import (
     is_remote_storage,
     shared_dirs_from_env,
 )
-
-from search_testing import REPO, TAGGER_CFG
+from search.training.config import load_config
 
 SERVER = "http://mlflow.internal:5000"
 S3 = "s3://bucket/archsweep/sweeps"

@@ -15,15 +15,15 @@ import optuna
 import pytest
 from confection import Config
 from ray.tune.search.optuna import OptunaSearch
-
-from search.training.config import load_config
-from search.space import DIST_KEY, Space
-from search.sweep import DefineByRun, SweepSettings, sweep
-from search.sweep.tune_compat import PruningAwareOptunaSearch
-from search.sweep.trial import SEED_KEY, derive_seed
-from search.tracking.mlflow import code_version
 from search_testing import PATHS, REPO
 from sweep_fixtures import ARCHSWEEP, FAST, SPACE, TAGGER_DIMENSIONS, cli_overrides, kill_driver_when, subprocess_env, tune_snapshot
+
+from search.space import DIST_KEY, Space
+from search.sweep import DefineByRun, SweepSettings, sweep
+from search.sweep.trial import SEED_KEY, derive_seed
+from search.sweep.tune_compat import PruningAwareOptunaSearch
+from search.tracking.mlflow import code_version
+from search.training.config import load_config
 
 TrialState = optuna.trial.TrialState
 MLFLOW_STATUS = {"finished": "FINISHED", "pruned": "KILLED", "failed": "FAILED"}

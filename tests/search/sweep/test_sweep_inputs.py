@@ -11,10 +11,10 @@ from typing import List
 
 import pytest
 from confection import Config
-
-from search.space import DIST_KEY
 from search_testing import PATHS
 from sweep_fixtures import ARCHSWEEP, FAST, SPACE, cli_overrides, subprocess_env
+
+from search.space import DIST_KEY
 
 
 def _space(tmp_path: Path, edit) -> Path:

@@ -12,12 +12,12 @@ import urllib.request
 from typing import Dict
 
 import pytest
+from procs import stop_process_group
+from search_testing import REPO
+from sweep_fixtures import ARCHSWEEP, BIN, FAST, cli_overrides, free_port, kill_driver_when, subprocess_env
 
 from search import storage
 from search.tracking.mlflow import STATE_FILE
-from search_testing import REPO
-from procs import stop_process_group
-from sweep_fixtures import ARCHSWEEP, BIN, FAST, cli_overrides, free_port, kill_driver_when, subprocess_env
 
 WAIT_S = 300
 BUCKET = "sweeps"

@@ -8,11 +8,11 @@ from typing import Any, Dict
 
 import pytest
 from confection import Config
+from search_testing import PATHS, REPO
 
-from search.training.config import load_config
 from search.space import Space
 from search.sweep import SweepSettings, sweep
-from search_testing import PATHS, REPO
+from search.training.config import load_config
 
 UNER = REPO / "data" / "uner_english_ewt"
 

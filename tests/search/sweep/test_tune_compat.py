@@ -8,13 +8,13 @@ import optuna
 import pytest
 from ray import tune
 from ray.tune import RunConfig, TuneConfig, Tuner
+from search_testing import REPO
 
 from archs import registry
 from search.space import Space
 from search.sweep import DefineByRun, SweepSettings
 from search.sweep.algorithms import scheduler, searcher
 from search.sweep.tune_compat import PruningAwareOptunaSearch, fail_trials_killed_for_memory, tuner_callbacks
-from search_testing import REPO
 
 SPACE = REPO / "spaces" / "tagger.cfg"
 

@@ -4,14 +4,14 @@ candidates / NIL / prior and context switches, scores, nO against the KB, save/l
 import numpy
 import pytest
 from confection import Config
+from search_testing import REPO, run_cli
 
+from search.corpora.entity_linker import NIL, Mention, MentionDoc, read_elevant
 from search.corpora.example import Example
 from search.tasks.entity_linker.component import EntityLinkerComponent, score_links
-from search.corpora.entity_linker import NIL, Mention, MentionDoc, read_elevant
 from search.tasks.entity_linker.kb import KnowledgeBase
-from search.training.pipeline import build_component
 from search.training.loop import train
-from search_testing import REPO, run_cli
+from search.training.pipeline import build_component
 
 EL = REPO / "data" / "entity_linking"
 CFG = REPO / "configs" / "entity_linker.cfg"

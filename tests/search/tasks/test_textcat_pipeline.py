@@ -7,17 +7,16 @@ from collections import Counter
 
 import numpy
 import pytest
+from search_testing import REPO, run_cli
 
-from search.training.config import load_config
 from search.corpora.example import CorpusError
-from search.training.evaluate import evaluate
-from search.training.pipeline import build_component
+from search.corpora.textcat import read_for_evaluation, read_textcat_jsonl, read_textcat_tsv, tokenize
 from search.space import DefaultSuggester, RandomSuggester, Space
 from search.tasks.textcat import exclusive_scores, multilabel_scores, roc_auc
-from search.corpora.textcat import read_for_evaluation, read_textcat_jsonl, read_textcat_tsv, tokenize
+from search.training.config import load_config
+from search.training.evaluate import evaluate
 from search.training.loop import train
-
-from search_testing import REPO, run_cli
+from search.training.pipeline import build_component
 
 DATA = REPO / "data" / "textcat"
 SST_TRAIN, SST_DEV = DATA / "sst2" / "stsa.binary.train.sample", DATA / "sst2" / "stsa.binary.dev.sample"

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 from confection import Config
-
-from search.training.config import load_config
-from search.tracking.export import export_best
-from search.space import DIST_KEY
-from search.tracking.mlflow import SweepTracking
-from search.training.loop import train
 from search_testing import run_cli
+
+from search.space import DIST_KEY
+from search.tracking.export import export_best
+from search.tracking.mlflow import SweepTracking
+from search.training.config import load_config
+from search.training.loop import train
 
 CANDIDATE_METRICS = ["loss_tagger", "train_seconds", "words_per_second", "peak_memory_mb"]
 

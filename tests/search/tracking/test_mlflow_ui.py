@@ -8,7 +8,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from search_testing import REPO
 from sweep_fixtures import TAGGER_DIMENSIONS
 

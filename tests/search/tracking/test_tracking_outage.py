@@ -20,15 +20,23 @@ from pathlib import Path
 from typing import Dict, List, Optional
 
 import pytest
+from procs import stop_process_group
+from search_testing import REPO
+from sweep_fixtures import (
+    ARCHSWEEP,
+    FAST,
+    MLFLOW,
+    SPACE,
+    cli_overrides,
+    free_port,
+    kill_driver_when,
+    subprocess_env,
+    tune_snapshot,
+    wait_for_mlflow,
+)
 
 from search.sweep import SweepSettings, sweep
 from search.tracking.mlflow import PENDING_FILE, STATE_FILE, SweepTracking
-from search_testing import REPO
-from procs import stop_process_group
-from sweep_fixtures import (
-    ARCHSWEEP, FAST, MLFLOW, SPACE, cli_overrides, free_port, kill_driver_when, subprocess_env, tune_snapshot,
-    wait_for_mlflow,
-)
 
 MLFLOW_STATUS = {"finished": "FINISHED", "pruned": "KILLED", "failed": "FAILED"}
 WAIT_S = 300  # bound of every wait for a process or a sweep (the 2-core test machine can be very busy)

@@ -12,9 +12,9 @@ from typing import Iterator, List, Optional, Set
 
 import pytest
 from mlflow.tracking import MlflowClient
+from sweep_fixtures import ARCHSWEEP, subprocess_env
 
 from search.tracking.mlflow import REQUEST_TIMEOUT_S, TrackingStoreError, local_store_path, reading_store
-from sweep_fixtures import ARCHSWEEP, subprocess_env
 
 COMMANDS = {"export": ["export", "--experiment", "does-not-exist"], "report": ["report", "--experiment", "does-not-exist"]}
 

@@ -9,13 +9,12 @@ import random
 
 import pytest
 from confection import Config
+from search_testing import TRAIN
 from thinc.api import compounding
 
 from archs import registry
-from search.training.batching import batch_by_words, configure_batch_by_words
 from search.corpora.conllu import read_conllu
-
-from search_testing import TRAIN
+from search.training.batching import batch_by_words, configure_batch_by_words
 
 
 def items_of(sizes):

@@ -4,11 +4,9 @@ import re
 
 import pytest
 from confection import Config
-
-from search.training.config import TRAINING_DEFAULTS, ConfigError, fill_config, load_config, parse_overrides
-
 from search_testing import MULTITASK_CFG, TAGGER_CFG
 
+from search.training.config import TRAINING_DEFAULTS, ConfigError, fill_config, load_config, parse_overrides
 
 # ------------------------------------------------------------------ parse_overrides
 

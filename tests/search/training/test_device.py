@@ -8,19 +8,19 @@ from typing import List, Optional, Tuple
 
 import optuna
 import pytest
+from search_testing import DEV, PATHS, REPO, TAGGER_CFG
 from thinc.api import NumpyOps, get_current_ops
 from thinc.util import has_cupy_gpu
 from typer.testing import CliRunner
 
 from search.cli import app
-from search.training.device import CupyBackend, DeviceError, gpu_allocator, gpu_backend, select_device, use_cpu
-from search.training.evaluate import evaluate
-from search.sweep.gpu_probe import largest_batch_size, probe_gpu, suggest_packing
 from search.space import Space
 from search.sweep import DefineByRun
-from search.training.loop import train
+from search.sweep.gpu_probe import largest_batch_size, probe_gpu, suggest_packing
 from search.sweep.trial import run_trial
-from search_testing import DEV, PATHS, REPO, TAGGER_CFG
+from search.training.device import CupyBackend, DeviceError, gpu_allocator, gpu_backend, select_device, use_cpu
+from search.training.evaluate import evaluate
+from search.training.loop import train
 
 GIB = 2**30
 SHORT = {**PATHS, "training.max_steps": 4, "training.eval_frequency": 2}

@@ -12,11 +12,11 @@ from pathlib import Path
 from typing import Callable, Dict
 
 import pytest
+from search_testing import DEV, PATHS, TAGGER_CFG, run_cli
 
 from search.training.evaluate import evaluate
-from search.training.pipeline import load_pipeline
 from search.training.loop import train
-from search_testing import DEV, PATHS, TAGGER_CFG, run_cli
+from search.training.pipeline import load_pipeline
 
 # A few steps on a few sentences: a saved model in seconds.
 TINY = {**PATHS, "corpora.train.limit": 40, "corpora.dev.limit": 20, "training.max_steps": 4, "training.eval_frequency": 2}

@@ -4,12 +4,12 @@
 import json
 
 import pytest
-
-from search.training.config import ConfigError
-from search.corpora.example import CorpusError
-from search.training.run_output import RUN_FILES, staging_path
-from search.training.loop import train
 from search_testing import PATHS, TAGGER_CFG, run_cli
+
+from search.corpora.example import CorpusError
+from search.training.config import ConfigError
+from search.training.loop import train
+from search.training.run_output import RUN_FILES, staging_path
 
 SHORT = {**PATHS, "training.max_steps": 4, "training.eval_frequency": 2}
 

