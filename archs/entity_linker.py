@@ -13,6 +13,7 @@ from thinc.api import Linear, Maxout, Model, chain, list2ragged, reduce_mean, re
 from thinc.types import Floats2d
 
 from .features import Doc
+from .outputs import RESIZE_OUTPUT, set_output_dim
 from .registry import registry
 
 
@@ -32,6 +33,7 @@ def EntityLinker(*, tok2vec: Model[List[Doc], List[Floats2d]], nO: Optional[int]
     model.set_ref("tok2vec", tok2vec)
     model.set_ref("context_layer", context)
     model.set_ref("output_layer", output_layer)
+    model.attrs[RESIZE_OUTPUT] = set_output_dim("output_layer")  # the KB's entity-vector length
     chain_init = model.init
 
     def init(model: Model, X: Optional[List[Doc]] = None, Y: Optional[Floats2d] = None) -> None:
@@ -48,12 +50,3 @@ def EntityLinker(*, tok2vec: Model[List[Doc], List[Floats2d]], nO: Optional[int]
 
     model.init = init
     return model
-
-
-def set_entity_linker_nO(model: Model, nO: int) -> None:
-    """Give the output layer its width (the KB's entity-vector length) before initialization;
-    a config's explicit nO must agree."""
-    output = model.get_ref("output_layer")
-    if output.has_dim("nO") and output.get_dim("nO") != nO:
-        raise ValueError(f"nO = {output.get_dim('nO')} but the knowledge base's entity vectors have width {nO}")
-    output.set_dim("nO", nO)

@@ -25,11 +25,11 @@ How a parser / NER component drives it, per batch of docs:
 and `step = model.predict(docs)`, `step.predict(ids)` at inference.
 
 The number of actions is usually unknown when the model is built (nO = null):
-the component calls `set_n_actions(model, n)` once its action inventory is
+the component calls `resize_output(model, n)` once its action inventory is
 known, before `model.initialize(X=docs)` (before initialize that is just
 `model.get_ref("upper" if use_upper else "lower").set_dim("nO", n)`). Unseen-class masking (spaCy sets the
 scores of classes never seen in training to the minimum score and zeroes their
-gradient) is the component's business: `set_n_actions` returns the indices of
+gradient) is the component's business: `resize_output` returns the indices of
 classes added to an already trained model, for it to mark as unseen.
 """
 
@@ -41,6 +41,7 @@ from thinc.types import Floats2d, Ints2d
 
 from .features import Doc
 from .layers import PrecomputableAffine
+from .outputs import RESIZE_OUTPUT
 from .registry import registry
 
 
@@ -69,7 +70,7 @@ def TransitionBasedParser(
         false makes the hidden layer itself the output (one unit per action): fewer
         FLOPs per state, usually a little less accurate.
     nO: number of actions; null lets the component set it later with
-        `set_n_actions(model, n)` (the right layer for either use_upper value).
+        `resize_output(model, n)` (the right layer for either use_upper value).
     """
     if nr_feature_tokens < 1 or hidden_width < 1 or maxout_pieces < 1:
         raise ValueError(
@@ -104,6 +105,7 @@ def TransitionBasedParser(
             "hidden_width": hidden_width,
             "maxout_pieces": maxout_pieces,
             "use_upper": use_upper,
+            RESIZE_OUTPUT: resize_actions,
         },
     )
 
@@ -122,7 +124,7 @@ def init(model: Model, X: Optional[List[Doc]] = None, Y: Any = None) -> None:
     if n_actions(model) is None:
         raise ValueError(
             "TransitionBasedParser: the number of actions is not set; call "
-            "archs.parser.set_n_actions(model, n) (or build with nO) before initialize"
+            "archs.outputs.resize_output(model, n) (or build with nO) before initialize"
         )
     model.get_ref("tok2vec").initialize(X=X)
     model.get_ref("lower").initialize()
@@ -139,7 +141,7 @@ def n_actions(model: Model) -> Optional[int]:
     return model.get_ref(_output_layer_name(model)).maybe_get_dim("nO")
 
 
-def set_n_actions(model: Model, n: int) -> List[int]:
+def resize_actions(model: Model, n: int) -> List[int]:
     """Set the number of actions: nO of the upper layer, or of the lower layer when
     use_upper is false (so that the output really has n columns — spaCy's legacy
     v1 froze the lower layer's nO at its first resize, parity.md row 18).
@@ -157,9 +159,11 @@ def set_n_actions(model: Model, n: int) -> List[int]:
     old = layer.maybe_get_dim("nO")
     if old == n:
         return []
-    if old is None or not layer.has_param("W"):
-        layer.set_dim("nO", n, force=True)
+    if old is None:
+        layer.set_dim("nO", n)
         return []
+    if not layer.has_param("W"):
+        raise ValueError(f"the model was built with nO = {old} but the data needs {n}; set nO = null to infer it")
     if n < old:
         raise ValueError(f"cannot shrink the output layer from {old} to {n} actions")
     ops = layer.ops
@@ -183,9 +187,7 @@ def set_n_actions(model: Model, n: int) -> List[int]:
     larger.ops = ops
     for key, value in params.items():
         larger.set_param(key, value)
-    index = next(i for i, node in enumerate(model._layers) if node is layer)
-    model._layers[index] = larger
-    model.set_ref(name, larger)
+    model.replace_node(layer, larger)  # also the ref `name`
     return list(range(old, n))
 
 

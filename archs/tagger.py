@@ -7,6 +7,7 @@ from thinc.types import Floats2d
 
 from .features import Doc
 from .layers import with_batch_array
+from .outputs import RESIZE_OUTPUT, set_output_dim
 from .registry import registry
 
 
@@ -22,4 +23,5 @@ def Tagger(*, tok2vec: Model[List[Doc], List[Floats2d]], nO: Optional[int] = Non
     model: Model[List[Doc], List[Floats2d]] = chain(tok2vec, with_batch_array(output_layer))
     model.set_ref("tok2vec", tok2vec)
     model.set_ref("output_layer", output_layer)
+    model.attrs[RESIZE_OUTPUT] = set_output_dim("output_layer")
     return model

@@ -7,7 +7,7 @@ probabilities: softmax rows when `exclusive_classes`, independent sigmoids
 otherwise (TextCatLowData.v1 always uses sigmoids, as in spaCy).
 
 `nO = null` leaves the number of classes to the pipeline component, which calls
-`set_textcat_nO` once it knows its labels.
+`archs.outputs.resize_output` once it knows its labels.
 """
 
 from typing import List, Optional, Union
@@ -41,6 +41,7 @@ from .features import Doc
 from .layers import FeatureExtractor, FixedDropout, StaticVectors
 from .layers.extract_ngrams import extract_ngrams
 from .layers.sparse_linear import SparseLinear
+from .outputs import RESIZE_OUTPUT
 from .registry import registry
 from .tok2vec import resolve_vectors_path
 from .types import DropoutRate, NonNegativeInt, PositiveInt
@@ -69,6 +70,7 @@ def TextCatBOW(
         model = chain(model, softmax_activation() if exclusive_classes else Logistic())
     model.set_ref("output_layer", sparse_linear)
     model.attrs["multi_label"] = not exclusive_classes
+    model.attrs[RESIZE_OUTPUT] = _resize_textcat
     return model
 
 
@@ -96,6 +98,7 @@ def TextCatCNN(
     model.set_ref("tok2vec", tok2vec)
     model.set_ref("output_layer", output_layer)
     model.attrs["multi_label"] = not exclusive_classes
+    model.attrs[RESIZE_OUTPUT] = _resize_textcat
     return model
 
 
@@ -195,6 +198,7 @@ def TextCatEnsemble(
     model.set_ref("bow", linear_model)
     model.set_ref("cnn_output", cnn_output)
     model.attrs["multi_label"] = not exclusive_classes
+    model.attrs[RESIZE_OUTPUT] = _resize_textcat
     return model
 
 
@@ -238,10 +242,11 @@ def TextCatLowData(
     model: Model[List[Doc], Floats2d] = chain(*layers)
     model.set_ref("output_layer", output_layer)
     model.attrs["multi_label"] = True
+    model.attrs[RESIZE_OUTPUT] = _resize_textcat
     return model
 
 
-def set_textcat_nO(model: Model, nO: int) -> None:
+def _resize_textcat(model: Model, nO: int) -> List[int]:
     """Set the number of classes on every layer of a text classifier whose dims
     follow it (output layers, and the ensemble's stacking layer's input).
     Raises ValueError if the model was built with a different nO."""
@@ -257,6 +262,7 @@ def set_textcat_nO(model: Model, nO: int) -> None:
                 built = node.get_dim(dim) // max(multiple, 1) if dim == "nI" else node.get_dim(dim)
                 raise ValueError(f"the model was built with nO = {built} but the data has {nO} labels; set nO = null to infer it")
             node.set_dim(dim, value)
+    return []
 
 
 def _tied(layer: Model, nI_multiple: int) -> Model:

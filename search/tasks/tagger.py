@@ -8,6 +8,7 @@ from thinc.types import Floats2d, Ints1d
 
 from archs import registry
 from archs.features import Doc
+from archs.outputs import resize_output
 
 from ..corpora.example import Example
 from ..training.pipeline import Component
@@ -42,13 +43,10 @@ class TaggerComponent(Component):
         self._label_ids = {label: i for i, label in enumerate(self._labels)}
         # a new key per label set: ids cached on examples under an older one are not reused
         self._gold_key = ("tagger_gold_ids", self.label_attr, object())
-        output = self.model.get_ref("output_layer")
-        if output.has_dim("nO") and output.get_dim("nO") != len(self._labels):
-            raise ValueError(
-                f"components.{self.name}.model.nO = {output.get_dim('nO')} but the data has "
-                f"{len(self._labels)} {self.label_attr} labels; set nO = null to infer it"
-            )
-        output.set_dim("nO", len(self._labels))
+        try:
+            resize_output(self.model, len(self._labels))
+        except ValueError as err:
+            raise ValueError(f"components.{self.name}.model: {err} ({self.label_attr} labels)") from None
 
     def initialize(self, examples: Sequence[Example]) -> None:
         labels = sorted({tag for eg in examples for tag in eg.gold[self.label_attr] if tag is not None})

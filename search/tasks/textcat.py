@@ -26,7 +26,7 @@ from thinc.types import Floats2d, Floats3d
 
 from archs import registry
 from archs.features import Doc
-from archs.textcat import set_textcat_nO
+from archs.outputs import resize_output
 
 from ..corpora.example import Example
 from ..training.pipeline import INIT_SAMPLE, Component
@@ -56,7 +56,7 @@ class TextCategorizer(Component):
         # a new key per label set: rows cached on examples under an older one are not reused
         self._truths_key = ("textcat_truths", self.name, object())
         try:
-            set_textcat_nO(self.model, len(self._labels))
+            resize_output(self.model, len(self._labels))
         except ValueError as err:
             raise ValueError(f"components.{self.name}.model: {err}") from None
 

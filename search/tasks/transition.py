@@ -72,7 +72,7 @@ from thinc.api import Model
 from archs import registry
 from archs.features import Doc
 from archs.parser import n_actions as model_n_actions
-from archs.parser import set_n_actions
+from archs.outputs import resize_output
 
 from ..corpora.example import Example
 from ..training.pipeline import INIT_SAMPLE, Component
@@ -195,7 +195,7 @@ class TransitionComponent(Component):
                 f"components.{self.name}.model.nO = {current} but the {self.kind} has {n} actions "
                 "from the data; set nO = null to infer it"
             )
-        set_n_actions(self.model, n)
+        resize_output(self.model, n)
         self.system = system
         self.seen = numpy.ones(n, dtype=bool)
 

@@ -21,6 +21,7 @@ from thinc.api import Adam, CupyOps, Model, NumpyOps, use_ops
 from thinc.util import has_cupy_gpu
 
 from archs import make_docs, registry
+from archs.outputs import resize_output
 
 GLOVE = Path(__file__).resolve().parents[2] / "data" / "vectors" / "glove.6B.50d.sample.txt"
 
@@ -668,3 +669,29 @@ def test_batch_with_empty_docs(name, variant):
     backprop(random_grads(model, Ys))
     model.finish_update(Adam(0.001))
     assert [tuple(y.shape) for y in model.predict(docs[1:2] + docs[:1])] == [(0, case.n_out), (3, case.n_out)]
+
+
+# Architectures whose outputs their component sizes from its labels (archs.outputs).
+LABEL_SIZED = {
+    "spacy.Tagger.v1", "spacy.TransitionBasedParser.v1", "spacy.TextCatBOW.v1", "spacy.TextCatCNN.v1",
+    "spacy.TextCatEnsemble.v1", "spacy.TextCatLowData.v1", "spacy.EntityLinker.v1",
+}
+
+
+@pytest.mark.parametrize("name,variant", CASE_IDS, ids=[f"{n}[{v}]" for n, v in CASE_IDS])
+def test_outputs_sized_by_labels_follow_one_convention(name, variant):
+    """Every architecture either resizes its output through `resize_output` (checking a
+    built-in nO) or says it has no output sized by labels."""
+    if variant is None:
+        pytest.fail(f"registered architecture {name!r} has no contract case: add one to CASES")
+    if name in (TRANSFORMER, TRF_LISTENER):
+        pytest.importorskip("transformers")
+    case = CASES[name][variant]
+    model = build(case.config)
+    if name not in LABEL_SIZED:
+        with pytest.raises(ValueError, match="not sized by labels"):
+            resize_output(model, case.n_out)
+        return
+    assert resize_output(model, case.n_out) == []  # the case's own nO: accepted as it is
+    with pytest.raises(ValueError, match=f"nO = {case.n_out} but the data"):
+        resize_output(model, case.n_out + 1)

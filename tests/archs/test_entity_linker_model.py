@@ -5,7 +5,7 @@ import pytest
 from thinc.api import Adam
 
 from archs import make_docs, registry
-from archs.entity_linker import set_entity_linker_nO
+from archs.outputs import resize_output
 
 
 def t2v(width=32):
@@ -28,12 +28,12 @@ def test_one_row_per_doc_mean_of_its_tokens(sentences):
 
 def test_nO_set_by_component_and_checked():
     model = registry.architectures.get("spacy.EntityLinker.v1")(tok2vec=t2v(), nO=None)
-    set_entity_linker_nO(model, 50)
+    resize_output(model, 50)
     model.initialize()
     assert model.get_ref("output_layer").get_dim("nO") == 50
     fixed = registry.architectures.get("spacy.EntityLinker.v1")(tok2vec=t2v(), nO=64)
-    with pytest.raises(ValueError, match="width 50"):
-        set_entity_linker_nO(fixed, 50)
+    with pytest.raises(ValueError, match="built with nO = 64 but the data needs 50"):
+        resize_output(fixed, 50)
 
 
 def test_empty_doc_in_batch_gives_finite_row(sentences):

@@ -16,7 +16,8 @@ from thinc.util import has_cupy_gpu
 
 from archs import make_docs, registry
 from archs.layers import PrecomputableAffine
-from archs.parser import ParserStepModel, n_actions, set_n_actions
+from archs.outputs import resize_output
+from archs.parser import ParserStepModel, n_actions
 
 PARSER = "spacy.TransitionBasedParser.v1"
 
@@ -83,7 +84,7 @@ def test_param_counts_equal_reference(nF, n_act, use_upper, expected, count_para
     docs = make_docs(PARITY_WORDS)
     model = parser(hash_embed_cnn(**T2V), nr_feature_tokens=nF, hidden_width=64, maxout_pieces=2, use_upper=use_upper)
     assert n_actions(model) is None
-    set_n_actions(model, n_act)
+    resize_output(model, n_act)
     assert n_actions(model) == n_act
     model.initialize(X=docs)
     assert count_params(model) == expected
@@ -138,7 +139,7 @@ maxout_pieces = 2
 subword_features = false
 """
     model = registry.resolve(Config().from_str(config))["model"]
-    set_n_actions(model, 6)
+    resize_output(model, 6)
     docs = make_docs(PARITY_WORDS)
     model.initialize(X=docs)
     assert model.predict(docs).predict(numpy.zeros((4, 3), dtype="int32")).shape == (4, 6)
@@ -149,12 +150,12 @@ subword_features = false
 
 def test_initialize_without_actions_raises():
     model = parser(hash_embed_cnn(**SMALL_T2V), nr_feature_tokens=3, hidden_width=8, maxout_pieces=2)
-    with pytest.raises(ValueError, match="set_n_actions"):
+    with pytest.raises(ValueError, match="resize_output"):
         model.initialize(X=make_docs(PARITY_WORDS))
 
 
 @pytest.mark.parametrize("use_upper", [True, False])
-def test_set_n_actions_grows_an_initialized_model(use_upper):
+def test_resize_output_grows_an_initialized_model(use_upper):
     docs = make_docs(PARITY_WORDS)
     fix_random_seed(0)
     model = parser(hash_embed_cnn(**SMALL_T2V), nr_feature_tokens=3, hidden_width=8, maxout_pieces=2, use_upper=use_upper, nO=4)
@@ -164,8 +165,8 @@ def test_set_n_actions_grows_an_initialized_model(use_upper):
         model.get_ref("upper").set_param("W", numpy.random.default_rng(0).normal(size=(4, 8)).astype("float32"))
     ids = random_ids(numpy.random.default_rng(1), 6, 3, 31)
     before = model.predict(docs).predict(ids)
-    assert set_n_actions(model, 4) == []
-    assert set_n_actions(model, 7) == [4, 5, 6]
+    assert resize_output(model, 4) == []
+    assert resize_output(model, 7) == [4, 5, 6]
     assert model.get_ref(name).get_dim("nO") == 7 and n_actions(model) == 7
     assert model.get_ref(name) in model.layers
     after = model.predict(docs).predict(ids)
@@ -174,7 +175,7 @@ def test_set_n_actions_grows_an_initialized_model(use_upper):
     if use_upper:
         numpy.testing.assert_array_equal(after[:, 4:], 0.0)
     with pytest.raises(ValueError, match="shrink"):
-        set_n_actions(model, 5)
+        resize_output(model, 5)
     # the grown model trains and round-trips
     step, finish = model.begin_update(docs)
     scores, backprop = step.score(ids)

@@ -12,7 +12,7 @@ from archs import make_docs, registry
 from archs.features import hash_string
 from archs.layers.extract_ngrams import extract_ngrams
 from archs.layers.sparse_linear import SparseLinear
-from archs.textcat import set_textcat_nO
+from archs.outputs import resize_output
 
 ENSEMBLE = dict(width=32, embed_size=500, pretrained_vectors=None, ngram_size=2, window_size=1, conv_depth=1, dropout=None)
 T2V = dict(width=32, depth=1, embed_size=500, window_size=1, maxout_pieces=3, subword_features=True)
@@ -93,7 +93,7 @@ def test_empty_docs_get_a_row(which, glove_path):
 @pytest.mark.parametrize("which", ["bow", "cnn", "ensemble", "lowdata"])
 def test_nO_null_is_set_from_labels(which, glove_path):
     model = all_archs(glove_path, nO=None)[which]
-    set_textcat_nO(model, 6)
+    resize_output(model, 6)
     docs = make_docs([["What", "is", "it", "?"], ["Who", "?"]])
     model.initialize(X=docs)
     assert model.predict(docs).shape == (2, 6)
@@ -102,7 +102,7 @@ def test_nO_null_is_set_from_labels(which, glove_path):
 def test_nO_mismatch_is_an_error(glove_path):
     model = all_archs(glove_path, nO=3)["ensemble"]
     with pytest.raises(ValueError, match="nO = 3 but the data has 5 labels"):
-        set_textcat_nO(model, 5)
+        resize_output(model, 5)
 
 
 def test_lowdata_needs_vectors():

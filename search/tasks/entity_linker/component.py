@@ -30,8 +30,8 @@ from thinc.api import CosineDistance, Model
 from thinc.types import Floats2d
 
 from archs import registry
-from archs.entity_linker import set_entity_linker_nO
 from archs.features import Doc
+from archs.outputs import resize_output
 
 from ...corpora.entity_linker import NIL
 from ...corpora.example import Example
@@ -61,7 +61,7 @@ class EntityLinkerComponent(Component):
             self.kb = full.reduced(width)
         except ValueError as err:
             raise ValueError(f"components.{name}.model.{err}") from None
-        set_entity_linker_nO(model, width)
+        resize_output(model, width)
         self.distance = CosineDistance(normalize=False)
         self._norms = numpy.linalg.norm(self.kb.vectors, axis=1)
 
