@@ -71,8 +71,8 @@ from thinc.api import Model
 
 from archs import registry
 from archs.features import Doc
-from archs.parser import n_actions as model_n_actions
 from archs.outputs import resize_output
+from archs.parser import n_actions as model_n_actions
 
 from ..corpora.example import Example
 from ..training.pipeline import INIT_SAMPLE, Component

@@ -1186,7 +1186,8 @@ def _k_move_costs_monotonic(scal: numpy.ndarray, tok: numpy.ndarray, gold: numpy
 
 @njit
 def _k_costs(
-    scal: numpy.ndarray, tok: numpy.ndarray, gold: numpy.ndarray, rows: numpy.ndarray, monotonic: bool, move_of_class: numpy.ndarray, label_of_class: numpy.ndarray, out: numpy.ndarray
+    scal: numpy.ndarray, tok: numpy.ndarray, gold: numpy.ndarray, rows: numpy.ndarray, monotonic: bool,
+    move_of_class: numpy.ndarray, label_of_class: numpy.ndarray, out: numpy.ndarray,
 ) -> None:
     """ArcEager.costs for each row: the move's cost, +1 on an L (R) class whose label
     is not the gold arc's, INVALID_COST for invalid classes."""
@@ -1244,7 +1245,8 @@ def _k_pop(scal: numpy.ndarray, tok: numpy.ndarray, r: int) -> None:
 
 @njit
 def _k_advance(
-    scal: numpy.ndarray, tok: numpy.ndarray, rows: numpy.ndarray, classes: numpy.ndarray, monotonic: bool, move_of_class: numpy.ndarray, label_of_class: numpy.ndarray
+    scal: numpy.ndarray, tok: numpy.ndarray, rows: numpy.ndarray, classes: numpy.ndarray, monotonic: bool,
+    move_of_class: numpy.ndarray, label_of_class: numpy.ndarray,
 ) -> None:
     """ArcEager.apply of classes[i] to row rows[i] (no validity check)."""
     for i in range(rows.shape[0]):

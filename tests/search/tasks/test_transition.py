@@ -15,17 +15,17 @@ import json
 import numpy
 import pytest
 from confection import Config
+from search_testing import CONFIGS, DEV, PATHS, REPO, TRAIN, run_cli
 
-from search.training.config import load_config
 from search.corpora.conllu import read_conllu
 from search.corpora.iob2 import read_iob2
-from search.tasks.parsing.ner_scorer import score_examples
-from search.training.pipeline import Pipeline, load_pipeline
 from search.space import Space
+from search.tasks.parsing.ner_scorer import score_examples
+from search.tasks.transition import NERComponent, ParserComponent, best_valid, log_loss
+from search.training.config import load_config
 from search.training.device import use_cpu
 from search.training.loop import train
-from search.tasks.transition import NERComponent, ParserComponent, best_valid, log_loss
-from search_testing import CONFIGS, DEV, PATHS, REPO, TRAIN, run_cli
+from search.training.pipeline import Pipeline, load_pipeline
 
 NER_CFG = CONFIGS / "ner.cfg"
 PARSER_CFG = CONFIGS / "parser.cfg"
