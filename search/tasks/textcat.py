@@ -1,9 +1,9 @@
 """Text-classification components (`textcat`: exclusive classes, `textcat_multilabel`) and their scores.
 
-Loss (spaCy's, ../shared/ARCHITECTURES.md 5.5): d_scores = (scores - truths) / n_docs,
+Loss (spaCy's textcat loss): d_scores = (scores - truths) / n_docs,
 zeroed where a label is missing for an example; loss = mean over docs of the sum of
 d_scores**2. A label is *known* for an example when the example names it, or when
-its annotation is exhaustive (a plain label column, see search.textcat_corpus) —
+its annotation is exhaustive (a plain label column, see search.corpora.textcat) —
 then every unnamed label is a known negative. An exclusive component treats a
 non-exhaustive example's scores as given (missing labels stay missing).
 
