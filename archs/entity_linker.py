@@ -9,7 +9,9 @@ component set it from its KB (search/tasks/entity_linker/component.py).
 
 from typing import List, Optional
 
-from thinc.api import Linear, Maxout, Model, chain, list2ragged, reduce_mean, residual
+from thinc.api import Linear, Maxout, Model, list2ragged, reduce_mean, residual
+from thinc.layers.chain import forward as chain_forward
+from thinc.layers.chain import init as chain_init
 from thinc.types import Floats2d
 
 from .features import Doc
@@ -29,24 +31,32 @@ def EntityLinker(*, tok2vec: Model[List[Doc], List[Floats2d]], nO: Optional[int]
     width = tok2vec.get_dim("nO") if tok2vec.has_dim("nO") else None
     output_layer = Linear(nO, width)
     context = Maxout(nO=width, nI=width, nP=2, dropout=0.0, normalize=False)
-    model: Model[List[Doc], Floats2d] = chain(tok2vec, list2ragged(), reduce_mean(), residual(context), output_layer)
+    # thinc's chain, with an init that can give the residual Maxout its width first
+    layers: List[Model] = [tok2vec, list2ragged(), reduce_mean(), residual(context), output_layer]
+    model: Model[List[Doc], Floats2d] = Model(
+        ">>".join(layer.name for layer in layers),
+        chain_forward,
+        init=init,
+        dims={"nO": nO, "nI": None},
+        layers=layers,
+    )
     model.set_ref("tok2vec", tok2vec)
     model.set_ref("context_layer", context)
     model.set_ref("output_layer", output_layer)
     model.attrs[RESIZE_OUTPUT] = set_output_dim("output_layer")  # the KB's entity-vector length
-    chain_init = model.init
-
-    def init(model: Model, X: Optional[List[Doc]] = None, Y: Optional[Floats2d] = None) -> None:
-        # A tok2vec whose width is only known once it runs (a listener to a transformer)
-        # leaves the residual Maxout without its width, which residual() cannot infer.
-        if not context.has_dim("nO") and X:
-            tok2vec.initialize(X=X)
-            token_width = tok2vec.predict(X)[0].shape[1]
-            for node in context.walk():  # Maxout(dropout=...) is a chain: maxout >> dropout
-                for dim in ("nO", "nI"):
-                    if dim in node.dim_names and node.has_dim(dim) is None:
-                        node.set_dim(dim, token_width)
-        chain_init(model, X=X, Y=Y)
-
-    model.init = init
     return model
+
+
+def init(model: Model, X: Optional[List[Doc]] = None, Y: Optional[Floats2d] = None) -> None:
+    """thinc's chain init, after giving the residual Maxout the tok2vec's width when only
+    running the tok2vec tells it (a listener to a transformer): residual() cannot infer it."""
+    context = model.get_ref("context_layer")
+    tok2vec = model.get_ref("tok2vec")
+    if not context.has_dim("nO") and X:
+        tok2vec.initialize(X=X)
+        token_width = tok2vec.predict(X)[0].shape[1]
+        for node in context.walk():  # Maxout(dropout=...) is a chain: maxout >> dropout
+            for dim in ("nO", "nI"):
+                if dim in node.dim_names and node.has_dim(dim) is None:
+                    node.set_dim(dim, token_width)
+    chain_init(model, X=X, Y=Y)
