@@ -174,12 +174,8 @@ def fill_config(config: Config) -> Config:
     work = Config(config)
     for name in nlp["pipeline"]:
         block = dict(work["components"][name])
-        factory = block.pop("factory", None)
-        if factory is None:
-            raise ConfigError(f"components.{name}.factory: missing (e.g. \"tagger\" or \"tok2vec\")")
-        if factory not in registry.factories.get_all():
-            known = ", ".join(sorted(registry.factories.get_all()))
-            raise ConfigError(f"components.{name}.factory: unknown factory {factory!r}; expected one of: {known}")
+        factory = factory_of(name, block)
+        block.pop("factory")
         work["components"][name] = {"@factories": factory, "name": name, **block}
     try:
         filled = registry.fill(work, validate=True)
@@ -284,6 +280,17 @@ def _base_types(hint: Any) -> List[Any]:
     if typing.get_origin(hint) is typing.Annotated:
         return [typing.get_args(hint)[0]]
     return [hint]
+
+
+def factory_of(name: str, block: Dict[str, Any]) -> str:
+    """The registered factory a [components.NAME] block names; ConfigError when it names none."""
+    factory = block.get("factory")
+    if factory is None:
+        raise ConfigError(f"components.{name}.factory: missing (e.g. \"tagger\" or \"tok2vec\")")
+    if factory not in registry.factories.get_all():
+        known = ", ".join(sorted(registry.factories.get_all()))
+        raise ConfigError(f"components.{name}.factory: unknown factory {factory!r}; expected one of: {known}")
+    return str(factory)
 
 
 def _describe(err: ConfigValidationError, config: Dict[str, Any]) -> str:

@@ -19,6 +19,7 @@ from archs import registry
 from archs.features import Doc
 
 from ..corpora.example import Example
+from .config import factory_of
 
 # Models infer their dims from this many examples: a forward pass over a whole
 # corpus at once would need gigabytes for nothing.
@@ -281,12 +282,8 @@ class Pipeline:
 def build_component(name: str, block: Dict[str, Any]) -> Component:
     """Resolve one [components.NAME] block through its `factory`."""
     block = dict(block)
-    factory = block.pop("factory", None)
-    if factory is None:
-        raise ValueError(f"[components.{name}] needs a `factory` (e.g. \"tagger\" or \"tok2vec\")")
-    if factory not in registry.factories.get_all():
-        known = ", ".join(sorted(registry.factories.get_all()))
-        raise ValueError(f"components.{name}.factory: unknown factory {factory!r}; expected one of: {known}")
+    factory = factory_of(name, block)
+    block.pop("factory")
     resolved = registry.resolve(Config({name: {"@factories": factory, "name": name, **block}}))
     return resolved[name]
 
