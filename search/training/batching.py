@@ -1,17 +1,23 @@
 """Batchers: spaCy's batch_by_words, so the same config batches the same way."""
 
 import itertools
-from typing import Callable, Iterable, Iterator, List, Optional, TypeVar, Union
+from typing import Annotated, Callable, Iterable, Iterator, List, Optional, TypeVar, Union
+
+from annotated_types import Ge
 
 from archs import registry
+from archs.types import PositiveInt
+
+from .config import ConfigError
 
 ItemT = TypeVar("ItemT")
-Sizing = Union[int, Iterable[int]]
+Sizing = Union[PositiveInt, Iterable[int]]
 
 
 @registry.batchers("spacy.batch_by_words.v1")
 def configure_batch_by_words(
-    *, size: Sizing, tolerance: float = 0.2, discard_oversize: bool = False, get_length: Optional[Callable] = None
+    *, size: Sizing, tolerance: Annotated[float, Ge(0.0)] = 0.2, discard_oversize: bool = False,
+    get_length: Optional[Callable] = None,
 ) -> Callable[[Iterable[ItemT]], Iterator[List[ItemT]]]:
     """Batches of about `size` words (an int or a schedule such as compounding.v1).
 
@@ -32,7 +38,7 @@ def batch_by_words(
     """spaCy's minibatch_by_words: fill a batch up to the target size; items
     that fit only within the tolerance wait in an overflow that starts the next
     batch; items over the tolerated size go alone (or are discarded)."""
-    sizes = itertools.repeat(size) if isinstance(size, int) else iter(size)
+    sizes = _checked(itertools.repeat(size) if isinstance(size, int) else iter(size))
     target = next(sizes)
     tol = target * tolerance
     batch: List[ItemT] = []
@@ -71,3 +77,12 @@ def batch_by_words(
     batch.extend(overflow)
     if batch:
         yield batch
+
+
+def _checked(sizes: Iterator[int]) -> Iterator[int]:
+    """The sizes a schedule gives, refusing one below 1 (a schedule such as
+    compounding.v1 with a negative start would otherwise make empty batches)."""
+    for size in sizes:
+        if size < 1:
+            raise ConfigError(f"training.batcher.size: expected batch sizes of at least 1 word, the schedule gave {size:g}")
+        yield size

@@ -1,5 +1,6 @@
 """Training configs: loading with overrides, defaults made explicit, checks that name the key."""
 
+import itertools
 import json
 import operator
 import typing
@@ -28,6 +29,8 @@ TRAINING_BLOCKS = ("optimizer", "batcher", "score_weights")
 NLP_DEFAULTS: Dict[str, Any] = {"pipeline": [], "batch_size": 1000}
 # blocks whose keys are the user's own (score names), so an override may add one
 FREE_FORM_BLOCKS = ("training.score_weights",)
+# the steps of a batch size schedule checked when a config is loaded
+SCHEDULE_CHECK_STEPS = 10_000
 
 
 class ConfigError(ValueError):
@@ -194,6 +197,7 @@ def fill_config(config: Config) -> Config:
         raise ConfigError(f"config: {err}") from err
     _check_sections(resolved)
     _check_ranges(resolved, "")
+    _check_batch_size_schedule(resolved)
     return filled
 
 
@@ -206,9 +210,30 @@ def _check_sections(config: Dict[str, Any]) -> None:
             first = err.errors()[0]
             key = ".".join([section, *(str(part) for part in first["loc"])])
             raise ConfigError(f"{key}: {_expected(first['msg'])}, got {first.get('input')!r}") from None
+    learn_rate = ((config.get("training") or {}).get("optimizer") or {}).get("learn_rate")
+    if isinstance(learn_rate, (int, float)) and not isinstance(learn_rate, bool) and not learn_rate > 0:
+        raise ConfigError(f"training.optimizer.learn_rate: expected a number > 0, got {learn_rate!r}")
     for key, value in (config.get("paths") or {}).items():
         if value is not None and not isinstance(value, str):
             raise ConfigError(f"paths.{key}: expected a path (a string) or null, got {value!r}")
+
+
+def _check_batch_size_schedule(config: Dict[str, Any]) -> None:
+    """A batch size schedule (e.g. compounding.v1) gives sizes of at least 1 over its
+    first SCHEDULE_CHECK_STEPS steps."""
+    size = (config.get("training") or {}).get("batcher", {}).get("size")
+    if not isinstance(size, dict):
+        return
+    try:
+        schedule = registry.resolve({"size": size})["size"]
+        first = list(itertools.islice(iter(schedule), SCHEDULE_CHECK_STEPS))
+    except Exception as err:  # a schedule that cannot be built: its own error, under the key
+        raise ConfigError(f"training.batcher.size: {err}") from err
+    for step, value in enumerate(first):
+        if not isinstance(value, (int, float)) or value < 1:
+            raise ConfigError(
+                f"training.batcher.size: expected batch sizes of at least 1 word, the schedule gives {value!r} at step {step}"
+            )
 
 
 def _expected(message: str) -> str:

@@ -2,6 +2,8 @@
 ends in exactly one `error:` line naming the dotted key or file:line and what was
 expected, exit code 1, and no traceback; nothing is silently accepted."""
 
+import subprocess
+import sys
 from pathlib import Path
 from typing import Callable, Dict, List
 
@@ -204,3 +206,35 @@ def test_evaluating_on_labels_the_model_never_saw_says_so(trained_tagger, tmp_pa
     assert "pos_acc" in proc.stdout
     proc = run_cli("evaluate", str(trained_tagger.output_dir / "model-best"), str(DEV))
     assert "warning:" not in proc.stderr
+
+
+@pytest.mark.parametrize("overrides, fragments", [
+    ({"training.batcher.size": -5}, ["training.batcher.size", "> 0", "-5"]),
+    ({"training.batcher.size.start": -100}, ["training.batcher.size", "at least 1 word", "-100", "step 0"]),
+    ({"training.batcher.tolerance": -1}, ["training.batcher.tolerance", ">= 0"]),
+    ({"training.optimizer.learn_rate": -0.001}, ["training.optimizer.learn_rate", "> 0"]),
+])
+def test_batch_sizes_and_learning_rates_are_checked(overrides, fragments):
+    with pytest.raises(ConfigError) as err:
+        load_config(TAGGER_CFG, overrides)
+    for fragment in fragments:
+        assert fragment in str(err.value), (fragment, str(err.value))
+
+
+def test_an_unexpected_error_keeps_its_traceback_and_says_it_is_a_bug(tmp_path):
+    """What archsweep does not expect is not dressed up as a user error."""
+    script = tmp_path / "crash.py"
+    script.write_text(
+        "import sys\n"
+        "import search.cli as cli\n"
+        "@cli.app.command('crash')\n"
+        "def crash() -> None:\n"
+        "    raise RuntimeError('an internal inconsistency')\n"
+        "sys.argv = ['archsweep', 'crash']\n"
+        "cli.main()\n",
+        encoding="utf8",
+    )
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120, cwd=REPO)
+    assert proc.returncode == 1
+    assert "Traceback" in proc.stderr and "RuntimeError: an internal inconsistency" in proc.stderr
+    assert "this is a bug in archsweep" in proc.stderr.splitlines()[-1]
