@@ -33,11 +33,11 @@ gradient) is the component's business: `resize_output` returns the indices of
 classes added to an already trained model, for it to mark as unseen.
 """
 
-from typing import Any, Callable, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple, cast
 
 import numpy
 from thinc.api import Linear, Model, chain, list2array, zero_init
-from thinc.types import Floats2d, Ints2d
+from thinc.types import Floats1d, Floats2d, Floats4d, FloatsXd, Ints1d, Ints2d
 
 from .features import Doc
 from .layers import PrecomputableAffine
@@ -80,7 +80,7 @@ def TransitionBasedParser(
     if nO is not None and nO < 1:
         raise ValueError(f"nO (number of actions) must be >= 1 or null, got {nO}")
     t2v_width = tok2vec.get_dim("nO") if tok2vec.has_dim("nO") else None
-    tok2vec_ = chain(tok2vec, list2array(), Linear(hidden_width, t2v_width))
+    tok2vec_: Model[List[Doc], Floats2d] = chain(tok2vec, list2array(), Linear(hidden_width, t2v_width))
     tok2vec_.set_dim("nO", hidden_width)
     lower = PrecomputableAffine(
         nO=hidden_width if use_upper else nO,
@@ -88,8 +88,8 @@ def TransitionBasedParser(
         nF=nr_feature_tokens,
         nP=maxout_pieces,
     )
-    layers = [tok2vec_, lower]
-    refs = {"tok2vec": tok2vec_, "lower": lower}
+    layers: List[Model] = [tok2vec_, lower]
+    refs: Dict[str, Optional[Model]] = {"tok2vec": tok2vec_, "lower": lower}
     if use_upper:
         upper = Linear(nO, hidden_width, init_W=zero_init)
         layers.append(upper)
@@ -167,23 +167,25 @@ def resize_actions(model: Model, n: int) -> List[int]:
     if n < old:
         raise ValueError(f"cannot shrink the output layer from {old} to {n} actions")
     ops = layer.ops
+    larger: Model
+    params: Dict[str, FloatsXd]
     if name == "upper":
         larger = Linear(n, layer.get_dim("nI"), init_W=zero_init)
-        W = ops.alloc2f(n, layer.get_dim("nI"))
-        b = ops.alloc1f(n)
-        W[:old] = layer.get_param("W")
-        b[:old] = layer.get_param("b")
-        params = {"W": W, "b": b}
+        W_upper = ops.alloc2f(n, layer.get_dim("nI"))
+        b_upper = ops.alloc1f(n)
+        W_upper[:old] = cast(Floats2d, layer.get_param("W"))
+        b_upper[:old] = cast(Floats1d, layer.get_param("b"))
+        params = {"W": W_upper, "b": b_upper}
     else:
         nF, nP, nI = layer.get_dim("nF"), layer.get_dim("nP"), layer.get_dim("nI")
         larger = PrecomputableAffine(n, nI, nF, nP, dropout=layer.attrs["dropout_rate"])
-        W = ops.alloc4f(nF, n, nP, nI)
-        b = ops.alloc2f(n, nP)
+        W_lower = ops.alloc4f(nF, n, nP, nI)
+        b_lower = ops.alloc2f(n, nP)
         pad = ops.alloc4f(1, nF, n, nP)
-        W[:, :old] = layer.get_param("W")
-        b[:old] = layer.get_param("b")
-        pad[:, :, :old] = layer.get_param("pad")
-        params = {"W": W, "b": b, "pad": pad}
+        W_lower[:, :old] = cast(Floats4d, layer.get_param("W"))
+        b_lower[:old] = cast(Floats2d, layer.get_param("b"))
+        pad[:, :, :old] = cast(Floats4d, layer.get_param("pad"))
+        params = {"W": W_lower, "b": b_lower, "pad": pad}
     larger.ops = ops
     for key, value in params.items():
         larger.set_param(key, value)
@@ -209,7 +211,7 @@ class ParserStepModel:
         self.is_train = is_train
         self.use_upper: bool = model.attrs["use_upper"]
         self.lower = model.get_ref("lower")
-        self.upper = model.get_ref("upper") if self.use_upper else None
+        self.upper: Optional[Model] = model.get_ref("upper") if self.use_upper else None
         self.nF: int = self.lower.get_dim("nF")
         self.nH: int = self.lower.get_dim("nO")  # units of the lower layer
         self.nP: int = self.lower.get_dim("nP")
@@ -219,15 +221,19 @@ class ParserStepModel:
         self.doc_offsets: List[int] = [int(x) for x in numpy.cumsum([0] + lengths[:-1])]
         self.n_tokens: int = int(sum(lengths))
 
-        tokvecs, self._bp_tokvecs = model.get_ref("tok2vec")(docs, is_train)
-        Yf, self._bp_lower = self.lower(tokvecs, is_train)
-        self.tokvecs = tokvecs
+        tokvecs, bp_tokvecs = model.get_ref("tok2vec")(docs, is_train)
+        Yf, bp_lower = self.lower(tokvecs, is_train)
+        self.tokvecs: Floats2d = tokvecs
+        # Both cleared (None) by backprop_tokvecs.
+        self._bp_tokvecs: Optional[Callable] = bp_tokvecs
+        self._bp_lower: Optional[Callable] = bp_lower
         width = self.nH * self.nP
         # (N+1) * nF rows of nH * nP: row (token + 1) * nF + f; token -1 = the pad.
-        self._Yf2 = Yf.reshape(((self.n_tokens + 1) * self.nF, width))
-        self._b = self.lower.get_param("b").reshape((1, width))
-        self._dYf2 = self.ops.alloc2f(*self._Yf2.shape, dtype=Yf.dtype) if is_train else None
-        self._d_b = self.ops.alloc1f(width, dtype=Yf.dtype) if is_train else None
+        self._Yf2: Floats2d = self.ops.reshape2f(Yf, (self.n_tokens + 1) * self.nF, width)
+        self._b: Floats2d = self.ops.reshape2f(self.lower.get_param("b"), 1, width)
+        # The gradient accumulators: only in training, cleared by backprop_tokvecs.
+        self._dYf2: Optional[Floats2d] = self.ops.alloc2f(*self._Yf2.shape, dtype=Yf.dtype) if is_train else None
+        self._d_b: Optional[Floats1d] = self.ops.alloc1f(width, dtype=Yf.dtype) if is_train else None
         self._n_steps_backpropped = 0
         self._finished = False
 
@@ -239,7 +245,7 @@ class ParserStepModel:
     def nO(self) -> int:
         return self.n_actions
 
-    def _rows(self, ids: Ints2d) -> Ints2d:
+    def _rows(self, ids: Ints2d) -> Ints1d:
         """Rows of the precomputed block that states' features select, flattened
         (n_states * nF,), on the device."""
         nF = self.nF
@@ -249,7 +255,7 @@ class ParserStepModel:
             if ids.size and (int(ids.min()) < -1 or int(ids.max()) >= self.n_tokens):
                 raise ValueError(f"token ids must lie in [-1, {self.n_tokens}), got {int(ids.min())}..{int(ids.max())}")
             rows = (ids.astype("int32") + 1) * nF + numpy.arange(nF, dtype="int32")
-            return self.ops.asarray(numpy.ascontiguousarray(rows.ravel()), dtype="int32")
+            return self.ops.asarray1i(cast(Ints1d, numpy.ascontiguousarray(rows.ravel())), dtype="int32")
         xp = self.ops.xp
         rows = (ids.astype("int32") + 1) * nF + xp.arange(nF, dtype="int32")
         return xp.ascontiguousarray(rows.ravel())
@@ -268,7 +274,7 @@ class ParserStepModel:
         rows = self._rows(ids)
         if n_states == 0:
             return self._no_states()
-        pre = self._Yf2[rows].reshape((n_states, nF, nH * nP)).sum(axis=1) + self._b
+        pre = ops.reshape3f(self._Yf2[rows], n_states, nF, nH * nP).sum(axis=1, keepdims=False) + self._b
         which = relu_mask = drop_mask = bp_upper = None
         if nP >= 2:
             hidden, which = ops.maxout(xp.ascontiguousarray(pre.reshape((n_states, nH, nP))))
@@ -296,9 +302,12 @@ class ParserStepModel:
             d_hidden = bp_upper(d_scores) if bp_upper is not None else d_scores
             if drop_mask is not None:
                 d_hidden = d_hidden * drop_mask
+            # is_train and not finished (checked above): the accumulators are there
+            assert self._dYf2 is not None and self._d_b is not None
+            d_pre: Floats2d
             if which is not None:
-                d_pre = ops.backprop_maxout(xp.ascontiguousarray(d_hidden), which, nP)
-                d_pre = d_pre.reshape((n_states, nH * nP))
+                d_pieces = ops.backprop_maxout(xp.ascontiguousarray(d_hidden), which, nP)
+                d_pre = ops.reshape2f(d_pieces, n_states, nH * nP)
             elif relu_mask is not None:
                 d_pre = d_hidden * relu_mask
             else:
@@ -332,10 +341,13 @@ class ParserStepModel:
             raise ValueError("the step model was made in prediction mode (model.predict): no gradient")
         if self._finished:
             raise ValueError("backprop_tokvecs was called already for this batch")
+        # is_train and not finished (checked above): the accumulators and callbacks are there
+        assert self._dYf2 is not None and self._d_b is not None
+        assert self._bp_lower is not None and self._bp_tokvecs is not None
         self._finished = True
         if self._n_steps_backpropped:
-            self.lower.inc_grad("b", self._d_b.reshape((self.nH, self.nP)))
-            dYf = self._dYf2.reshape((self.n_tokens + 1, self.nF, self.nH, self.nP))
+            self.lower.inc_grad("b", self.ops.reshape2f(self._d_b, self.nH, self.nP))
+            dYf = self.ops.reshape4f(self._dYf2, self.n_tokens + 1, self.nF, self.nH, self.nP)
             d_tokvecs = self._bp_lower(dYf)
             self._bp_tokvecs(d_tokvecs)
         # the batch's caches are no longer needed

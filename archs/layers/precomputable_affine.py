@@ -1,8 +1,8 @@
-from typing import Callable, Optional, Tuple
+from typing import Callable, Optional, Tuple, cast
 
 import numpy
 from thinc.api import Model
-from thinc.types import Floats2d, Floats4d
+from thinc.types import Floats2d, Floats3d, Floats4d, Ints1d
 
 from ..registry import registry
 
@@ -64,12 +64,12 @@ def forward(model: Model[Floats2d, Floats4d], X: Floats2d, is_train: bool) -> Tu
     W = model.get_param("W")
     pad = model.get_param("pad")
     N = int(X.shape[0])
-    W2 = W.reshape((nF * nO * nP, nI))
-    Yf = ops.alloc2f(N + 1, nF * nO * nP, zeros=False, dtype=W.dtype)
+    W2 = ops.reshape2f(W, nF * nO * nP, nI)
+    Yf2 = ops.alloc2f(N + 1, nF * nO * nP, zeros=False, dtype=W.dtype)
     if N:
-        ops.gemm(X, W2, trans2=True, out=Yf[1:])
-    Yf[0] = pad.reshape((nF * nO * nP,))
-    Yf = Yf.reshape((N + 1, nF, nO, nP))
+        ops.gemm(X, W2, trans2=True, out=Yf2[1:])
+    Yf2[0] = ops.reshape1f(pad, nF * nO * nP)
+    Yf = ops.reshape4f(Yf2, N + 1, nF, nO, nP)
 
     def backprop(dYf: Floats4d) -> Floats2d:
         if tuple(dYf.shape) != (N + 1, nF, nO, nP):
@@ -78,7 +78,7 @@ def forward(model: Model[Floats2d, Floats4d], X: Floats2d, is_train: bool) -> Tu
         if N == 0:
             return ops.alloc2f(0, nI, dtype=W.dtype)
         dY2 = ops.xp.ascontiguousarray(dYf[1:].reshape((N, nF * nO * nP)))
-        model.inc_grad("W", ops.gemm(dY2, X, trans1=True).reshape((nF, nO, nP, nI)))
+        model.inc_grad("W", ops.reshape4f(ops.gemm(dY2, X, trans1=True), nF, nO, nP, nI))
         return ops.gemm(dY2, W2)
 
     return Yf, backprop
@@ -110,22 +110,22 @@ def init(model: Model[Floats2d, Floats4d], X: Optional[Floats2d] = None, Y: Opti
     # Host RNG (seeded by thinc's fix_random_seed), the same numbers on every backend.
     W = numpy.random.normal(scale=numpy.sqrt(nI / nF), size=(nF, nO, nP, nI)).astype("float32")
     pad = numpy.random.normal(scale=1.0, size=(1, nF, nO, nP)).astype("float32")
-    model.set_param("W", ops.asarray(W))
-    model.set_param("pad", ops.asarray(pad))
+    model.set_param("W", ops.asarray4f(cast(Floats4d, W)))
+    model.set_param("pad", ops.asarray4f(cast(Floats4d, pad)))
     model.set_param("b", ops.alloc2f(nO, nP))
 
     ids = numpy.random.randint(0, INIT_N_TOKENS, size=(INIT_N_STATES, nF))
-    rows = ops.asarray((ids * nF + numpy.arange(nF)).ravel(), dtype="int32")
-    tokvecs = ops.asarray(numpy.random.normal(size=(INIT_N_TOKENS, nI)).astype("float32"))
+    rows = ops.asarray1i(cast(Ints1d, (ids * nF + numpy.arange(nF)).ravel()), dtype="int32")
+    tokvecs = ops.asarray2f(cast(Floats2d, numpy.random.normal(size=(INIT_N_TOKENS, nI)).astype("float32")))
 
     def hidden() -> Floats2d:
-        W2 = model.get_param("W").reshape((nF * nO * nP, nI))
-        Yf = ops.gemm(tokvecs, W2, trans2=True).reshape((INIT_N_TOKENS * nF, nO * nP))
-        pre = Yf[rows].reshape((INIT_N_STATES, nF, nO * nP)).sum(axis=1)
-        pre = pre.reshape((INIT_N_STATES, nO, nP)) + model.get_param("b")
+        W2 = ops.reshape2f(model.get_param("W"), nF * nO * nP, nI)
+        Yf = ops.reshape2f(ops.gemm(tokvecs, W2, trans2=True), INIT_N_TOKENS * nF, nO * nP)
+        pre2 = ops.reshape3f(Yf[rows], INIT_N_STATES, nF, nO * nP).sum(axis=1, keepdims=False)
+        pre: Floats3d = ops.reshape3f(pre2, INIT_N_STATES, nO, nP) + model.get_param("b")
         if nP >= 2:
             return ops.maxout(ops.xp.ascontiguousarray(pre))[0]
-        return ops.relu(pre.reshape((INIT_N_STATES, nO)))
+        return ops.relu(ops.reshape2f(pre, INIT_N_STATES, nO))
 
     for _ in range(INIT_MAX_ROUNDS):
         acts = hidden()

@@ -64,10 +64,11 @@ characters other than letters, digits and _ replaced by _, e.g. nmod_poss).
 
 import random
 import re
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple, cast
 
 import numpy
 from thinc.api import Model
+from thinc.types import Floats2d
 
 from archs import registry
 from archs.features import Doc
@@ -185,6 +186,7 @@ class TransitionComponent(Component):
             system = self.system_from_list(list(labels))
             unseen = []
         self._set_system(system)
+        assert self.seen is not None  # set by _set_system
         self.seen[numpy.asarray(unseen, dtype=int)] = False
 
     def _set_system(self, system: Any) -> None:
@@ -201,13 +203,14 @@ class TransitionComponent(Component):
 
     def _model_initialized(self) -> bool:
         layer = self.model.get_ref("upper" if self.model.attrs["use_upper"] else "lower")
-        return layer.has_param("W")
+        return bool(layer.has_param("W"))  # thinc: None for a declared, unset param
 
     def initialize(self, examples: Sequence[Example]) -> None:
         system = self.make_system(examples)
         if len(system) == 0:
             raise ValueError(f"components.{self.name}: the training data has no {self.kind} annotation")
         self._set_system(system)
+        assert self.seen is not None  # set by _set_system
         self.seen[:] = False  # a fresh model: a class is seen once it costs 0 in training
         self.model.initialize(X=[eg.doc for eg in examples[:INIT_SAMPLE]])
 
@@ -259,7 +262,7 @@ class TransitionComponent(Component):
             d_scores = log_loss(scores, costs, valid)
             d_scores[:, unseen] = 0.0
             loss += float((d_scores**2).sum())
-            backprop(ops.asarray2f(d_scores))
+            backprop(ops.asarray2f(cast(Floats2d, d_scores)))
             batch.advance(live, best_valid(scores, valid, seen))
             n_steps += 1
             if cut and n_steps >= cut:
@@ -339,7 +342,9 @@ class NERComponent(TransitionComponent):
 
     def has_gold(self, eg: Example) -> bool:
         tags = eg.gold.get("ner")
-        return bool(tags) and any(t is not None for t in tags)
+        if not tags:
+            return False
+        return any(t is not None for t in tags)
 
     def score(self, examples: Sequence[Example], predictions: Sequence[Any]) -> Dict[str, float]:
         from .parsing.ner_scorer import score_examples
@@ -403,7 +408,9 @@ class ParserComponent(TransitionComponent):
 
     def has_gold(self, eg: Example) -> bool:
         heads = eg.gold.get("heads")
-        return bool(heads) and any(h is not None for h in heads) and "deps" in eg.gold
+        if not heads:
+            return False
+        return any(h is not None for h in heads) and "deps" in eg.gold
 
     def score(self, examples: Sequence[Example], predictions: Sequence[Any]) -> Dict[str, float]:
         from .parsing.dep_scorer import score_examples, score_sentences, sentence_starts

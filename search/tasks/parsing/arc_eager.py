@@ -63,7 +63,7 @@ from the given states.
 """
 
 from collections import Counter
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple, cast
 
 import numpy
 
@@ -326,8 +326,8 @@ class ArcEager:
         """Inventory from (heads, labels) pairs in the corpus convention (root -1)."""
         if order not in ("first", "freq"):
             raise ValueError(f"order must be 'first' or 'freq', got {order!r}")
-        counts: Dict[int, Counter] = {m: Counter() for m in (LEFT, RIGHT, BREAK)}
-        root_labels: Counter = Counter()
+        counts: Dict[int, Counter[str]] = {m: Counter() for m in (LEFT, RIGHT, BREAK)}
+        root_labels: Counter[str] = Counter()
         for heads, labels in trees:
             pheads, plabels = projectivize(heads, labels)
             for child, (head, label) in enumerate(zip(pheads, plabels)):
@@ -350,10 +350,10 @@ class ArcEager:
             backoff = BACKOFF_LABEL if move != BREAK else ROOT
             if order == "freq":
                 kept.sort(key=lambda lf: (lf[1], lf[0]), reverse=True)
-            labels = [lab for lab, _ in kept]
-            if backoff not in labels:
-                labels.append(backoff)
-            classes.extend((move, lab) for lab in labels)
+            move_labels = [lab for lab, _ in kept]
+            if backoff not in move_labels:
+                move_labels.append(backoff)
+            classes.extend((move, lab) for lab in move_labels)
         root_label = root_labels.most_common(1)[0][0] if root_labels else ROOT
         return cls(classes, root_label=root_label, monotonic=monotonic)
 
@@ -812,7 +812,9 @@ class ArcEager:
         names = self.label_names
         labels = [names[lab] if h >= 0 else self.root_label for h, lab in zip(state_heads, state_labels)]
         if deprojectivize_tree:
-            heads, labels = deprojectivize(heads, labels)
+            dep_heads, dep_labels = deprojectivize(heads, labels)
+            # deprojectivize yields None only where its input has one: these have none
+            heads, labels = cast(List[int], dep_heads), cast(List[str], dep_labels)
         return heads, labels
 
     def describe(self, st: State) -> str:

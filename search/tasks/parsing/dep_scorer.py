@@ -129,9 +129,11 @@ def sentence_starts(heads: Sequence[Optional[int]]) -> List[int]:
     root_of = list(range(n))
     for i in range(n):
         j, seen = i, 0
-        while heads[j] is not None and heads[j] >= 0 and heads[j] != j and seen <= n:
-            j = heads[j]
+        h = heads[j]
+        while h is not None and h >= 0 and h != j and seen <= n:
+            j = h
             seen += 1
+            h = heads[j]
         root_of[i] = j
     left_edge: Dict[int, int] = {}
     for i, root in enumerate(root_of):

@@ -189,9 +189,11 @@ class NerGold:
             if k[i] in (IN, LAST) and i == 0:
                 raise ValueError(f"token 0: {tags[0]!r} continues an entity that never began")
             if i + 1 < n and k[i] != MISSING and k[i + 1] != MISSING:
+                tag, next_tag = tags[i], tags[i + 1]
+                assert tag is not None and next_tag is not None  # MISSING is exactly a None tag (__init__)
                 continues = k[i + 1] in (IN, LAST)
-                if opens != continues or (opens and tags[i][2:] != tags[i + 1][2:]):
-                    raise ValueError(f"tokens {i}-{i + 1}: {tags[i]!r} cannot be followed by {tags[i + 1]!r}")
+                if opens != continues or (opens and tag[2:] != next_tag[2:]):
+                    raise ValueError(f"tokens {i}-{i + 1}: {tag!r} cannot be followed by {next_tag!r}")
 
 
 class BiluoSystem:

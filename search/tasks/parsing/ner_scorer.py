@@ -14,18 +14,27 @@ entities) and ``ents_per_type`` = ``{label: {"p", "r", "f"}}``. As in spaCy:
 Scores are fractions (0..1), like spaCy's scorer.
 """
 
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple, TypedDict
 
 from .prf import PRF
 
 Entity = Tuple[int, int, str]
 
 
+class NerScores(TypedDict):
+    """The scores (None for every key when there is no entity at all)."""
+
+    ents_p: Optional[float]
+    ents_r: Optional[float]
+    ents_f: Optional[float]
+    ents_per_type: Optional[Dict[str, Dict[str, float]]]  # {label: {"p", "r", "f"}}
+
+
 def score_entities(
     predicted: Iterable[Sequence[Entity]],
     gold: Iterable[Sequence[Entity]],
     gold_tags: Optional[Iterable[Optional[Sequence[Optional[str]]]]] = None,
-) -> Dict[str, object]:
+) -> NerScores:
     """Score predicted against gold entities, one list of (start, end, label) per sentence.
 
     gold_tags (optional, aligned with the sentences): each sentence's gold
@@ -64,7 +73,7 @@ def score_entities(
     }
 
 
-def score_examples(examples: Sequence, predicted: Sequence[Sequence[Entity]], key: str = "entities") -> Dict[str, object]:
+def score_examples(examples: Sequence, predicted: Sequence[Sequence[Entity]], key: str = "entities") -> NerScores:
     """Score predictions against Examples read by ``search.iob2.read_iob2``
     (gold spans in ``eg.gold["entities"]``, tags in ``eg.gold["ner"]``)."""
     if len(examples) != len(predicted):

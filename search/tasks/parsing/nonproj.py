@@ -29,7 +29,7 @@ with a missing head are left with that arc unlifted (spaCy would index
 ``heads[-1]`` there).
 """
 
-from typing import List, Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple, TypeGuard
 
 DELIMITER = "||"
 
@@ -43,7 +43,7 @@ def decompose(label: str) -> Tuple[str, str]:
     return base, head_label
 
 
-def is_decorated(label: Optional[str]) -> bool:
+def is_decorated(label: Optional[str]) -> TypeGuard[str]:
     return label is not None and DELIMITER in label
 
 
