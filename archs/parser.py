@@ -1,7 +1,7 @@
 """spacy.TransitionBasedParser.v1: the state scorer of the dependency parser and the NER.
 
 The model maps a batch of Docs to a `ParserStepModel`, the batch's precomputed
-scorer of parser states (ARCHITECTURES.md §3):
+scorer of parser states (spaCy's TransitionBasedParser.v1 graph):
 
     tok2vec' = chain(tok2vec, list2array, Linear(hidden_width, t2v_width))   # (N, H)
     lower    = PrecomputableAffine(nO = hidden_width if use_upper else n_actions,
@@ -55,16 +55,16 @@ def TransitionBasedParser(
     use_upper: bool = True,
     nO: Optional[int] = None,
 ) -> Model[List[Doc], "ParserStepModel"]:
-    """Scores the actions of parser states from a few of their tokens (draft v1 API).
+    """Scores the actions of parser states from a few of their tokens (spaCy's v1 API).
 
     tok2vec: the token encoder (an own one, or a listener to a shared one).
     nr_feature_tokens: tokens that describe a state (nF); 8 for the parser
-        (13 with extra tokens), 3 for the NER (6 in the draft / with extra tokens).
-        Which tokens they are is the component's featurisation (ARCHITECTURES.md §3.1).
+        (13 with extra tokens), 3 for the NER (6 with extra tokens).
+        Which tokens they are is the component's featurisation (spaCy's context tokens).
     hidden_width: width of the token projection and of the hidden layer; 32-256 (64).
     maxout_pieces: maxout pieces of the hidden units; 1-4 (2). With 1 the hidden
         layer is linear when there is an upper layer, relu when there is none
-        (as ARCHITECTURES.md §3 states; spaCy 3.8's precompute_hiddens in fact
+        (as spaCy's documentation of the architecture states; spaCy 3.8's precompute_hiddens in fact
         applies relu in both cases — only nP=1 with an upper layer differs).
     use_upper: put a zero-initialised Linear output layer over the hidden layer;
         false makes the hidden layer itself the output (one unit per action): fewer
@@ -144,7 +144,8 @@ def n_actions(model: Model) -> Optional[int]:
 def resize_actions(model: Model, n: int) -> List[int]:
     """Set the number of actions: nO of the upper layer, or of the lower layer when
     use_upper is false (so that the output really has n columns — spaCy's legacy
-    v1 froze the lower layer's nO at its first resize, parity.md row 18).
+    v1 froze the lower layer's nO at its first resize, so a model without an upper
+    layer kept scoring its first actions only).
 
     Before initialize this only sets the dimension. On an initialized model the
     output layer grows (it cannot shrink): the old classes keep their weights,

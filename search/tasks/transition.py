@@ -13,7 +13,7 @@ search/tasks/parsing/jit.py), whose methods take the rows to work on:
 the scores come to the host once and the feature ids and d_scores go to the
 model's device once.
 
-Training, per batch (ARCHITECTURES.md §3.4): `Pipeline.update` calls
+Training, per batch (as spaCy's parser): `Pipeline.update` calls
 `step, finish = model.begin_update(docs)` and hands the ParserStepModel to
 `get_loss`, which runs the whole episode and returns `(loss, None)`; the
 pipeline then calls `finish(None)`, one backprop through the lower layer and

@@ -40,7 +40,7 @@ def read_conllu_words(path: Path, n_sents: int) -> List[List[str]]:
 
 def count_params(model: Model) -> int:
     """Σ size of every parameter of every (unique) node in model.walk() —
-    the way parity.md counts spaCy's models."""
+    the way spaCy's models were counted."""
     return sum(
         int(node.get_param(name).size)
         for node in model.walk()

@@ -15,14 +15,14 @@ from thinc.api import Model
 
 from archs import make_docs, registry
 
-# spaCy's English tokenization of parity.md's three sample texts (10, 13, 8 tokens).
+# spaCy's English tokenization of the three sample texts spaCy's counts were taken on (10, 13, 8 tokens).
 PARITY_WORDS = [
     ["The", "quick", "brown", "fox", "jumps", "over", "the", "lazy", "dog", "."],
     ["Apple", "is", "looking", "at", "buying", "a", "U.K.", "startup", "for", "$", "1", "billion", "."],
     ["I", "like", "walking", "outdoors", "in", "New", "York", "."],
 ]
 
-# T2V: spaCy's reference tok2vec (parity.md row 1).
+# T2V: spaCy's reference tok2vec (spaCy 3.8's count).
 T2V = dict(width=96, depth=4, embed_size=2000, window_size=1, maxout_pieces=3, subword_features=True)
 CHAR = dict(width=96, embed_size=2000, maxout_pieces=3, nM=64, nC=8)
 
@@ -48,7 +48,7 @@ def write_npy_vectors(tmp_path, dim: int, n_words: int = 40) -> str:
 
 
 def bilstm_char_count(width: int, depth: int, embed_size: int, nM: int, nC: int) -> int:
-    """ARCHITECTURES.md §1.3: char table + NORM table + mixer + LSTM layers
+    """spaCy's HashCharEmbedBiLSTM graph: char table + NORM table + mixer + LSTM layers
     (per layer and direction 4h(w + h) + 8h with h = w // 2)."""
     h = width // 2
     per_layer = 2 * (4 * h * (width + h) + 8 * h)
@@ -164,7 +164,7 @@ def test_fully_specified_model_initializes_without_data(name, kwargs, n_out, cou
     assert all(numpy.isfinite(y).all() for y in Ys)
 
 
-# Text classification: parity.md rows 8-11b (nO = 3; the counts do not depend on exclusive_classes).
+# Text classification: spaCy 3.8's counts (nO = 3; the counts do not depend on exclusive_classes).
 ENSEMBLE = dict(width=64, embed_size=2000, pretrained_vectors=None, ngram_size=1, window_size=1, conv_depth=2, dropout=None)
 
 

@@ -1,8 +1,8 @@
 """spacy.TransitionBasedParser.v1 and its PrecomputableAffine layer.
 
-Parameter counts are parity.md rows 14-17 (rows 16/17 are spaCy's v2 = the
+Parameter counts are spaCy 3.8's (rows 16/17 are spaCy's v2 = the
 correct use_upper=false sizes) and §3.3 (75 EWT actions); the step model is
-checked against a closed form of ARCHITECTURES.md §3 and by finite differences.
+checked against a closed form of the graph and by finite differences.
 """
 
 import time
@@ -21,7 +21,7 @@ from archs.parser import ParserStepModel, n_actions
 
 PARSER = "spacy.TransitionBasedParser.v1"
 
-# spaCy's English tokenization of parity.md's three sample texts (10, 13, 8 tokens).
+# spaCy's English tokenization of the three sample texts spaCy's counts were taken on (10, 13, 8 tokens).
 PARITY_WORDS = [
     ["The", "quick", "brown", "fox", "jumps", "over", "the", "lazy", "dog", "."],
     ["Apple", "is", "looking", "at", "buying", "a", "U.K.", "startup", "for", "$", "1", "billion", "."],
@@ -88,7 +88,7 @@ def test_param_counts_equal_reference(nF, n_act, use_upper, expected, count_para
     assert n_actions(model) == n_act
     model.initialize(X=docs)
     assert count_params(model) == expected
-    # closed form (parity.md): t2v + H·w + H + nF·H·P·H + H·P + nF·H·P + (nA·H + nA)
+    # closed form: t2v + H·w + H + nF·H·P·H + H·P + nF·H·P + (nA·H + nA)
     H, P, w = 64, 2, 96
     nO_lower = H if use_upper else n_act
     upper = n_act * H + n_act if use_upper else 0
@@ -258,7 +258,7 @@ def test_precomputable_affine_infers_nI():
 
 
 def reference_scores(model: Model, step: ParserStepModel, ids: numpy.ndarray) -> numpy.ndarray:
-    """ARCHITECTURES.md §3 written out state by state in float64."""
+    """The parser model's graph written out state by state in float64."""
     lower = model.get_ref("lower")
     W = host(model, lower.get_param("W")).astype("float64")
     b = host(model, lower.get_param("b")).astype("float64")

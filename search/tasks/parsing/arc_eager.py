@@ -1,4 +1,4 @@
-"""spaCy's arc-eager transition system (ARCHITECTURES.md §3.1, §3.2, §3.4).
+"""spaCy's arc-eager transition system: moves, states, context tokens and the dynamic oracle.
 
 Moves (spaCy ``arc_eager.pyx``, the non-monotonic variant of Honnibal & Johnson 2015):
 
@@ -195,7 +195,7 @@ class State:
 
     # ------------------------------------------------------------ features
     def feature_ids(self, nF: int) -> List[int]:
-        """The nF context tokens of ARCHITECTURES.md §3.1 (offset added, -1 missing)."""
+        """The nF context tokens of spaCy 3.x's parser states (offset added, -1 missing)."""
         return ArcEagerBatch(None, [self]).feature_ids(_ROW0, nF)[0].tolist()
 
     # ------------------------------------------------------------ mutations

@@ -1,6 +1,6 @@
 """The BILUO transition system for named-entity recognition (spaCy's ``BiluoPushDown``).
 
-ARCHITECTURES.md §3.3. A state reads the sentence left to right; each move
+spaCy 3.x's moves and dynamic oracle. A state reads the sentence left to right; each move
 consumes the front buffer token B0:
 
 * ``B-x`` opens an entity of label x at B0, ``I-x`` continues it, ``L-x``
@@ -44,8 +44,7 @@ rows of the batch-concatenated token matrix (``state.offset + i``), -1 = missing
   open else -1; ``B0-1`` if both exist else -1;
 * nF = 6: the **released** spaCy 3.x definition (``extra_state_tokens=true``):
   ``B0``, then the tokens from the open entity's start up to (excluding) B0,
-  at most 5, unused slots -1. (The Aug-2020 draft's 6-token set is not
-  implemented.)
+  at most 5, unused slots -1.
 
 The API has the names and shapes of ``search.tasks.parsing.arc_eager.ArcEager`` so one
 transition-based component can drive both: ``len(system)`` / ``n_moves`` /
@@ -115,7 +114,7 @@ class State:
         return e if self.ent_start >= 0 and 0 <= i and e < self.b0 else -1
 
     def feature_ids(self, nF: int) -> List[int]:
-        """The nF context tokens of ARCHITECTURES.md §3.1 for NER (offset added, -1 missing)."""
+        """The nF context tokens of spaCy's NER states (offset added, -1 missing)."""
         return NerBatch(None, [self]).feature_ids(_ROW0, nF)[0].tolist()
 
     def copy(self) -> "State":

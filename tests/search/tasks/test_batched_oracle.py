@@ -35,7 +35,7 @@ NER_TRAIN = REPO / "data" / "uner_english_ewt" / "en_ewt-ud-train.approx.sample.
 
 
 def ref_arc_eager_feature_ids(st: ae.State, nF: int) -> list[int]:
-    """The per-state featurisation (ARCHITECTURES.md §3.1), as State.feature_ids was."""
+    """The per-state featurisation (spaCy's context tokens), as State.feature_ids was."""
     S, B, L, R = st.S, st.B, st.L, st.R
     if nF == 8:
         b0, s0 = B(0), S(0)
