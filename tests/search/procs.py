@@ -29,7 +29,7 @@ def processes() -> Dict[int, Proc]:
         try:
             info = proc.info
             table[info["pid"]] = Proc(info["pid"], info["ppid"], os.getpgid(info["pid"]), info["status"],
-                                      " ".join(info["cmdline"] or []))
+                                      " ".join(info["cmdline"] or []).strip())
         except (psutil.Error, ProcessLookupError):
             continue
     return table

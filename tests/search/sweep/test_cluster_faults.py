@@ -56,7 +56,7 @@ def test_a_node_dies_mid_sweep_and_its_trials_run_again(three_nodes, mlflow_serv
     head, victim, survivor = three_nodes
     # every node of this cluster sees this machine's disk: declare the storage and data shared (as NFS would be)
     monkeypatch.setenv("ARCHSWEEP_SHARED_DIRS", os.pathsep.join([str(tmp_path), str(REPO)]))
-    overrides = {**FAST, "training.max_epochs": 6}  # long enough trials for the kill to land mid-trial
+    overrides = {**FAST, "training.max_epochs": 20}  # long enough trials for the kill to land mid-trial (6 epochs ended too soon once training got faster)
     settings = SweepSettings(
         space_path=str(SPACE), num_samples=5, max_concurrent=3, address=head.address,
         tracking_uri=mlflow_server.uri, experiment="node-loss", storage=str(tmp_path / "sweeps"),
