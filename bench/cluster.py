@@ -1,4 +1,4 @@
-"""Cluster benchmarks (issue 6), each writing its section of bench/RESULTS.md.
+"""Cluster benchmarks, each writing its section of bench/RESULTS.md.
 
     .venv/bin/python bench/cluster.py scaling    # the same 16-trial sweep on 1, 2 and 3 local Ray nodes
     .venv/bin/python bench/cluster.py recovery   # a worker node killed mid-sweep: time until its trial runs again
@@ -155,7 +155,7 @@ def scaling(args) -> None:
             server.stop()
     base = rows[0][1]
     lines = [
-        "## Cluster: the same sweep on 1, 2 and 3 Ray nodes (issue 6)",
+        "## Cluster: the same sweep on 1, 2 and 3 Ray nodes",
         "",
         f"- Command: `.venv/bin/python bench/cluster.py scaling --trials {args.trials}`",
         f"- Date: {today()}; machine: {machine()}",
@@ -222,7 +222,7 @@ def recovery(args) -> None:
             cluster.stop()
             server.stop()
     lines = [
-        "## Cluster: recovery from a lost node (issue 6)",
+        "## Cluster: recovery from a lost node",
         "",
         "- Command: `.venv/bin/python bench/cluster.py recovery`",
         f"- Date: {today()}; machine: {machine()}",

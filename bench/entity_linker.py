@@ -1,4 +1,4 @@
-"""Entity linking on the full Wiki-Fair v2 and OKE-2016 data (issue 8): one command,
+"""Entity linking on the full Wiki-Fair v2 and OKE-2016 data: one command,
 
     .venv/bin/python bench/entity_linker.py [--max-epochs 10] [--sweep-trials 8] [--sweep-epochs 5]
 
@@ -159,7 +159,7 @@ def pct(x: float) -> str:
 
 def write_results(args, kb_line: str, default, best, minilm, default_wall: float, total_wall: float) -> None:
     lines = [
-        "## Entity linking: spacy.EntityLinker.v1 with a KB from Wiki-Fair v2 + OKE-2016 (issue 8)",
+        "## Entity linking: spacy.EntityLinker.v1 with a KB from Wiki-Fair v2 + OKE-2016",
         "",
         f"- Command: `.venv/bin/python bench/entity_linker.py --max-epochs {args.max_epochs} --sweep-trials {args.sweep_trials} "
         f"--sweep-epochs {args.sweep_epochs}{' --minilm' if args.minilm else ''}` ({total_wall / 60:.1f} min in all, under `nice -n 19`).",

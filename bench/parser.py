@@ -242,13 +242,13 @@ def write(task: str, r: Dict[str, object], args) -> None:
 
     command = f".venv/bin/python bench/parser.py --task {args.task} --budget {args.budget:.0f} --cap {args.cap:.0f} --patience {args.patience}"
     if task == "parser":
-        title = "## Parser: archsweep vs spaCy 3.8 (issue 4)"
+        title = "## Parser: archsweep vs spaCy 3.8"
         data = "full UD English-EWT v2.16 (train 204,577 words; dev 25,147; test 25,094)"
         arch = "HashEmbedCNN.v1 96/4/2000/1/3 + TransitionBasedParser.v1 (nF 8, hidden 64, pieces 2, upper), min_action_freq 30"
         rows_spec = [("UAS / LAS, punct excluded (spaCy's, primary)", ("dep_uas", "dep_las")),
                      ("UAS / LAS, punct included (CoNLL 2018)", ("conll_uas", "conll_las"))]
     else:
-        title = "## NER: archsweep vs spaCy 3.8 (issue 4)"
+        title = "## NER: archsweep vs spaCy 3.8"
         data = "Universal NER English-EWT: train = the approximate file (see ../shared/data), dev and test official"
         arch = "HashEmbedCNN.v1 96/4/2000/1/3 + TransitionBasedParser.v1 (NER, nF 3, hidden 64, pieces 2, upper), BILUO, PER/LOC/ORG"
         rows_spec = [("P / R / F", ("ents_p", "ents_r", "ents_f")), ("F per type PER / LOC / ORG", ("ents_f_PER", "ents_f_LOC", "ents_f_ORG"))]
@@ -293,7 +293,7 @@ def write(task: str, r: Dict[str, object], args) -> None:
             "UDPipe 2 and Stanza on EWT report CoNLL-2018 LAS in the high 80s with contextual embeddings (see parity.md §2)."
             if task == "parser" else
             "the Universal NER paper's English-EWT F1 86.0 (XLM-R large, official train)."),
-        "GPU words/s: not measured, no GPU was lent to this task.",
+        "GPU words/s: not measured, no GPU on this machine (bench/gpu.py measures GPU speed).",
     ]
     with RESULTS_LOCK:
         write_section(task, lines)

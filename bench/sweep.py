@@ -1,4 +1,4 @@
-"""Sweep benchmarks (issue 3), each writing its section of bench/RESULTS.md.
+"""Sweep benchmarks, each writing its section of bench/RESULTS.md.
 
     .venv/bin/python bench/sweep.py overhead     # per-trial overhead, against a no-op Ray Tune sweep
     .venv/bin/python bench/sweep.py efficiency   # TPE+ASHA vs random search at the same compute (full EWT)
@@ -69,7 +69,7 @@ def overhead(args) -> None:
     ours = (sweep_wall * k - sum(trial_seconds)) / n
     anchor = noop_wall * k / n
     lines = [
-        "## Sweep: per-trial overhead (issue 3)",
+        "## Sweep: per-trial overhead",
         "",
         "- Command: `.venv/bin/python bench/sweep.py overhead`",
         f"- Date: {today()}; machine: {machine()}",
@@ -130,7 +130,7 @@ def efficiency(args) -> None:
     ray.shutdown()
     random_best = max(s for _, s in arms["random, no early stopping"][2]) if arms["random, no early stopping"][2] else float("nan")
     lines = [
-        "## Sweep: search efficiency, TPE + ASHA vs random search (issue 3)",
+        "## Sweep: search efficiency, TPE + ASHA vs random search",
         "",
         f"- Command: `.venv/bin/python bench/sweep.py efficiency --budget {budget:g} --max-epochs {args.max_epochs}`",
         f"- Date: {today()}; machine: {machine()}",

@@ -161,7 +161,7 @@ def write_results(r: Dict[str, object], args) -> None:
 
     ratio_1t = r["ours_wps_1t"] / r["spacy_wps"]
     lines = [
-        "## Tagger: archsweep vs spaCy 3.8 (issue 2)",
+        "## Tagger: archsweep vs spaCy 3.8",
         "",
         f"- Command: `.venv/bin/python bench/tagger.py{' --spacy-budget' if args.spacy_budget else ''}` (`make bench`)",
         f"- Date: {today()}; machine: {machine()}",
@@ -187,7 +187,7 @@ def write_results(r: Dict[str, object], args) -> None:
         "",
         "Words/s are steady-state training words per second between the first and last evaluation (archsweep",
         "excludes evaluation time; spaCy's figure includes its small 20-doc dev evaluations every 100 steps, ~1 %).",
-        "GPU words/s: not measured, no GPU was lent to this task.",
+        "GPU words/s: not measured, no GPU on this machine (bench/gpu.py measures GPU speed).",
     ]
     write_section("tagger", lines)
 

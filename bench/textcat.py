@@ -348,7 +348,7 @@ def write_results(args, speed_r: Dict, acc_r: Dict, sweep_r: Dict, vectors: str)
     import thinc
 
     lines = [
-        "## Text classification: archsweep vs spaCy 3.8 (issue 5)",
+        "## Text classification: archsweep vs spaCy 3.8",
         "",
         "- Command(s), in this order: " + "; ".join(f"`{c}`" for c in args.commands),
         f"- Date: {today()}; machine: {machine()}. **The machine was shared** with two other engineers' test runs",

@@ -210,10 +210,10 @@ def write(task: str, r: Dict[str, object], budget: float) -> None:
 
 def write_header(budget: float) -> None:
     header = [
-        "## Transformers: all-MiniLM-L6-v2 vs the CNN tok2vec (issue 9)",
+        "## Transformers: all-MiniLM-L6-v2 vs the CNN tok2vec",
         "",
         f"- Command: `nice -n 5 .venv/bin/python bench/transformer.py --budget {budget:.0f}`",
-        f"- Date: {today()}; machine: {machine()}; no GPU (none was lent to this task: no GPU figures).",
+        f"- Date: {today()}; machine: {machine()}; no GPU on this machine (bench/gpu.py measures GPU speed).",
         "- Data: full UD English-EWT v2.16 (train 204,577 words; dev 25,147; test 25,094), gold words, one sentence per Doc.",
         "- Each figure is per CPU second of one process with one BLAS thread and one torch thread; the four runs",
         "  (MiniLM and CNN, tagger and parser) ran at the same time on a 2-core machine that other work was also using.",

@@ -101,7 +101,7 @@ def main() -> int:
     if run_in_threads(list(SETTINGS), lambda name: results.__setitem__(name, train_rows(args.steps, SETTINGS[name]))):
         return 1
     lines = [
-        "## MiniLM training memory: glibc heap against mmap (issue 9)",
+        "## MiniLM training memory: glibc heap against mmap",
         "",
         f"- Command: `.venv/bin/python bench/transformer_memory.py --steps {args.steps}`",
         f"- Date: {today()}; machine: {machine()}.",
