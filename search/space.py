@@ -38,7 +38,7 @@ from confection import Config
 
 from archs import registry
 
-from .training.config import NLP_DEFAULTS, TRAINING_BLOCKS, TRAINING_DEFAULTS, ConfigError, check_override_keys, fill_config
+from .training.config import NLP_DEFAULTS, TRAINING_BLOCKS, TRAINING_DEFAULTS, ConfigError, check_override_keys, fill_config, has_setting
 
 DIST_KEY = "@distributions"
 
@@ -327,9 +327,10 @@ class Space:
             return cls(config, source=str(path))
         # an override names a setting of the space itself (a distribution's field) or of
         # the config it samples (defaults filled in); a typo is refused, not ignored
-        unknown = {k: v for k, v in overrides.items() if not _has_key(config, k)}
+        unknown = {k: v for k, v in overrides.items() if not has_setting(config, k)}
         if unknown:
-            defaults, _ = cls(config, source=str(path)).sample(DefaultSuggester(cls(config, source=str(path))))
+            space = cls(config, source=str(path))
+            defaults, _ = space.sample(DefaultSuggester(space))
             check_override_keys(fill_config(defaults), unknown, source=str(path))
         try:
             config = Config().from_disk(path, interpolate=False, overrides=dict(overrides))
@@ -558,12 +559,3 @@ def _name_of(block: Dict[str, Any]) -> str:
         if key.startswith("@"):
             return f"{key} = {value!r}"
     return f"factory = {block['factory']!r}" if "factory" in block else "section"
-
-
-def _has_key(config: Dict[str, Any], dotted: str) -> bool:
-    node: Any = config
-    for part in dotted.split("."):
-        if not isinstance(node, dict) or part not in node:
-            return False
-        node = node[part]
-    return True

@@ -127,9 +127,22 @@ def load_config(path: Union[str, Path], overrides: Dict[str, Any] = {}) -> Confi
     if "@distributions" in config.to_str():
         raise ConfigError(f"{path} is a search space (it has @distributions): sweep it with `archsweep sweep {path}`")
     if overrides:
-        check_override_keys(fill_config(config), overrides, source=str(path))
+        # a key the file has is known; only the others need the defaults filled in to be found
+        unknown = {key: value for key, value in overrides.items() if not has_setting(config, key)}
+        if unknown:
+            check_override_keys(fill_config(config), unknown, source=str(path))
         config = apply_overrides(config, overrides)
     return fill_config(config)
+
+
+def has_setting(config: Dict[str, Any], dotted: str) -> bool:
+    """Whether a config has the setting (or block) a dotted key names."""
+    node: Any = config
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return False
+        node = node[part]
+    return True
 
 
 def check_override_keys(config: Config, overrides: Dict[str, Any], source: str = "the config") -> None:
