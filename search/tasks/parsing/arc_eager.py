@@ -69,6 +69,7 @@ import numpy
 
 from .jit import njit
 from .nonproj import deprojectivize, projectivize
+from .shared import StateBatch, k_shift_token_ids, oracle_segments
 
 SHIFT, REDUCE, LEFT, RIGHT, BREAK = 0, 1, 2, 3, 4
 N_MOVE_TYPES = 5
@@ -767,25 +768,14 @@ class ArcEager:
         ``max_moves`` words, with ``max_moves`` drawn per batch uniformly from
         [cut // 2, cut * 2], cut = update_with_oracle_cut_size, and steps every batch
         at most max_moves + 1 times; that is the caller's business.)"""
-        if max_moves < 1:
-            raise ValueError(f"max_moves must be >= 1, got {max_moves}")
         if oracle is None:
             oracle = self.oracle_sequence(gold, state)
-        st = state.copy()
-        out: List[State] = []
-        for i in range(0, len(oracle), max_moves):
-            start = st.copy()
-            for clas in oracle[i : i + max_moves]:
-                self.apply(st, clas)
-                if st.is_final():
-                    break
-            b_start = start.B(0)
-            b_end = st.B(0)
-            if b_start >= 0 and gold.has_gold(b_start, b_end if b_end >= 0 else None):
-                out.append(start)
-            if st.is_final():
-                break
-        return out
+
+        def words_have_gold(start: State, end: State) -> bool:
+            b_start, b_end = start.B(0), end.B(0)
+            return b_start >= 0 and gold.has_gold(b_start, b_end if b_end >= 0 else None)
+
+        return oracle_segments(state, oracle, max_moves, self.apply, words_have_gold)
 
     def is_gold_parse(self, st: State, gold: Gold) -> bool:
         for i in range(st.length):
@@ -941,10 +931,7 @@ def _k_feature_ids(scal: numpy.ndarray, tok: numpy.ndarray, rows: numpy.ndarray,
             out[i, 10] = _k_child(scal, tok, r, s1, 2, True)
             out[i, 11] = _k_child(scal, tok, r, s1, 1, False)
             out[i, 12] = _k_child(scal, tok, r, s1, 2, False)
-        off = scal[r, _OFF]
-        for f in range(nF):
-            if out[i, f] >= 0:
-                out[i, f] += off
+        k_shift_token_ids(out[i], scal[r, _OFF])
 
 
 @njit
@@ -1281,7 +1268,7 @@ def _k_advance(
             tok[r, _SENT_START, _k_B(scal, tok, r, 1)] = 1
 
 
-class ArcEagerBatch:
+class ArcEagerBatch(StateBatch["ArcEager"], supported_nf=SUPPORTED_NF, final_kernel=_k_is_final):
     """Many parser states (and optionally their golds) as arrays, advanced together
     by the compiled kernels above: the training and decoding loops' form of
     ``State``. Rows are in the order of the states it was made from; methods take
@@ -1290,11 +1277,8 @@ class ArcEagerBatch:
     def __init__(
         self, system: "ArcEager | None", states: Sequence[State], golds: Sequence[Gold] | None = None
     ) -> None:
-        """system: the inventory (None: a batch for feature_ids and is_final only)."""
-        self.system = system
-        n = len(states)
-        width = max([st.length for st in states] + [1])
-        self.scal = numpy.zeros((n, 6), dtype=numpy.int32)
+        super().__init__(system, [st.length for st in states], n_scalars=6)
+        n, width = len(states), self.width
         self.tok = numpy.zeros((n, 8, width), dtype=numpy.int32)
         self.tok[:, _HEAD] = -1
         for r, st in enumerate(states):
@@ -1332,35 +1316,15 @@ class ArcEagerBatch:
                 tok[_ATTACHED, child] = pos
         scal[_CLOCK] = n
 
-    def __len__(self) -> int:
-        return int(self.scal.shape[0])
-
-    def all_rows(self) -> numpy.ndarray:
-        """Every row, as the int64 rows argument of the other methods."""
-        return numpy.arange(len(self), dtype=numpy.int64)
-
-    def is_final(self, rows: numpy.ndarray) -> numpy.ndarray:
-        """(len(rows),) bool: stack and buffer empty."""
-        out = numpy.empty(len(rows), dtype=bool)
-        _k_is_final(self.scal, rows, out)
-        return out
-
     def feature_ids(self, rows: numpy.ndarray, nF: int) -> numpy.ndarray:
         """(len(rows), nF) int32 token rows (offset added, -1 missing), as State.feature_ids."""
-        if nF not in SUPPORTED_NF:
-            raise ValueError(f"the parser state has no {nF}-token featurisation (supported: {SUPPORTED_NF})")
-        out = numpy.empty((len(rows), nF), dtype=numpy.int32)
+        out = self.feature_out(rows, nF)
         _k_feature_ids(self.scal, self.tok, rows, nF, out)
         return out
 
-    def _system(self) -> "ArcEager":
-        if self.system is None:
-            raise ValueError("this batch was made without its ArcEager")
-        return self.system
-
     def valid(self, rows: numpy.ndarray) -> numpy.ndarray:
         """(len(rows), n_moves) bool, as ArcEager.valid_masks."""
-        system = self._system()
+        system = self.require_system()
         out = numpy.empty((len(rows), system.n_moves), dtype=bool)
         _k_valid(self.scal, self.tok, rows, system.monotonic, system.move_of_class, out)
         return out
@@ -1369,20 +1333,20 @@ class ArcEagerBatch:
         """(len(rows), n_moves) float32, as ArcEager.costs (needs the golds)."""
         if self.gold is None:
             raise ValueError("this batch was made without golds: no costs")
-        system = self._system()
+        system = self.require_system()
         out = numpy.empty((len(rows), system.n_moves), dtype=numpy.float32)
         _k_costs(self.scal, self.tok, self.gold, rows, system.monotonic, system.move_of_class, system.label_of_class, out)
         return out
 
     def advance(self, rows: numpy.ndarray, class_ids: numpy.ndarray) -> None:
         """Apply class_ids[i] to row rows[i] (no validity check), as ArcEager.apply."""
-        system = self._system()
+        system = self.require_system()
         classes = numpy.asarray(class_ids, dtype=numpy.int64)
         _k_advance(self.scal, self.tok, rows, classes, system.monotonic, system.move_of_class, system.label_of_class)
 
     def decode(self, row: int, deprojectivize_tree: bool = True) -> tuple[list[int], list[str]]:
         """ArcEager.decode of the row's parse."""
         n = int(self.scal[row, _LEN])
-        return self._system().decode_arcs(
+        return self.require_system().decode_arcs(
             self.tok[row, _HEAD, :n].tolist(), self.tok[row, _LABEL, :n].tolist(), deprojectivize_tree
         )

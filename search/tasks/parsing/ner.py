@@ -70,6 +70,7 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 import numpy
 
 from .jit import njit
+from .shared import StateBatch, k_shift_token_ids, oracle_segments
 
 Entity = Tuple[int, int, str]  # (start, end exclusive, label)
 
@@ -481,21 +482,9 @@ class BiluoSystem:
         keeps a start state if the tokens it covers have any annotation. The input
         state is not modified. (One move per token, so segment k starts at token
         b0 + k * max_moves.)"""
-        if max_moves < 1:
-            raise ValueError(f"max_moves must be >= 1, got {max_moves}")
         if oracle is None:
             oracle = self.oracle_sequence(gold, state)
-        st = state.copy()
-        out: List[State] = []
-        for i in range(0, len(oracle), max_moves):
-            start = st.copy()
-            for clas in oracle[i : i + max_moves]:
-                self.apply(st, clas)
-            if gold.has_gold(start.b0, st.b0):
-                out.append(start)
-            if st.is_final():
-                break
-        return out
+        return oracle_segments(state, oracle, max_moves, self.apply, lambda start, end: gold.has_gold(start.b0, end.b0))
 
     def oracle_move(self, state: State, gold: NerGold) -> int:
         """The minimum-cost valid move. Ties (only with missing annotation) go to the
@@ -554,10 +543,7 @@ def _k_feature_ids(scal: numpy.ndarray, rows: numpy.ndarray, nF: int, out: numpy
             if e0 >= 0 and b0 >= 0:
                 for j in range(min(b0, e0 + 5) - e0):
                     out[i, j + 1] = e0 + j
-        off = scal[r, _OFF]
-        for f in range(nF):
-            if out[i, f] >= 0:
-                out[i, f] += off
+        k_shift_token_ids(out[i], scal[r, _OFF])
 
 
 @njit
@@ -692,7 +678,7 @@ def _k_advance(scal: numpy.ndarray, ents: numpy.ndarray, rows: numpy.ndarray, cl
     return -1
 
 
-class NerBatch:
+class NerBatch(StateBatch["BiluoSystem"], supported_nf=SUPPORTED_NF, final_kernel=_k_is_final):
     """Many NER states (and optionally their golds) as arrays, advanced together by
     the compiled kernels above: the training and decoding loops' form of ``State``.
     Rows are in the order of the states it was made from; methods take ``rows``, an
@@ -701,10 +687,8 @@ class NerBatch:
     def __init__(
         self, system: "BiluoSystem | None", states: Sequence[State], golds: Sequence[NerGold] | None = None
     ) -> None:
-        self.system = system
-        n = len(states)
-        width = max([st.length for st in states] + [1])
-        self.scal = numpy.zeros((n, 5), dtype=numpy.int32)
+        super().__init__(system, [st.length for st in states], n_scalars=5)
+        n, width = len(states), self.width
         self.ents = numpy.zeros((n, 2, width), dtype=numpy.int32)
         for r, st in enumerate(states):
             self.scal[r] = (st.length, st.offset, st.b0, st.ent_start, st.ent_label)
@@ -720,35 +704,15 @@ class NerBatch:
                 self.gold[r, _GLABEL, : g.length] = g.labels
                 self.gold[r, _GSTARTS, : g.length + 2] = g.starts
 
-    def __len__(self) -> int:
-        return int(self.scal.shape[0])
-
-    def all_rows(self) -> numpy.ndarray:
-        """Every row, as the int64 rows argument of the other methods."""
-        return numpy.arange(len(self), dtype=numpy.int64)
-
-    def is_final(self, rows: numpy.ndarray) -> numpy.ndarray:
-        """(len(rows),) bool: every token labelled."""
-        out = numpy.empty(len(rows), dtype=bool)
-        _k_is_final(self.scal, rows, out)
-        return out
-
     def feature_ids(self, rows: numpy.ndarray, nF: int) -> numpy.ndarray:
         """(len(rows), nF) int32 token rows (offset added, -1 missing), as State.feature_ids."""
-        if nF not in SUPPORTED_NF:
-            raise ValueError(f"the NER state has no {nF}-token featurisation (supported: {SUPPORTED_NF})")
-        out = numpy.empty((len(rows), nF), dtype=numpy.int32)
+        out = self.feature_out(rows, nF)
         _k_feature_ids(self.scal, rows, nF, out)
         return out
 
-    def _system(self) -> "BiluoSystem":
-        if self.system is None:
-            raise ValueError("this batch was made without its BiluoSystem")
-        return self.system
-
     def valid(self, rows: numpy.ndarray) -> numpy.ndarray:
         """(len(rows), n_actions) bool, as BiluoSystem.valid_masks."""
-        system = self._system()
+        system = self.require_system()
         out = numpy.empty((len(rows), system.n_actions), dtype=bool)
         _k_valid(self.scal, rows, system.n_labels, out)
         return out
@@ -757,7 +721,7 @@ class NerBatch:
         """(len(rows), n_actions) float32, as BiluoSystem.costs (needs the golds)."""
         if self.gold is None:
             raise ValueError("this batch was made without golds: no costs")
-        system = self._system()
+        system = self.require_system()
         out = numpy.empty((len(rows), system.n_actions), dtype=numpy.float32)
         _k_costs(self.scal, self.gold, rows, system.n_labels, graded, out)
         return out
@@ -765,7 +729,7 @@ class NerBatch:
     def advance(self, rows: numpy.ndarray, class_ids: numpy.ndarray) -> None:
         """Apply class_ids[i] to row rows[i], as BiluoSystem.advance (final rows are
         left alone); raises ValueError on an invalid move."""
-        system = self._system()
+        system = self.require_system()
         classes = numpy.asarray(class_ids, dtype=numpy.int64)
         bad = _k_advance(self.scal, self.ents, rows, classes, system.n_labels)
         if bad >= 0:
@@ -776,5 +740,5 @@ class NerBatch:
     def decode(self, row: int) -> list[Entity]:
         """BiluoSystem.decode of the row's entities."""
         ends, labels = self.ents[row, _END], self.ents[row, _LABEL]
-        names = self._system().labels
+        names = self.require_system().labels
         return [(int(s), int(ends[s]), names[labels[s]]) for s in numpy.flatnonzero(ends)]
