@@ -52,14 +52,13 @@ frequent enough; ``order="freq"`` reproduces spaCy's ``initialize_actions``
 Token ids from ``State.feature_ids`` / ``ArcEager.feature_ids`` are rows of the
 batch-concatenated token matrix (``state.offset + i``), -1 = missing.
 
-Two forms of the same rules: ``State`` with the per-state methods of ``ArcEager``
-(``apply``, ``oracle_move``, ``oracle_sequence``, ``segments``: pure Python, for
-single states and the static oracle), and ``ArcEagerBatch`` (``ArcEager.batch``),
-the training and decoding loops' form: many states as int32 arrays, with feature
-ids, validity, costs and transitions as numba-compiled loops over the rows to work
-on (search/tasks/parsing/jit.py says why compiled rather than NumPy-vectorised).
-``feature_ids``, ``valid_masks``, ``costs`` and ``costs_batch`` run on a batch made
-from the given states.
+The rules run in one form, ``ArcEagerBatch`` (``ArcEager.batch``): many states as
+int32 arrays, with feature ids, validity, costs and transitions as numba-compiled
+loops over the rows to work on (search/tasks/parsing/jit.py says why compiled
+rather than NumPy-vectorised): the training and decoding loops advance it. The
+per-state methods (``valid_mask``, ``costs``, ``oracle_move``, ``oracle_sequence``)
+run on a batch made from the given states; ``State`` and ``ArcEager.apply`` remain
+for replaying moves on single states (segment start states, tests).
 """
 
 from collections import Counter
@@ -263,12 +262,6 @@ class ArcEager:
         monotonic: use the monotonic arc-eager system (see module doc) instead of spaCy's."""
         self.root_label = root_label
         self.monotonic = bool(monotonic)
-        if self.monotonic:
-            self._validity = self._validity_monotonic
-            self._score = self._move_costs_monotonic
-        else:
-            self._validity = self._validity_spacy
-            self._score = self._move_costs
         self.label_names: List[str] = [""]
         self.label_ids: Dict[str, int] = {"": 0}
         self.classes: List[Tuple[int, int]] = []
@@ -297,14 +290,8 @@ class ArcEager:
             MOVE_NAMES[m] + ("-" + self.label_names[lab] if lab else "") for m, lab in self.classes
         ]
         self._class_index = {name: i for i, name in enumerate(self.class_names)}
-        self._first = {m: int(numpy.flatnonzero(self.move_of_class == m)[0]) for m in range(N_MOVE_TYPES)}
         self.backoff_id = self.label_ids[BACKOFF_LABEL]
         self.root_id = self.label_ids[ROOT]
-        # oracle tie-breaking: the first class of each move type, and each L/R label's class
-        self._class_of = {
-            m: {lab: c for c, (mm, lab) in reversed(list(enumerate(self.classes))) if mm == m}
-            for m in range(N_MOVE_TYPES)
-        }
 
     # ---------------------------------------------------------- inventory
     @classmethod
@@ -460,45 +447,9 @@ class ArcEager:
         return batch.feature_ids(batch.all_rows(), nF)
 
     # ---------------------------------------------------------- validity
-    @staticmethod
-    def _validity_spacy(st: State) -> Tuple[bool, bool, bool, bool, bool]:
-        depth = len(st.stack)
-        blen = st.buffer_length()
-        if depth == 0 and blen == 0:
-            return (False, False, False, False, False)
-        b0 = st.B(0)
-        b0_start = b0 in st.sent_starts
-        if depth == 0:
-            shift = True
-        elif blen < 2 or b0_start or st.unshiftable[b0]:
-            shift = False
-        else:
-            shift = True
-        reduce = depth > 0
-        arc = depth > 0 and blen > 0 and not b0_start
-        if blen < 2:
-            brk = False
-        else:
-            b1 = st.B(1)
-            brk = b1 == b0 + 1 and b1 not in st.sent_starts
-        return (shift, reduce, arc, arc, brk)
-
-    @staticmethod
-    def _validity_monotonic(st: State) -> Tuple[bool, bool, bool, bool, bool]:
-        depth = len(st.stack)
-        blen = st.buffer_length()
-        has_head = depth > 0 and st.heads[st.stack[-1]] >= 0
-        return (
-            blen > 0,
-            depth > 0 and (has_head or blen == 0),
-            depth > 0 and blen > 0 and not has_head,
-            depth > 0 and blen > 0,
-            False,
-        )
-
     def valid_mask(self, st: State) -> numpy.ndarray:
         """Bool array over classes: which moves are valid in the state."""
-        return numpy.array(self._validity(st), dtype=bool)[self.move_of_class]
+        return self.valid_masks([st])[0]
 
     def valid_masks(self, states: Sequence[State]) -> numpy.ndarray:
         """(n_states, n_moves) bool."""
@@ -506,7 +457,7 @@ class ArcEager:
         return batch.valid(batch.all_rows())
 
     def is_valid(self, st: State, clas: int) -> bool:
-        return self._validity(st)[self.classes[clas][0]]
+        return bool(self.valid_mask(st)[clas])
 
     # ---------------------------------------------------------- transitions
     def apply(self, st: State, clas: int) -> State:
@@ -547,169 +498,6 @@ class ArcEager:
         best[~valid.any(axis=1)] = -1
         return best
 
-    # ---------------------------------------------------------- oracle
-    @staticmethod
-    def _move_costs(st: State, g: Gold) -> Tuple[Tuple[bool, bool, bool, bool, bool], List[float], int, int]:
-        """Validity and costs per move type (labels aside), plus the gold label id of
-        a gold L arc (B0 -> S0) and of a gold R arc (S0 -> B0) (0: that arc is not
-        gold; -1: gold arc without a gold label). Mirrors spaCy's update_gold_state
-        and Shift/Reduce/LeftArc/RightArc/Break.cost, fused for speed."""
-        validity = ArcEager._validity_spacy(st)
-        gh, kids, known = g.heads, g.kids, g.known
-        where = st.where
-        b_i = st.b_i
-        stack = st.stack
-        depth = len(stack)
-        s0 = stack[-1] if depth else -1
-        s1 = stack[-2] if depth > 1 else -1
-        b0 = st.B(0)
-        sent_starts = st.sent_starts
-        # "in the buffer" = buffer words before the first sentence start (spaCy's loop
-        # breaks there): put-back words (front of the buffer) down to the first sentence
-        # start among them, then b_i .. end-1.
-        n = st.length
-        end = n
-        rb_set = None  # None: all put-back words count
-        if sent_starts:
-            rb = st.rebuffer
-            for idx in range(len(rb) - 1, -1, -1):
-                if rb[idx] in sent_starts:
-                    rb_set = set(rb[idx + 1 :])
-                    end = b_i
-                    break
-            else:
-                for x in sent_starts:
-                    if b_i <= x < end:
-                        end = x
-        # SHIFT (push_cost): arcs between B0 and the stack
-        if b0 < 0:
-            push_cost = INVALID_COST
-        else:
-            push_cost = 0.0
-            h = gh[b0]
-            if known[b0] and h != b0 and where[h] == _STACK:
-                push_cost += 1
-            for k in kids[b0]:
-                if where[k] == _STACK:
-                    push_cost += 1
-            if validity[BREAK] and g.sent_starts[st.B(1)] is True:
-                push_cost += 1
-        # pop_cost: arcs between S0 and the buffer
-        s0_hs = s0_ks = 0
-        if s0 < 0:
-            pop_cost = INVALID_COST
-        else:
-            pop_cost = 0.0
-            h = gh[s0]
-            if known[s0] and h != s0:
-                if (b_i <= h < end) or (where[h] == _REBUFFER and (rb_set is None or h in rb_set)):
-                    pop_cost += 1
-                if where[h] == _STACK:
-                    s0_hs = 1
-            for k in kids[s0]:
-                wk = where[k]
-                if wk == _STACK:
-                    s0_ks += 1
-                elif (b_i <= k < end) or (wk == _REBUFFER and (rb_set is None or k in rb_set)):
-                    pop_cost += 1
-        s0_headless = s0 >= 0 and st.heads[s0] < 0
-        # REDUCE
-        if b0 >= 0 and b0 in sent_starts:
-            c_reduce = 0.0
-        else:
-            c_reduce = pop_cost
-            if s0_headless:
-                c_reduce -= s0_hs + s0_ks
-        # LEFT
-        gold_l = 0
-        c_left = pop_cost
-        if s0 >= 0:
-            if s0_headless:
-                c_left += s0_hs + s0_ks
-            elif known[s0] and gh[s0] == s1:
-                c_left += 1
-            if b0 >= 0 and known[s0] and gh[s0] == b0:
-                c_left -= 1
-                gold_l = g.labels[s0] or -1
-        # RIGHT
-        gold_r = 0
-        c_right = push_cost
-        if b0 >= 0:
-            h = gh[b0]
-            if s0 >= 0 and known[b0] and h == s0:
-                c_right -= 1
-                gold_r = g.labels[b0] or -1
-            elif known[b0] and h != b0 and not st.unshiftable[b0]:
-                if (b_i <= h < end) or (where[h] == _REBUFFER and (rb_set is None or h in rb_set)):
-                    c_right += 1
-        # BREAK
-        c_break = 0.0
-        if validity[BREAK]:
-            for si in stack:
-                h = gh[si]
-                if known[si] and h != si:
-                    if (b_i <= h < end) or (where[h] == _REBUFFER and (rb_set is None or h in rb_set)):
-                        c_break += 1
-                for k in kids[si]:
-                    if (b_i <= k < end) or (where[k] == _REBUFFER and (rb_set is None or k in rb_set)):
-                        c_break += 1
-                if known[b0] and gh[b0] == si:
-                    c_break -= 1
-                if known[si] and h == b0:
-                    c_break -= 1
-            ss = g.sent_starts[st.B(1)]
-            if ss is not None and not ss:
-                c_break += 1
-        return validity, [push_cost, c_reduce, c_left, c_right, c_break], gold_l, gold_r
-
-    @staticmethod
-    def _move_costs_monotonic(st: State, g: Gold) -> Tuple[Tuple[bool, bool, bool, bool, bool], List[float], int, int]:
-        """Goldberg & Nivre (2013) arc-eager costs with the root at the end of the buffer
-        (a word left without a head is attached to it): exact for projective gold."""
-        validity = ArcEager._validity_monotonic(st)
-        gh, kids, known = g.heads, g.kids, g.known
-        where = st.where
-        b_i = st.b_i
-        stack = st.stack
-        s0 = stack[-1] if stack else -1
-        b0 = b_i if b_i < st.length else -1
-        gold_l = gold_r = 0
-        # B0's gold head / dependents in the stack
-        b0_hs = b0_ks = 0
-        if b0 >= 0:
-            h = gh[b0]
-            if known[b0] and h != b0 and where[h] == _STACK:
-                b0_hs = 1
-            heads = st.heads
-            for k in kids[b0]:
-                if where[k] == _STACK and heads[k] < 0:  # a stack word with a head keeps it
-                    b0_ks += 1
-        # S0's dependents in the buffer
-        s0_kb = 0
-        if s0 >= 0:
-            for k in kids[s0]:
-                if k >= b_i:
-                    s0_kb += 1
-        c_shift = float(b0_hs + b0_ks) if b0 >= 0 else INVALID_COST
-        c_reduce = float(s0_kb) if s0 >= 0 else INVALID_COST
-        c_left = c_right = INVALID_COST
-        if s0 >= 0 and b0 >= 0:
-            c_left = float(s0_kb)
-            if known[s0]:
-                h = gh[s0]
-                if h == b0:
-                    gold_l = g.labels[s0] or -1
-                elif h == s0 or h >= b_i:  # root arc, or head further in the buffer
-                    c_left += 1
-            c_right = float(b0_ks)
-            if known[b0]:
-                h = gh[b0]
-                if h == s0:
-                    gold_r = g.labels[b0] or -1
-                elif h == b0 or h > b0 or where[h] == _STACK:  # root arc, head in buffer or stack
-                    c_right += 1
-        return validity, [c_shift, c_reduce, c_left, c_right, INVALID_COST], gold_l, gold_r
-
     def costs(self, st: State, gold: Gold) -> numpy.ndarray:
         """float32 cost per class (INVALID_COST where the move is invalid)."""
         return self.costs_batch([st], [gold])[0]
@@ -720,43 +508,35 @@ class ArcEager:
         return batch.costs(batch.all_rows())
 
     def oracle_move(self, st: State, gold: Gold) -> int:
-        """The first valid class with the minimum cost (== argmin of ``costs``), -1 if
-        none is valid; pure Python, no arrays."""
-        v, c, gl, gr = self._score(st, gold)
-        best, best_cost = -1, INVALID_COST
-        for move in range(N_MOVE_TYPES):
-            if not v[move]:
-                continue
-            by_label = self._class_of[move]
-            first = self._first[move]
-            cost = c[move]
-            glab = gl if move == LEFT else (gr if move == RIGHT else 0)
-            if glab > 0:
-                clas = by_label.get(glab, -1)
-                if clas < 0:  # gold label not in the inventory: every class pays the label
-                    clas, cost = first, cost + 1
-            else:
-                clas = first
-            if cost < best_cost or (cost == best_cost and clas < best):
-                best, best_cost = clas, cost
-        return best
+        """The first valid class with the minimum cost (the argmin of ``costs``), -1
+        if none is valid."""
+        return _cheapest_valid(self.costs(st, gold))
 
     def oracle_sequence(self, gold: Gold, state: Optional[State] = None, max_steps: Optional[int] = None) -> List[int]:
         """The static oracle's move sequence from ``state`` (default: a fresh state;
         the state is not modified): at each step the first valid class with the
         minimum cost (spaCy ``get_oracle_sequence_from_state``)."""
-        st = self.init_state(gold.length) if state is None else state.copy()
+        start = self.init_state(gold.length) if state is None else state
+        batch = self.batch([start], [gold])
+        row = batch.all_rows()
         seq: List[int] = []
         limit = max_steps if max_steps is not None else 4 * gold.length + 10
-        while not st.is_final():
+        while not batch.is_final(row)[0]:
             if len(seq) >= limit:
-                raise RuntimeError(f"oracle did not finish in {limit} moves: {st!r}")
-            clas = self.oracle_move(st, gold)
+                raise RuntimeError(f"oracle did not finish in {limit} moves: {self.replay(start, seq)!r}")
+            clas = _cheapest_valid(batch.costs(row)[0])
             if clas < 0:
-                raise RuntimeError(f"no valid move in a non-final state: {st!r}")
+                raise RuntimeError(f"no valid move in a non-final state: {self.replay(start, seq)!r}")
             seq.append(clas)
-            self.apply(st, clas)
+            batch.advance(row, numpy.array([clas], dtype=numpy.int64))
         return seq
+
+    def replay(self, state: State, classes: Sequence[int]) -> State:
+        """A copy of ``state`` with ``classes`` applied in turn."""
+        st = state.copy()
+        for clas in classes:
+            self.apply(st, clas)
+        return st
 
     def segments(
         self, state: State, gold: Gold, max_moves: int, oracle: Optional[Sequence[int]] = None
@@ -809,6 +589,12 @@ class ArcEager:
 
     def describe(self, st: State) -> str:
         return f"S={st.stack[::-1]} B={st.buffer()} hist={[self.class_names[c] for c in st.history]}"
+
+
+def _cheapest_valid(costs: numpy.ndarray) -> int:
+    """The first class with the minimum cost, -1 where every class is invalid."""
+    best = int(costs.argmin())
+    return best if costs[best] < INVALID_COST else -1
 
 
 def concat_trees(
@@ -998,18 +784,39 @@ def _k_in_buffer(scal: numpy.ndarray, tok: numpy.ndarray, r: int, w: int, end: i
 
 
 @njit
-def _k_move_costs_spacy(scal: numpy.ndarray, tok: numpy.ndarray, gold: numpy.ndarray, r: int, v: numpy.ndarray, c: numpy.ndarray) -> tuple[int, int]:
-    """ArcEager._move_costs into v (validity) and c (5,) costs; returns (gold_l, gold_r)."""
-    _k_validity(scal, tok, r, False, v)
+def _k_gold_label(gold: numpy.ndarray, r: int, w: int) -> int:
+    """The gold arc label of word w (-1: the arc is known, its label is not)."""
+    label = gold[r, _GLABEL, w]
+    return label if label != 0 else -1
+
+
+@njit
+def _k_move_costs(
+    scal: numpy.ndarray, tok: numpy.ndarray, gold: numpy.ndarray, r: int, monotonic: bool, v: numpy.ndarray, c: numpy.ndarray
+) -> tuple[int, int]:
+    """ArcEager._move_costs (or _move_costs_monotonic) into v (5,) validity and c (5,)
+    costs; returns (gold_l, gold_r), the gold labels of a LEFT and a RIGHT arc that
+    would be gold (0: none)."""
+    _k_validity(scal, tok, r, monotonic, v)
+    gh, known, s0 = gold[r, _GHEAD], gold[r, _GKNOWN], _k_S(scal, tok, r, 0)
+    if monotonic:
+        return _k_move_costs_monotonic(scal, tok, gold, r, gh, known, s0, c)
+    return _k_move_costs_spacy(scal, tok, gold, r, v, gh, known, s0, c)
+
+
+@njit
+def _k_move_costs_spacy(
+    scal: numpy.ndarray, tok: numpy.ndarray, gold: numpy.ndarray, r: int, v: numpy.ndarray,
+    gh: numpy.ndarray, known: numpy.ndarray, s0: int, c: numpy.ndarray,
+) -> tuple[int, int]:
+    """_k_move_costs of the non-monotonic system (gh, known: the row's gold heads and
+    their known flags; s0: the stack's top)."""
     n = scal[r, _LEN]
     b_i = scal[r, _BI]
     nrb = scal[r, _NRB]
     depth = scal[r, _DEPTH]
-    gh = gold[r, _GHEAD]
-    known = gold[r, _GKNOWN]
     where = tok[r, _WHERE]
     sstart = tok[r, _SENT_START]
-    s0 = _k_S(scal, tok, r, 0)
     s1 = _k_S(scal, tok, r, 1)
     b0 = _k_B(scal, tok, r, 0)
     # the buffer region ends at the first predicted sentence start
@@ -1076,9 +883,7 @@ def _k_move_costs_spacy(scal: numpy.ndarray, tok: numpy.ndarray, gold: numpy.nda
             c_left += 1
         if b0 >= 0 and known[s0] != 0 and gh[s0] == b0:
             c_left -= 1
-            gold_l = gold[r, _GLABEL, s0]
-            if gold_l == 0:
-                gold_l = -1
+            gold_l = _k_gold_label(gold, r, s0)
     # RIGHT
     gold_r = 0
     c_right = push_cost
@@ -1086,9 +891,7 @@ def _k_move_costs_spacy(scal: numpy.ndarray, tok: numpy.ndarray, gold: numpy.nda
         h = gh[b0]
         if s0 >= 0 and known[b0] != 0 and h == s0:
             c_right -= 1
-            gold_r = gold[r, _GLABEL, b0]
-            if gold_r == 0:
-                gold_r = -1
+            gold_r = _k_gold_label(gold, r, b0)
         elif (
             known[b0] != 0 and h != b0 and tok[r, _UNSHIFTABLE, b0] == 0
             and _k_in_buffer(scal, tok, r, h, end, rb_cut)
@@ -1121,15 +924,14 @@ def _k_move_costs_spacy(scal: numpy.ndarray, tok: numpy.ndarray, gold: numpy.nda
 
 
 @njit
-def _k_move_costs_monotonic(scal: numpy.ndarray, tok: numpy.ndarray, gold: numpy.ndarray, r: int, v: numpy.ndarray, c: numpy.ndarray) -> tuple[int, int]:
-    """ArcEager._move_costs_monotonic into v and c; returns (gold_l, gold_r)."""
-    _k_validity(scal, tok, r, True, v)
+def _k_move_costs_monotonic(
+    scal: numpy.ndarray, tok: numpy.ndarray, gold: numpy.ndarray, r: int,
+    gh: numpy.ndarray, known: numpy.ndarray, s0: int, c: numpy.ndarray,
+) -> tuple[int, int]:
+    """_k_move_costs of the monotonic system (arguments as _k_move_costs_spacy's)."""
     n = scal[r, _LEN]
     b_i = scal[r, _BI]
-    gh = gold[r, _GHEAD]
-    known = gold[r, _GKNOWN]
     where = tok[r, _WHERE]
-    s0 = _k_S(scal, tok, r, 0)
     b0 = b_i if b_i < n else -1
     gold_l = gold_r = 0
     b0_hs = b0_ks = 0
@@ -1153,18 +955,14 @@ def _k_move_costs_monotonic(scal: numpy.ndarray, tok: numpy.ndarray, gold: numpy
         if known[s0] != 0:
             h = gh[s0]
             if h == b0:
-                gold_l = gold[r, _GLABEL, s0]
-                if gold_l == 0:
-                    gold_l = -1
+                gold_l = _k_gold_label(gold, r, s0)
             elif h == s0 or h >= b_i:
                 c_left += 1
         c_right = float(b0_ks)
         if known[b0] != 0:
             h = gh[b0]
             if h == s0:
-                gold_r = gold[r, _GLABEL, b0]
-                if gold_r == 0:
-                    gold_r = -1
+                gold_r = _k_gold_label(gold, r, b0)
             elif h == b0 or h > b0 or where[h] == _STACK:
                 c_right += 1
     c[LEFT] = c_left
@@ -1183,10 +981,7 @@ def _k_costs(
     v = numpy.zeros(N_MOVE_TYPES, dtype=numpy.bool_)
     c = numpy.zeros(N_MOVE_TYPES, dtype=numpy.float64)
     for i in range(rows.shape[0]):
-        if monotonic:
-            gold_l, gold_r = _k_move_costs_monotonic(scal, tok, gold, rows[i], v, c)
-        else:
-            gold_l, gold_r = _k_move_costs_spacy(scal, tok, gold, rows[i], v, c)
+        gold_l, gold_r = _k_move_costs(scal, tok, gold, rows[i], monotonic, v, c)
         for k in range(move_of_class.shape[0]):
             m = move_of_class[k]
             if not v[m]:

@@ -8,15 +8,16 @@ live state, the batch's feature ids (all featurisations), validity, costs and
 finality must equal the references', both on the batch advanced in lockstep and
 on a batch packed afresh from the current states (as segment start states are).
 The references: the per-state Python featurisations that the packages' ``State``
-classes had before the batches (kept here, ``ref_*``), the per-state validity
-(``valid_mask``) and oracle (ArcEager's ``_score``, BiluoSystem's ``costs``),
-which the static oracle still uses.
+classes had before the batches (kept here, ``ref_*``), the arc-eager per-state
+validity and oracle (``arc_eager_reference``, beside this file), and
+BiluoSystem's per-state ``valid_mask`` and ``costs``.
 """
 
 import random
 from collections.abc import Sequence
 from pathlib import Path
 
+import arc_eager_reference  # the per-state oracle, beside this file
 import numpy
 import pytest
 
@@ -54,7 +55,7 @@ def ref_arc_eager_feature_ids(st: ae.State, nF: int) -> list[int]:
 def ref_arc_eager_costs(moves: ArcEager, st: ae.State, gold: ae.Gold) -> numpy.ndarray:
     """Per-state costs per class: the move's cost from the per-state oracle, +1 for
     an L/R class whose label is not the gold arc's, INVALID_COST where invalid."""
-    valid, move_costs, gold_l, gold_r = moves._score(st, gold)
+    valid, move_costs, gold_l, gold_r = arc_eager_reference.score(moves.monotonic, st, gold)
     out = numpy.empty(moves.n_moves, dtype=numpy.float32)
     for c, (move, label) in enumerate(moves.classes):
         if not valid[move]:
@@ -127,7 +128,7 @@ def check_arc_eager_rows(moves, states, golds, batch, rows):
         ref = [ref_arc_eager_feature_ids(states[r], nF) for r in rows]
         assert batch.feature_ids(rows, nF).tolist() == ref, nF
         assert fresh.feature_ids(fresh_rows, nF).tolist() == ref, nF
-    valid = numpy.array([moves.valid_mask(states[r]) for r in rows])
+    valid = numpy.array([numpy.array(arc_eager_reference.validity(moves.monotonic, states[r]))[moves.move_of_class] for r in rows])
     assert (batch.valid(rows) == valid).all()
     assert (fresh.valid(fresh_rows) == valid).all()
     costs = numpy.array([ref_arc_eager_costs(moves, states[r], golds[r]) for r in rows])
