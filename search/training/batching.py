@@ -49,31 +49,26 @@ def batch_by_words(
         if n > target + tol:
             if not discard_oversize:
                 yield [item]
-        elif overflow_size == 0 and batch_size + n <= target:
-            batch.append(item)
-            batch_size += n
-        elif batch_size + overflow_size + n <= target + tol:
-            overflow.append(item)
-            overflow_size += n
-        else:
+            continue
+        # at most two tries: into the open batch or its overflow, else after closing
+        # the batch (its overflow starts the next); an item that fits neither starts
+        # a batch of its own after closing that one too
+        for _ in range(2):
+            if overflow_size == 0 and batch_size + n <= target:
+                batch.append(item)
+                batch_size += n
+                break
+            if batch_size + overflow_size + n <= target + tol:
+                overflow.append(item)
+                overflow_size += n
+                break
             if batch:
                 yield batch
             target = next(sizes)
             tol = target * tolerance
-            batch, batch_size = overflow, overflow_size
-            overflow, overflow_size = [], 0
-            if batch_size + n <= target:
-                batch.append(item)
-                batch_size += n
-            elif batch_size + n <= target + tol:
-                overflow.append(item)
-                overflow_size += n
-            else:
-                if batch:
-                    yield batch
-                target = next(sizes)
-                tol = target * tolerance
-                batch, batch_size = [item], n
+            batch, batch_size, overflow, overflow_size = overflow, overflow_size, [], 0
+        else:
+            batch, batch_size = [item], n
     batch.extend(overflow)
     if batch:
         yield batch
