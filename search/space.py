@@ -78,6 +78,23 @@ class Distribution:
         raise NotImplementedError
 
 
+def _check_range(low: float, high: float, log: bool) -> None:
+    if not low < high:
+        raise ValueError(f"low ({low}) must be below high ({high})")
+    if log and low <= 0:
+        raise ValueError(f"a log-uniform range needs low > 0, got {low}")
+
+
+def _middle(low: float, high: float, log: bool) -> float:
+    """The default of a range without one: its (geometric, for log) middle."""
+    return math.sqrt(low * high) if log else (low + high) / 2
+
+
+def _check_default(default: Any, low: float, high: float) -> None:
+    if not low <= default <= high:
+        raise ValueError(f"default {default} is outside [{low}, {high}]")
+
+
 @dataclass
 class Uniform(Distribution):
     low: float
@@ -87,19 +104,15 @@ class Uniform(Distribution):
     default: Any = None
 
     def __post_init__(self) -> None:
-        if not self.low < self.high:
-            raise ValueError(f"low ({self.low}) must be below high ({self.high})")
-        if self.log and self.low <= 0:
-            raise ValueError(f"a log-uniform range needs low > 0, got {self.low}")
+        _check_range(self.low, self.high, self.log)
         if self.step is not None and self.step <= 0:
             raise ValueError(f"step must be positive, got {self.step}")
         if self.default is None:
-            mid = math.sqrt(self.low * self.high) if self.log else (self.low + self.high) / 2
+            mid = _middle(self.low, self.high, self.log)
             if self.step:
                 mid = self.low + round((mid - self.low) / self.step) * self.step
             self.default = mid
-        elif not self.low <= self.default <= self.high:
-            raise ValueError(f"default {self.default} is outside [{self.low}, {self.high}]")
+        _check_default(self.default, self.low, self.high)
 
     def suggest(self, suggester: Suggester, name: str) -> float:
         return suggester.suggest_float(name, self.low, self.high, step=self.step, log=self.log)
@@ -118,19 +131,14 @@ class IntUniform(Distribution):
     default: Any = None
 
     def __post_init__(self) -> None:
-        if not self.low < self.high:
-            raise ValueError(f"low ({self.low}) must be below high ({self.high})")
-        if self.log and self.low <= 0:
-            raise ValueError(f"a log-uniform range needs low > 0, got {self.low}")
+        _check_range(self.low, self.high, self.log)
         if self.step < 1:
             raise ValueError(f"step must be a positive integer, got {self.step}")
         if self.log and self.step != 1:
             raise ValueError("a log-uniform integer range cannot have a step")
         if self.default is None:
-            mid = math.sqrt(self.low * self.high) if self.log else (self.low + self.high) / 2
-            self.default = self.low + int(round((mid - self.low) / self.step)) * self.step
-        elif not self.low <= self.default <= self.high:
-            raise ValueError(f"default {self.default} is outside [{self.low}, {self.high}]")
+            self.default = self.low + int(round((_middle(self.low, self.high, self.log) - self.low) / self.step)) * self.step
+        _check_default(self.default, self.low, self.high)
 
     def suggest(self, suggester: Suggester, name: str) -> int:
         return suggester.suggest_int(name, self.low, self.high, step=self.step, log=self.log)
