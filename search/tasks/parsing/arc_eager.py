@@ -800,17 +800,20 @@ def _k_move_costs(
     _k_validity(scal, tok, r, monotonic, v)
     gh, known, s0 = gold[r, _GHEAD], gold[r, _GKNOWN], _k_S(scal, tok, r, 0)
     if monotonic:
-        return _k_move_costs_monotonic(scal, tok, gold, r, gh, known, s0, c)
-    return _k_move_costs_spacy(scal, tok, gold, r, v, gh, known, s0, c)
+        c[SHIFT], c[REDUCE], c[LEFT], c[RIGHT], c[BREAK], gold_l, gold_r = _k_move_costs_monotonic(scal, tok, gold, r, gh, known, s0)
+    else:
+        c[SHIFT], c[REDUCE], c[LEFT], c[RIGHT], c[BREAK], gold_l, gold_r = _k_move_costs_spacy(scal, tok, gold, r, v, gh, known, s0)
+    return gold_l, gold_r
 
 
 @njit
 def _k_move_costs_spacy(
     scal: numpy.ndarray, tok: numpy.ndarray, gold: numpy.ndarray, r: int, v: numpy.ndarray,
-    gh: numpy.ndarray, known: numpy.ndarray, s0: int, c: numpy.ndarray,
-) -> tuple[int, int]:
+    gh: numpy.ndarray, known: numpy.ndarray, s0: int,
+) -> tuple[float, float, float, float, float, int, int]:
     """_k_move_costs of the non-monotonic system (gh, known: the row's gold heads and
-    their known flags; s0: the stack's top)."""
+    their known flags; s0: the stack's top): the costs of SHIFT, REDUCE, LEFT, RIGHT
+    and BREAK, then gold_l and gold_r."""
     n = scal[r, _LEN]
     b_i = scal[r, _BI]
     nrb = scal[r, _NRB]
@@ -915,20 +918,15 @@ def _k_move_costs_spacy(
                 c_break += 1
         if gold[r, _GSS, _k_B(scal, tok, r, 1)] == 0:
             c_break += 1
-    c[SHIFT] = push_cost
-    c[REDUCE] = c_reduce
-    c[LEFT] = c_left
-    c[RIGHT] = c_right
-    c[BREAK] = c_break
-    return gold_l, gold_r
+    return push_cost, c_reduce, c_left, c_right, c_break, gold_l, gold_r
 
 
 @njit
 def _k_move_costs_monotonic(
     scal: numpy.ndarray, tok: numpy.ndarray, gold: numpy.ndarray, r: int,
-    gh: numpy.ndarray, known: numpy.ndarray, s0: int, c: numpy.ndarray,
-) -> tuple[int, int]:
-    """_k_move_costs of the monotonic system (arguments as _k_move_costs_spacy's)."""
+    gh: numpy.ndarray, known: numpy.ndarray, s0: int,
+) -> tuple[float, float, float, float, float, int, int]:
+    """_k_move_costs of the monotonic system (arguments and result as _k_move_costs_spacy's)."""
     n = scal[r, _LEN]
     b_i = scal[r, _BI]
     where = tok[r, _WHERE]
@@ -947,8 +945,8 @@ def _k_move_costs_monotonic(
         for k in range(b_i, n):
             if gh[k] == s0 and known[k] != 0 and k != s0:
                 s0_kb += 1
-    c[SHIFT] = float(b0_hs + b0_ks) if b0 >= 0 else INVALID_COST
-    c[REDUCE] = float(s0_kb) if s0 >= 0 else INVALID_COST
+    c_shift = float(b0_hs + b0_ks) if b0 >= 0 else INVALID_COST
+    c_reduce = float(s0_kb) if s0 >= 0 else INVALID_COST
     c_left = c_right = INVALID_COST
     if s0 >= 0 and b0 >= 0:
         c_left = float(s0_kb)
@@ -965,10 +963,7 @@ def _k_move_costs_monotonic(
                 gold_r = _k_gold_label(gold, r, b0)
             elif h == b0 or h > b0 or where[h] == _STACK:
                 c_right += 1
-    c[LEFT] = c_left
-    c[RIGHT] = c_right
-    c[BREAK] = INVALID_COST
-    return gold_l, gold_r
+    return c_shift, c_reduce, c_left, c_right, INVALID_COST, gold_l, gold_r
 
 
 @njit
