@@ -56,7 +56,7 @@ PY = sys.executable
 SECTION = "gpu"
 TRAIN = ROOT / "data" / "ud_english_ewt" / "en_ewt-ud-train.sample.conllu"
 DEV = ROOT / "data" / "ud_english_ewt" / "en_ewt-ud-dev.sample.conllu"
-# The GPU training schedule (README, "GPU"): large fixed batches, evaluation less often,
+# The GPU training schedule (docs/gpu.md, "A GPU training schedule"): large fixed batches, evaluation less often,
 # the learning rate raised for the fewer, larger updates.
 GPU_SCHEDULE: Dict[str, Any] = {
     "training.batcher.size": 8000,

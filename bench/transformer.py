@@ -240,7 +240,7 @@ def main() -> int:
         import torch  # noqa: F401
         import transformers  # noqa: F401
     except ImportError as err:
-        print(f"{err}: install the transformers extra and the model (make test does both; README, Transformers)")
+        print(f"{err}: install the transformers extra and the model (make test does both; docs/transformers.md)")
         return 2
     assert ONE_THREAD["OMP_NUM_THREADS"] == "1"  # the children's torch uses one thread too
     write_header(args.budget)

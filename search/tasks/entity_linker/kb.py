@@ -9,10 +9,10 @@ On disk (``archsweep kb build`` writes it, ``KnowledgeBase.from_disk`` reads it)
   are sorted by descending prior (then id) and their priors sum to 1.
 * ``entity_vectors.npy``: float32 (n_entities, D), row i = entities[i].
 
-How ``build_kb`` derives it from ELEVANT benchmark files (decisions where the issue was silent):
+How ``build_kb`` derives it from ELEVANT benchmark files (choices the benchmark files leave open):
 
-* Entities: every QID of the given files (training and evaluation: a closed-world KB, as
-  the data README recommends; test files contribute names and types only, never counts).
+* Entities: every QID of the given files (training and evaluation: a closed-world KB;
+  test files contribute names and types only, never counts).
   freq = the entity's mentions in the training files.
 * Aliases: the mention texts of the training files, each entity's name (its Wikidata label),
   and for persons (type Q215627) the first and last word of the name ("Steve", "Obama" get

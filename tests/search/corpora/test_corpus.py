@@ -39,8 +39,9 @@ def test_sample_counts_match_readme(path, n_sents, n_words, n_ranges, n_empty):
     assert len(examples) == n_sents
     assert count_words(examples) == n_words
     assert sum(len(eg.doc.words) for eg in examples) == n_words
-    # The file really holds the README's multiword ranges and empty nodes, so
-    # the word count above proves the reader skipped them.
+    # The file really holds the multiword ranges and empty nodes that
+    # data/ud_english_ewt/README.md counts, so the word count above proves
+    # the reader skipped them.
     ids = [line.split("\t", 1)[0] for line in path.read_text(encoding="utf8").splitlines() if re.match(r"^\d", line)]
     assert sum("-" in i for i in ids) == n_ranges
     assert sum("." in i for i in ids) == n_empty
