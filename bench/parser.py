@@ -6,7 +6,7 @@ the parser, 3 for NER), data and hyperparameters, in one run.
 
 Data: full UD English-EWT (parser) and Universal NER English-EWT (NER: the approximate
 train file, official dev/test) from ../shared/data. Both libraries see gold words,
-one sentence per Doc (spaCy's gold_preproc, as parity.md §3), and both are scored by
+one sentence per Doc (spaCy's gold_preproc), and both are scored by
 archsweep's scorers (bench/spacy_predict.py; they reproduce `spacy evaluate` exactly).
 
 Per task, archsweep and spaCy run side by side (one process each, one BLAS thread):
@@ -259,7 +259,7 @@ def write(task: str, r: Dict[str, object], args) -> None:
         f"- Versions: thinc {thinc.__version__}, spaCy {spacy.__version__}; no GPU; each process single-threaded. archsweep and",
         "  spaCy ran at the same time (with --task all, the parser and NER pairs too) on a 2-core machine other work was",
         "  also using, so every time below is CPU seconds of the process (startup included, as `timeout 600` in",
-        "  parity.md §3 included it), not wall seconds.",
+        "  spaCy's reference measurement included it), not wall seconds.",
         f"- Data: {data}; gold words, one sentence per Doc for both.",
         f"- Architecture: {arch}; oracle cut 100; Adam 0.001, L2 0.01, grad clip 1, dropout 0.1; batches compounding 100->1000.",
         "",
@@ -290,7 +290,7 @@ def write(task: str, r: Dict[str, object], args) -> None:
     lines += [
         "",
         "Published anchors (context only, different models): " + (
-            "UDPipe 2 and Stanza on EWT report CoNLL-2018 LAS in the high 80s with contextual embeddings (see parity.md §2)."
+            "UDPipe 2 and Stanza on EWT report CoNLL-2018 LAS in the high 80s with contextual embeddings."
             if task == "parser" else
             "the Universal NER paper's English-EWT F1 86.0 (XLM-R large, official train)."),
         "GPU words/s: not measured, no GPU on this machine (bench/gpu.py measures GPU speed).",

@@ -4,7 +4,7 @@ scorers score it, so both libraries are scored by the same code.
 
     python bench/spacy_predict.py MODEL_DIR CORPUS [--per-doc 1]
 
-Input as spaCy trains and evaluates with `gold_preproc = true` (parity.md §3.1, which
+Input as spaCy trains and evaluates with `gold_preproc = true` (which
 splits every Doc into its gold sentences): gold words, one sentence per Doc. With
 --per-doc N > 1 the parser must also find the sentence boundaries: a head outside a
 word's gold sentence then scores as wrong, and an entity counts for the sentence it
