@@ -44,8 +44,8 @@ TRIAL_COLUMNS = ("trial", "status", "best_score", "evaluations", "last_step", "w
 MIN_TRIALS_FOR_IMPORTANCE = 20
 TOP_TRIALS = 5  # the least number of trials in PED-ANOVA's top group
 # The importance's spread: PED-ANOVA over random subsets of the finished trials
-# (drawn without replacement: a bootstrap's repeated trials would sharpen PED-ANOVA's
-# density estimates and shift every share, so the spread would miss the shares).
+# (drawn without replacement: a bootstrap's repeated trials sharpen PED-ANOVA's
+# density estimates and shift every share away from the one over all the trials).
 SUBSAMPLES = 30
 SUBSAMPLE_FRACTION = 0.8
 SUBSAMPLE_SEED = 0
