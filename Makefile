@@ -52,9 +52,11 @@ test: $(VENV)/.installed-transformers
 	$(BIN)/mypy
 	$(BIN)/python -m pytest
 
-# the review notebook in JupyterLab (it reads ./mlflow.db, the store `make sweep` writes)
+# the review notebook in JupyterLab (it reads ./mlflow.db, the store `make sweep` writes);
+# as root (a container), JupyterLab starts only when told --allow-root
+JUPYTER_ROOT := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 notebook: $(VENV)/.installed-notebook
-	$(BIN)/jupyter lab notebooks/review_sweep.ipynb
+	$(BIN)/jupyter lab $(JUPYTER_ROOT) notebooks/review_sweep.ipynb
 
 bench: $(VENV)/.installed-bench
 	$(BIN)/python bench/tagger.py
