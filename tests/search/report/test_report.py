@@ -197,7 +197,7 @@ def _trials(space: Space, statuses: List[str], score_of, seed: int = 0) -> List[
     return trials
 
 
-def test_fewer_than_two_finished_trials_give_a_note_not_an_error(tmp_path):
+def test_too_few_finished_trials_give_a_note_not_an_error(tmp_path):
     space = Space.from_disk(SPACE, FAST)
     trials = _trials(space, ["finished", "pruned", "failed"], lambda values: 0.5)
     report = build_report(SweepRecord("tiny", "parent", "exp", space.text, trials), tmp_path)
