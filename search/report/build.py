@@ -349,7 +349,7 @@ def log_ticks(low: float, high: float) -> Tuple[List[float], List[str]]:
     positions = [low, high]
     positions += [float(p) for p in range(math.ceil(low), math.floor(high) + 1) if min(abs(p - low), abs(p - high)) > 0.2]
     positions.sort()
-    return positions, [f"{10 ** p:.3g}" for p in positions]
+    return positions, [f"{10 ** p:.6g}" for p in positions]  # 6 digits: 4000, not 4e+03
 
 
 def _axes(space: Optional[Space], trials: Sequence[TrialRecord]) -> List[_Axis]:

@@ -100,6 +100,7 @@ def test_log_dimensions_are_shown_on_real_values(small_sweep):
     assert log_ticks(math.log10(0.0003), math.log10(0.02)) == (
         pytest.approx([math.log10(0.0003), -3.0, -2.0, math.log10(0.02)]), ["0.0003", "0.001", "0.01", "0.02"]
     )
+    assert log_ticks(math.log10(2000), math.log10(4000))[1] == ["2000", "4000"]  # not 2e+03
     fig, interactive = _figure("parallel_coordinates", sweep)
     ax = fig.axes[0]
     labels = [t.get_text() for t in ax.get_xticklabels()]
