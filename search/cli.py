@@ -249,17 +249,17 @@ def export(
     output: Path = typer.Option(Path("best.cfg"), "--output", "-o"),
     format: str = typer.Option("archsweep", "--format", help="archsweep (its own config) or spacy (a spaCy 3.8 training config, see docs/spacy.md)."),
     config: Optional[Path] = typer.Option(None, "--config", help="Export this archsweep config instead of a sweep's best trial."),
-    spacy_train: Optional[str] = typer.Option(None, "--spacy-train", help="--format spacy: the training .spacy file (default: null, give --paths.train to spacy train)."),
+    spacy_train: Optional[str] = typer.Option(
+        None, "--spacy-train", help="--format spacy: the training .spacy file (default: null, give --paths.train to spacy train)."),
     spacy_dev: Optional[str] = typer.Option(None, "--spacy-dev", help="--format spacy: the development .spacy file (default: null, give --paths.dev)."),
-    spacy_vectors: Optional[str] = typer.Option(None, "--spacy-vectors", help="--format spacy: a spaCy vectors directory (spacy init vectors), for models with static vectors."),
+    spacy_vectors: Optional[str] = typer.Option(
+        None, "--spacy-vectors", help="--format spacy: a spaCy vectors directory (spacy init vectors), for models with static vectors."),
     spacy_lang: str = typer.Option("en", "--spacy-lang", help="--format spacy: the spaCy language code of [nlp] lang."),
-    spacy_omit_fixed_dropout: bool = typer.Option(False, "--spacy-omit-fixed-dropout", help="--format spacy: leave out the architectures' own dropout rates, which spaCy's architectures lack, instead of refusing."),
+    spacy_omit_fixed_dropout: bool = typer.Option(
+        False, "--spacy-omit-fixed-dropout",
+        help="--format spacy: leave out the architectures' own dropout rates (spaCy's architectures have none) instead of refusing."),
 ) -> None:
     """Write the best finished trial of a sweep as a plain, filled training config (archsweep's, or spaCy's with --format spacy)."""
-    from mlflow.exceptions import MlflowException
-
-    from .tracking.export import export_best
-    from .tracking.mlflow import default_tracking_uri, reading_store
     from .tracking.spacy_export import SpacyExportOptions, to_spacy_config
 
     if format not in ("archsweep", "spacy"):
@@ -267,18 +267,26 @@ def export(
     spacy = SpacyExportOptions(
         train=spacy_train, dev=spacy_dev, vectors=spacy_vectors, lang=spacy_lang, omit_fixed_dropout=spacy_omit_fixed_dropout,
     ) if format == "spacy" else None
-    try:
-        if config is not None:
+    if config is not None:
+        try:
             filled = load_config(config)
             text = to_spacy_config(filled, spacy).to_str(f"# Exported by archsweep from {config}\n") if spacy else filled.to_str() + "\n"
-            output.parent.mkdir(parents=True, exist_ok=True)
-            output.write_text(text)
-            path: object = output
-        else:
-            uri = tracking_uri or default_tracking_uri()
-            with reading_store(uri):
-                path = export_best(uri, experiment=experiment, parent_run_id=parent_run, metric=metric, output=output, spacy=spacy)
-    except (ConfigError, FileNotFoundError, ValueError, MlflowException) as err:
+        except (ConfigError, FileNotFoundError, ValueError) as err:
+            _fail(str(err))
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(text)
+        typer.echo(f"wrote {output}")
+        return
+    from mlflow.exceptions import MlflowException
+
+    from .tracking.export import export_best
+    from .tracking.mlflow import default_tracking_uri, reading_store
+
+    uri = tracking_uri or default_tracking_uri()
+    try:
+        with reading_store(uri):
+            path = export_best(uri, experiment=experiment, parent_run_id=parent_run, metric=metric, output=output, spacy=spacy)
+    except (ValueError, MlflowException) as err:
         _fail(str(err))
     typer.echo(f"wrote {path}")
 
