@@ -235,7 +235,11 @@ def _model(
         # spaCy's `dropout` here adds dropout layers to the hash tables whose rate follows
         # training.dropout: a different model, so only null (no dropout) maps
         _fixed_dropout(where, args, options, notes, omitted=None)
-        args["pretrained_vectors"] = _vectors(where, args.get("pretrained_vectors"), uses_vectors)
+        if args.get("pretrained_vectors"):
+            raise SpacyExportError(
+                f"{where}.pretrained_vectors: spaCy 3.8's spacy.TextCatEnsemble.v1 fails to initialize with static "
+                "vectors (expected null)"
+            )
         return {"@architectures": name, **args}
     if name == "spacy.TextCatLowData.v1":
         raise SpacyExportError(

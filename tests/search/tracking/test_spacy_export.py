@@ -40,6 +40,7 @@ TASKS = {
     "ner": ("ner.cfg", NER_PATHS, "ner"),
     "textcat": ("textcat_trec.cfg", TEXTCAT_PATHS, "textcat"),
 }
+GLOVE = REPO / "data/vectors/glove.6B.50d.sample.txt"
 TRAIN_WAIT_S = 240
 
 
@@ -113,16 +114,17 @@ def _write_textcat_docbins(folder: Path) -> None:
 
 @pytest.fixture(scope="module")
 def corpora(tmp_path_factory) -> Path:
-    """.spacy files of the bundled samples: <dir>/{ud,ner,textcat}/{train,dev}.spacy."""
+    """.spacy files of the bundled samples: <dir>/{ud,ner,textcat}/{train,dev}.spacy, and the
+    bundled GloVe sample as a spaCy vectors directory, <dir>/vectors."""
     folder = tmp_path_factory.mktemp("spacy-corpora") / "data"
     _write_conll_copies(folder)
     converts = [
         (kind, _spacy("convert", kind, kind, "--converter", converter, "-n", "1", cwd=folder))
         for kind, converter in (("ud", "conllu"), ("ner", "ner"))
-    ]
+    ] + [("vectors", _spacy("init", "vectors", "en", str(GLOVE), "vectors", cwd=folder))]
     _write_textcat_docbins(folder)
     for kind, (rc, out) in _finish(converts).items():
-        assert rc == 0, f"spacy convert ({kind}) failed:\n{out[-3000:]}"
+        assert rc == 0, f"spacy convert / init vectors ({kind}) failed:\n{out[-3000:]}"
     return folder
 
 
@@ -172,18 +174,21 @@ def test_spacy_trains_the_export_and_has_archsweeps_parameter_count(task, traine
                 "window_size": 1, "maxout_pieces": 3, "nM": 16, "nC": 4,
             },
         }, "tagger", id="HashCharEmbedCNN-as-Tok2Vec.v2"),
+        pytest.param("tagger.cfg", {"components.tagger.model.tok2vec.pretrained_vectors": str(GLOVE)}, "tagger",
+                     id="HashEmbedCNN-with-vectors"),
         pytest.param("parser.cfg", {"components.parser.model.use_upper": False}, "parser", id="parser-without-upper"),
         pytest.param("parser.cfg", {"components.parser.model.nr_feature_tokens": 13}, "parser", id="parser-extra-state-tokens"),
         pytest.param("ner.cfg", {"components.ner.model.nr_feature_tokens": 6}, "ner", id="ner-extra-state-tokens"),
     ],
 )
 def test_mapped_architectures_keep_the_parameter_count(config_name, overrides, component, corpora):
-    """The settings written as another spaCy architecture build a model of the same size."""
+    """The settings written as another spaCy architecture build a model of the same size
+    (on the first 150 sentences: archsweep's limit is written to spaCy's reader)."""
     stem = "ner" if component == "ner" else "ud"
     paths = NER_PATHS if component == "ner" else PATHS
-    config = load_config(CONFIGS / config_name, {**paths, **overrides})
+    config = load_config(CONFIGS / config_name, {**paths, "corpora.train.limit": 150, **overrides})
     exported = to_spacy_config(config, SpacyExportOptions(train=str(corpora / stem / "train.spacy"),
-                                                          dev=str(corpora / stem / "dev.spacy")))
+                                                          dev=str(corpora / stem / "dev.spacy"), vectors=str(corpora / "vectors")))
     assert _spacy_params(exported.to_str(), component) == describe_pipeline(config)[component]["params"]
 
 
@@ -234,7 +239,7 @@ def test_the_tok2vecs_own_dropout_is_refused_or_left_out_with_a_note():
 
 
 def test_static_vectors_need_a_spacy_vectors_directory():
-    config = _tagger(pretrained_vectors=str(REPO / "data/vectors/glove.6B.50d.sample.txt"))
+    config = _tagger(pretrained_vectors=str(GLOVE))
     with pytest.raises(SpacyExportError, match=r"^components\.tagger\.model\.tok2vec\.pretrained_vectors: .*--spacy-vectors DIR"):
         to_spacy_config(config)
     exported = to_spacy_config(config, SpacyExportOptions(vectors="vectors-dir"))
@@ -252,10 +257,12 @@ def test_static_vectors_need_a_spacy_vectors_directory():
             r"^components\.tagger\.model\.tok2vec: spacy\.HashCharEmbedBiLSTM\.v1 has no spaCy counterpart", id="bilstm"),
         pytest.param("textcat_trec.cfg", {"components.textcat.model": {
             "@architectures": "spacy.TextCatLowData.v1", "width": 64, "dropout": None,
-            "pretrained_vectors": str(REPO / "data/vectors/glove.6B.50d.sample.txt")}},
+            "pretrained_vectors": str(GLOVE)}},
             r"^components\.textcat\.model: spacy\.TextCatLowData\.v1 cannot be trained in spaCy 3\.8", id="lowdata"),
         pytest.param("textcat_trec.cfg", {"components.textcat.model.dropout": 0.1},
             r"^components\.textcat\.model\.dropout: .*expected null, got 0\.1", id="ensemble-dropout"),
+        pytest.param("textcat_trec.cfg", {"components.textcat.model.pretrained_vectors": str(GLOVE)},
+            r"^components\.textcat\.model\.pretrained_vectors: spaCy 3\.8's spacy\.TextCatEnsemble\.v1 fails to initialize", id="ensemble-vectors"),
         pytest.param("parser.cfg", {"components.parser.model.nr_feature_tokens": 6},
             r"^components\.parser\.model\.nr_feature_tokens: spaCy's parser describes a state by 8 or 13 tokens .*got 6", id="parser-nF"),
         pytest.param("entity_linker.cfg", {}, r"^components\.entity_linker: the entity linker is not exported", id="entity-linker"),
