@@ -175,11 +175,11 @@ def _model(
     if "tok2vec" in args:
         args["tok2vec"] = _model(f"{where}.tok2vec", args["tok2vec"], factory, options, notes, uses_vectors)
     if name == "spacy.HashEmbedCNN.v1":
-        _fixed_dropout(where, args, options, notes)
+        _fixed_dropout(where, args, options, notes, f"spaCy's {name} has no dropout of its own")
         args["pretrained_vectors"] = _vectors(where, args.get("pretrained_vectors"), uses_vectors)
         return {"@architectures": name, **args}
     if name == "spacy.HashCharEmbedCNN.v1":
-        _fixed_dropout(where, args, options, notes)
+        _fixed_dropout(where, args, options, notes, "spaCy's character embedding has no dropout of its own")
         if args.get("pretrained_vectors"):
             raise SpacyExportError(f"{where}.pretrained_vectors: character embeddings take no static vectors (expected null)")
         notes.append(
@@ -232,9 +232,11 @@ def _model(
     if name in ("spacy.TextCatBOW.v1", "spacy.TextCatCNN.v1"):
         return {"@architectures": name, **args}
     if name == "spacy.TextCatEnsemble.v1":
-        # spaCy's `dropout` here adds dropout layers to the hash tables whose rate follows
-        # training.dropout: a different model, so only null (no dropout) maps
-        _fixed_dropout(where, args, options, notes, omitted=None)
+        _fixed_dropout(
+            where, args, options, notes,
+            f"spaCy's {name} `dropout` adds dropout layers whose rate follows training.dropout (another model)",
+        )
+        args["dropout"] = None
         if args.get("pretrained_vectors"):
             raise SpacyExportError(
                 f"{where}.pretrained_vectors: spaCy 3.8's spacy.TextCatEnsemble.v1 fails to initialize with static "
@@ -249,23 +251,18 @@ def _model(
     raise SpacyExportError(f"{where}: no spaCy counterpart for architecture {name!r}")
 
 
-def _fixed_dropout(
-    where: str, args: Dict[str, Any], options: SpacyExportOptions, notes: List[str], omitted: Any = "absent"
-) -> None:
-    """Remove (or set to `omitted`) an architecture's own dropout rate, which spaCy's
-    architecture lacks; a rate other than null/0 needs options.omit_fixed_dropout."""
+def _fixed_dropout(where: str, args: Dict[str, Any], options: SpacyExportOptions, notes: List[str], why: str) -> None:
+    """Remove an architecture's own dropout rate, which spaCy's architecture lacks (`why`);
+    a rate other than null/0 needs options.omit_fixed_dropout."""
     rate = args.pop("dropout", None)
-    if omitted != "absent":
-        args["dropout"] = omitted
     if not rate:
         return
     if not options.omit_fixed_dropout:
         raise SpacyExportError(
-            f"{where}.dropout: spaCy's {where.rsplit('.', 1)[-1]} architecture has no dropout of its own "
-            f"(expected null, got {rate}); export with --spacy-omit-fixed-dropout to leave it out "
-            "(the same model, trained with training.dropout alone)"
+            f"{where}.dropout: {why} (expected null, got {rate}); export with --spacy-omit-fixed-dropout "
+            "to leave it out (the same model, trained with training.dropout alone)"
         )
-    notes.append(f"{where}.dropout = {rate} left out: spaCy's architecture has no dropout of its own")
+    notes.append(f"{where}.dropout = {rate} left out: {why}")
 
 
 def _vectors(where: str, value: Any, uses_vectors: List[str]) -> Optional[bool]:

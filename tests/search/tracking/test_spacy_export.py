@@ -234,7 +234,7 @@ def test_the_tok2vecs_own_dropout_is_refused_or_left_out_with_a_note():
         to_spacy_config(_tagger(dropout=0.2))
     exported = to_spacy_config(_tagger(dropout=0.2), SpacyExportOptions(omit_fixed_dropout=True))
     assert "dropout" not in exported.config["components"]["tagger"]["model"]["tok2vec"]
-    assert "components.tagger.model.tok2vec.dropout = 0.2 left out: spaCy's architecture has no dropout of its own" in exported.notes
+    assert "components.tagger.model.tok2vec.dropout = 0.2 left out: spaCy's spacy.HashEmbedCNN.v1 has no dropout of its own" in exported.notes
     assert "dropout" not in to_spacy_config(_tagger(dropout=None)).config["components"]["tagger"]["model"]["tok2vec"]
 
 
