@@ -247,8 +247,36 @@ def export(
     tracking_uri: Optional[str] = typer.Option(None, "--tracking-uri", help="Default: sqlite mlflow.db here."),
     metric: str = typer.Option("best_score", "--metric", help="Trial metric to maximise."),
     output: Path = typer.Option(Path("best.cfg"), "--output", "-o"),
+    format: str = typer.Option("archsweep", "--format", help="archsweep (its own config) or spacy (a spaCy 3.8 training config, see docs/spacy.md)."),
+    config: Optional[Path] = typer.Option(None, "--config", help="Export this archsweep config instead of a sweep's best trial."),
+    spacy_train: Optional[str] = typer.Option(
+        None, "--spacy-train", help="--format spacy: the training .spacy file (default: null, give --paths.train to spacy train)."),
+    spacy_dev: Optional[str] = typer.Option(None, "--spacy-dev", help="--format spacy: the development .spacy file (default: null, give --paths.dev)."),
+    spacy_vectors: Optional[str] = typer.Option(
+        None, "--spacy-vectors", help="--format spacy: a spaCy vectors directory (spacy init vectors), for models with static vectors."),
+    spacy_lang: str = typer.Option("en", "--spacy-lang", help="--format spacy: the spaCy language code of [nlp] lang."),
+    spacy_omit_fixed_dropout: bool = typer.Option(
+        False, "--spacy-omit-fixed-dropout",
+        help="--format spacy: leave out the architectures' own dropout rates (spaCy's architectures have none) instead of refusing."),
 ) -> None:
-    """Write the best finished trial of a sweep as a plain, filled training config."""
+    """Write the best finished trial of a sweep as a plain, filled training config (archsweep's, or spaCy's with --format spacy)."""
+    from .tracking.spacy_export import SpacyExportOptions, to_spacy_config
+
+    if format not in ("archsweep", "spacy"):
+        _fail(f"--format: expected archsweep or spacy, got {format!r}")
+    spacy = SpacyExportOptions(
+        train=spacy_train, dev=spacy_dev, vectors=spacy_vectors, lang=spacy_lang, omit_fixed_dropout=spacy_omit_fixed_dropout,
+    ) if format == "spacy" else None
+    if config is not None:
+        try:
+            filled = load_config(config)
+            text = to_spacy_config(filled, spacy).to_str(f"# Exported by archsweep from {config}\n") if spacy else filled.to_str() + "\n"
+        except (ConfigError, FileNotFoundError, ValueError) as err:
+            _fail(str(err))
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(text)
+        typer.echo(f"wrote {output}")
+        return
     from mlflow.exceptions import MlflowException
 
     from .tracking.export import export_best
@@ -257,7 +285,7 @@ def export(
     uri = tracking_uri or default_tracking_uri()
     try:
         with reading_store(uri):
-            path = export_best(uri, experiment=experiment, parent_run_id=parent_run, metric=metric, output=output)
+            path = export_best(uri, experiment=experiment, parent_run_id=parent_run, metric=metric, output=output, spacy=spacy)
     except (ValueError, MlflowException) as err:
         _fail(str(err))
     typer.echo(f"wrote {path}")

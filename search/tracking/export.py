@@ -7,6 +7,7 @@ from confection import Config
 
 from .. import storage
 from .mlflow import PARENT_TAG, STATUS_TAG, TRIAL_TAG, SweepTracking, find_sweep
+from .spacy_export import SpacyExportOptions, to_spacy_config
 
 
 def export_best(
@@ -16,10 +17,13 @@ def export_best(
     parent_run_id: Optional[str] = None,
     metric: str = "best_score",
     output: Union[str, Path] = "best.cfg",
+    spacy: Optional[SpacyExportOptions] = None,
 ) -> Union[Path, str]:
     """Write the filled config of the best finished trial (by `metric`, higher is
     better) of a sweep: the given parent run, or the experiment's latest sweep.
-    output: a local path (returned as a Path) or an object-storage URI."""
+    output: a local path (returned as a Path) or an object-storage URI.
+    spacy: write it as a spaCy training config instead (search.tracking.spacy_export;
+    raises SpacyExportError for a setting spaCy has no counterpart for)."""
     tracking = SweepTracking(tracking_uri, experiment or "")
     client = tracking.client
     parent = find_sweep(client, experiment=experiment, parent_run_id=parent_run_id)
@@ -40,5 +44,6 @@ def export_best(
         f"# trial {best.data.tags.get(TRIAL_TAG, '')} (run {best.info.run_id}): {metric} = {best.data.metrics[metric]:.6f}.\n"
         f"# Tracking URI: {tracking_uri}\n"
     )
-    storage.write_text(output, header + config.to_str() + "\n")
+    text = to_spacy_config(config, spacy).to_str(header) if spacy else header + config.to_str() + "\n"
+    storage.write_text(output, text)
     return storage.as_result(storage.absolute(output)) if storage.is_uri(output) else Path(output)
