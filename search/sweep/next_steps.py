@@ -35,10 +35,9 @@ def activation_command() -> Optional[str]:
 
 
 def next_steps(result: SweepResult, activate: Optional[str] = None) -> List[str]:
-    """The lines printed after the sweep's summary: each step a comment, then its command."""
-    lines = ["", "next steps:"]
-    if activate:
-        lines += ["  # archsweep and mlflow are installed in the virtual environment: activate it first", f"  {activate}"]
+    """The lines printed after the sweep's summary: each step a comment, then its
+    command; none while MLflow has not got the sweep (`archsweep sync`, printed above, comes first)."""
+    lines: List[str] = []
     if result.experiment_id is not None:
         if is_local_store(result.tracking_uri):
             lines += [
@@ -64,7 +63,11 @@ def next_steps(result: SweepResult, activate: Optional[str] = None) -> List[str]
             "  " + shlex.join(["archsweep", "report", "--parent-run", result.parent_run_id, *tracking,
                                "--output", f"{result.experiment}-report"]),
         ]
-    return lines
+    if not lines:
+        return []
+    if activate:
+        lines = ["  # archsweep and mlflow are installed in the virtual environment: activate it first", f"  {activate}", *lines]
+    return ["", "next steps:", *lines]
 
 
 def _shown(path: Path) -> str:

@@ -453,14 +453,14 @@ def newest_sweep(client: MlflowClient) -> Run:
     return found[0]
 
 
-def sweeps_there(client: MlflowClient) -> str:
-    """The store's newest sweeps (at most LISTED_SWEEPS), in words, for an error
+def sweeps_there(client: MlflowClient, limit: int = LISTED_SWEEPS) -> str:
+    """The store's newest sweeps (at most `limit`), in words, for an error
     about a sweep that is not there."""
-    found = _newest_sweeps(client, LISTED_SWEEPS + 1)
+    found = _newest_sweeps(client, limit + 1)
     if not found:
         return f"{client.tracking_uri} holds no sweep"
-    listed = ", ".join(describe_sweep(client, run) for run in found[:LISTED_SWEEPS])
-    return f"the sweeps there, newest first: {listed}" + (", and older ones" if len(found) > LISTED_SWEEPS else "")
+    listed = ", ".join(describe_sweep(client, run) for run in found[:limit])
+    return f"the sweeps there, newest first: {listed}" + (", and older ones" if len(found) > limit else "")
 
 
 def describe_sweep(client: MlflowClient, parent: Run) -> str:

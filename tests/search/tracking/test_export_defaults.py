@@ -2,9 +2,12 @@
 newest sweep), their error for a sweep that is not there (the sweeps that are),
 and exports that train from any folder (search/tracking/export.py). Real MLflow
 (a SQLite store in a temporary folder that plays the folder a sweep ran in,
-its data/ a link to the bundled data) and real CLI subprocesses; the sweeps'
-runs are written as the sweep driver writes them (SweepTracking), without Ray."""
+its data/ a link to the bundled data) and the real `archsweep` command, run in
+this process (typer's runner: an MLflow import per command would take most of
+the time); the sweeps' runs are written as the sweep driver writes them
+(SweepTracking), without Ray."""
 
+import os
 import re
 import time
 from pathlib import Path
@@ -14,8 +17,9 @@ import pytest
 from confection import Config
 from mlflow.tracking import MlflowClient
 from search_testing import REPO, TAGGER_CFG
-from sweep_fixtures import ARCHSWEEP, subprocess_env
+from typer.testing import CliRunner
 
+from search.cli import app
 from search.tracking.export import make_paths_absolute
 from search.tracking.mlflow import LISTED_SWEEPS, WORKDIR_TAG, SweepTracking, default_tracking_uri, sweeps_there
 from search.training.config import load_config
@@ -29,13 +33,12 @@ SWEEPS = [("older", 3), *[(f"tagger-{i}", 2) for i in range(LISTED_SWEEPS)]]  # 
 SPACE_TEXT = TAGGER_CFG.read_text()
 
 
-def _sweep(workdir: Path, experiment: str, n_trials: int) -> str:
+def _sweep(workdir: Path, experiment: str, n_trials: int, config_text: str) -> str:
     """A finished sweep as the driver logs it: its parent run (tagged with the
     folder it ran in), trials whose config has the config's relative data paths."""
     tracking = SweepTracking(default_tracking_uri(workdir), experiment, artifact_root=str(workdir / "mlartifacts"))
     name = f"{experiment}-sweep"
     parent = tracking.start_parent(name, {WORKDIR_TAG: str(workdir)}, {"num_samples": n_trials}, SPACE_TEXT)
-    config_text = load_config(TAGGER_CFG, SMALL).to_str()
     for i in range(n_trials):
         run = tracking.trial_run(parent, f"t{i}", f"trial_t{i}")
         tracking.log_trial_start(run, {"training.dropout": 0.1 * i, "training.seed": 0}, config_text)
@@ -54,15 +57,20 @@ def workdir(tmp_path_factory) -> Path:
     """The folder the sweeps ran in: data/ (a link), mlflow.db, mlartifacts/."""
     work = tmp_path_factory.mktemp("sweep-workdir").resolve()
     (work / "data").symlink_to(REPO / "data")
+    config_text = load_config(TAGGER_CFG, SMALL).to_str()  # relative data paths, as in configs/tagger.cfg
     for experiment, n_trials in SWEEPS:
-        _sweep(work, experiment, n_trials)
+        _sweep(work, experiment, n_trials, config_text)
     return work
 
 
-def _archsweep(args: List[str], cwd: Path, timeout: float = 180):
-    import subprocess
-
-    return subprocess.run([str(ARCHSWEEP), *args], cwd=cwd, env=subprocess_env(), capture_output=True, text=True, timeout=timeout)
+def _archsweep(args: List[str], cwd: Path):
+    """`archsweep ARGS` run in `cwd` (then back); its exit code, stdout and stderr."""
+    previous = Path.cwd()
+    os.chdir(cwd)
+    try:
+        return CliRunner().invoke(app, args, catch_exceptions=False)
+    finally:
+        os.chdir(previous)
 
 
 def _said(experiment: str, trials: int) -> str:
@@ -73,7 +81,7 @@ def _said(experiment: str, trials: int) -> str:
 def test_export_without_experiment_takes_the_newest_sweep_and_trains_from_any_folder(workdir: Path, tmp_path: Path):
     newest, n_trials = SWEEPS[-1]
     proc = _archsweep(["export"], cwd=workdir)
-    assert proc.returncode == 0, proc.stderr
+    assert proc.exit_code == 0, proc.stderr
     lines = proc.stdout.splitlines()
     assert re.fullmatch(f"the newest sweep: {_said(newest, n_trials)}; --experiment or --parent-run for another", lines[0]), lines
     assert lines[1:] == ["wrote best.cfg"]
@@ -88,7 +96,7 @@ def test_export_without_experiment_takes_the_newest_sweep_and_trains_from_any_fo
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     proc = _archsweep(["train", str(exported), "--output", "model"], cwd=elsewhere)
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.exit_code == 0, proc.stderr[-2000:]
     assert re.search(r"^stopped: .*; best score \d+\.\d\d at step \d+$", proc.stdout, re.M), proc.stdout[-2000:]
     assert (elsewhere / "model" / "model-best").is_dir()
 
@@ -96,7 +104,7 @@ def test_export_without_experiment_takes_the_newest_sweep_and_trains_from_any_fo
 def test_report_without_experiment_takes_the_newest_sweep(workdir: Path, tmp_path: Path):
     newest, n_trials = SWEEPS[-1]
     proc = _archsweep(["report", "--output", str(tmp_path / "report")], cwd=workdir)
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.exit_code == 0, proc.stderr[-2000:]
     first = proc.stdout.splitlines()[0]
     assert re.fullmatch(f"the newest sweep: {_said(newest, n_trials)}; --experiment or --parent-run for another", first), first
     assert (tmp_path / "report" / "report.html").is_file()
@@ -106,7 +114,7 @@ def test_report_without_experiment_takes_the_newest_sweep(workdir: Path, tmp_pat
 
 def test_an_experiment_that_is_not_there_lists_the_newest_sweeps(workdir: Path):
     proc = _archsweep(["export", "--experiment", "taggr", "-o", "never.cfg"], cwd=workdir)
-    assert proc.returncode == 1
+    assert proc.exit_code == 1
     assert proc.stdout == ""
     listed = ", ".join(_said(experiment, trials) for experiment, trials in reversed(SWEEPS[1:]))
     expected = (f"error: no MLflow experiment named 'taggr' at {re.escape(default_tracking_uri(workdir))}; "
@@ -115,11 +123,10 @@ def test_an_experiment_that_is_not_there_lists_the_newest_sweeps(workdir: Path):
     assert not (workdir / "never.cfg").exists()
 
 
-def test_with_few_sweeps_all_are_listed(tmp_path: Path):
-    for experiment, n_trials in SWEEPS[:2]:
-        _sweep(tmp_path, experiment, n_trials)
-    listed = sweeps_there(MlflowClient(tracking_uri=default_tracking_uri(tmp_path)))
-    assert re.fullmatch(f"the sweeps there, newest first: {_said(*SWEEPS[1])}, {_said(*SWEEPS[0])}", listed), listed
+def test_with_few_sweeps_all_are_listed(workdir: Path):
+    listed = sweeps_there(MlflowClient(tracking_uri=default_tracking_uri(workdir)), limit=len(SWEEPS))
+    expected = ", ".join(_said(experiment, trials) for experiment, trials in reversed(SWEEPS))
+    assert re.fullmatch(f"the sweeps there, newest first: {expected}", listed), listed
 
 
 def test_a_store_without_a_sweep(tmp_path: Path):
@@ -127,7 +134,7 @@ def test_a_store_without_a_sweep(tmp_path: Path):
     client.create_experiment("empty", artifact_location=(tmp_path / "artifacts").as_uri())
     for command in (["export"], ["report", "--experiment", "empty"]):
         proc = _archsweep(command, cwd=tmp_path)
-        assert proc.returncode == 1, (command, proc.stdout)
+        assert proc.exit_code == 1, (command, proc.stdout)
         assert "Traceback" not in proc.stderr
         line = proc.stderr.strip()
         uri = default_tracking_uri(tmp_path)
