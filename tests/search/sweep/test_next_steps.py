@@ -28,7 +28,8 @@ def test_a_sweep_ends_with_its_next_steps(cli_sweep, tmp_path):
     client = MlflowClient(tracking_uri=cli_sweep.tracking_uri)
     experiment = client.get_experiment_by_name("tagger")
     parent = client.search_runs([experiment.experiment_id], filter_string="tags.`archsweep.kind` = 'sweep'")[0]
-    best_cfg = next(line for line in cli_sweep.stdout.splitlines() if line.startswith("best config: "))[len("best config: "):]
+    best_path = Path(next(line for line in cli_sweep.stdout.splitlines() if line.startswith("best config: "))[len("best config: "):])
+    best_cfg = str(best_path.relative_to(cli_sweep.workdir.resolve()))
     steps = _steps(cli_sweep.stdout)
     commands = [line.strip() for line in steps if not line.strip().startswith("#")]
     comments = [line.strip() for line in steps if line.strip().startswith("#")]
