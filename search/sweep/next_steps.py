@@ -17,7 +17,7 @@ DASHBOARD = "http://127.0.0.1:5000"  # where `mlflow ui` serves by default
 def runs_url(base_url: str, experiment_id: str) -> str:
     """The MLflow UI's table of an experiment's runs. MLflow 3's UI opens every
     experiment on its GenAI overview (traces), whatever the experiment's tags say:
-    workflowType=machine_learning switches it to the runs (the browser keeps that choice)."""
+    workflowType=machine_learning switches it to the runs."""
     return f"{base_url.rstrip('/')}/#/experiments/{experiment_id}/runs?workflowType=machine_learning"
 
 
@@ -36,7 +36,9 @@ def activation_command() -> Optional[str]:
 
 def next_steps(result: SweepResult, activate: Optional[str] = None) -> List[str]:
     """The lines printed after the sweep's summary: each step a comment, then its
-    command; none while MLflow has not got the sweep (`archsweep sync`, printed above, comes first)."""
+    command; none while MLflow has not got the whole sweep (`archsweep sync`, printed above, comes first)."""
+    if result.tracking_pending:
+        return []
     lines: List[str] = []
     if result.experiment_id is not None:
         if is_local_store(result.tracking_uri):
@@ -57,14 +59,10 @@ def next_steps(result: SweepResult, activate: Optional[str] = None) -> List[str]
             "  # the best trial's config, here, to train it",
             "  " + shlex.join(["archsweep", "export", "--parent-run", result.parent_run_id, *tracking, "--output", "best.cfg"]),
         ]
-    if not result.tracking_pending:  # else `archsweep sync` writes the report, as printed above
-        lines += [
-            "  # the report again (report.html, plots, trials.csv), from MLflow alone",
-            "  " + shlex.join(["archsweep", "report", "--parent-run", result.parent_run_id, *tracking,
-                               "--output", f"{result.experiment}-report"]),
-        ]
-    if not lines:
-        return []
+    lines += [
+        "  # the report again (report.html, plots, trials.csv), from MLflow alone",
+        "  " + shlex.join(["archsweep", "report", "--parent-run", result.parent_run_id, *tracking, "--output", f"{result.experiment}-report"]),
+    ]
     if activate:
         lines = ["  # archsweep and mlflow are installed in the virtual environment: activate it first", f"  {activate}", *lines]
     return ["", "next steps:", *lines]

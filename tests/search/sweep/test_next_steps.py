@@ -75,9 +75,9 @@ def test_a_tracking_server_is_opened_where_it_serves():
 
 
 def test_with_mlflow_away_the_steps_wait_for_sync():
-    """No experiment id, no best.cfg and no report yet: the sweep's lines above say `archsweep sync`."""
-    steps = next_steps(_result(experiment_id=None, best_config_path=None, tracking_pending=3))
-    assert steps == []
+    """Operations MLflow has not received: the sweep's lines above say `archsweep sync`, which comes first."""
+    assert next_steps(_result(experiment_id=None, best_config_path=None, tracking_pending=3)) == []
+    assert next_steps(_result(best_config_path=None, tracking_pending=1)) == []
     steps = next_steps(_result(best_config_path="s3://bucket/sweeps/tagger-1/best.cfg"), activate="source .venv/bin/activate")
     assert steps[2:4] == ["  # archsweep and mlflow are installed in the virtual environment: activate it first",
                           "  source .venv/bin/activate"]
