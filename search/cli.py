@@ -176,6 +176,7 @@ def sweep(
     from .space import SpaceError
     from .sweep.driver import SweepSettings
     from .sweep.driver import sweep as run_sweep
+    from .sweep.next_steps import activation_command, next_steps
 
     _setup_logging()
     try:
@@ -209,6 +210,8 @@ def sweep(
     if result.tracking_pending:
         typer.echo(f"MLflow did not receive {result.tracking_pending} tracking operations (the server was away); "
                    f"when it is back: archsweep sync {result.storage_path} (it also writes best.cfg and the report)")
+    for line in next_steps(result, activation_command()):
+        typer.echo(line)
 
 
 @app.command("probe-gpu", context_settings=OVERRIDES)
@@ -240,9 +243,24 @@ def probe_gpu(
     typer.echo(f"suggested: --gpus-per-trial {packing.fraction:g}")
 
 
+def _newest_sweep_unless_chosen(tracking_uri: str, experiment: Optional[str]) -> Optional[str]:
+    """Without --experiment (and --parent-run), the parent run id of the store's
+    newest sweep, said in one line; else None (the experiment's latest sweep)."""
+    from mlflow.tracking import MlflowClient
+
+    from .tracking.mlflow import describe_sweep, newest_sweep
+
+    if experiment:
+        return None
+    client = MlflowClient(tracking_uri=tracking_uri)
+    parent = newest_sweep(client)
+    typer.echo(f"the newest sweep: {describe_sweep(client, parent)}; --experiment or --parent-run for another")
+    return parent.info.run_id
+
+
 @app.command()
 def export(
-    experiment: Optional[str] = typer.Option(None, "--experiment", help="Export the experiment's latest sweep."),
+    experiment: Optional[str] = typer.Option(None, "--experiment", help="Export the experiment's latest sweep; default: the newest sweep."),
     parent_run: Optional[str] = typer.Option(None, "--parent-run", help="MLflow run id of the sweep."),
     tracking_uri: Optional[str] = typer.Option(None, "--tracking-uri", help="Default: sqlite mlflow.db here."),
     metric: str = typer.Option("best_score", "--metric", help="Trial metric to maximise."),
@@ -285,6 +303,7 @@ def export(
     uri = tracking_uri or default_tracking_uri()
     try:
         with reading_store(uri):
+            parent_run = parent_run or _newest_sweep_unless_chosen(uri, experiment)
             path = export_best(uri, experiment=experiment, parent_run_id=parent_run, metric=metric, output=output, spacy=spacy)
     except (ValueError, MlflowException) as err:
         _fail(str(err))
@@ -293,7 +312,7 @@ def export(
 
 @app.command()
 def report(
-    experiment: Optional[str] = typer.Option(None, "--experiment", help="Report on the experiment's latest sweep."),
+    experiment: Optional[str] = typer.Option(None, "--experiment", help="Report on the experiment's latest sweep; default: the newest sweep."),
     parent_run: Optional[str] = typer.Option(None, "--parent-run", help="MLflow run id of the sweep."),
     tracking_uri: Optional[str] = typer.Option(None, "--tracking-uri", help="Default: sqlite mlflow.db here."),
     output: Path = typer.Option(Path("report"), "--output", "-o", help="Directory for report.html, the PNG plots, trials.csv, importance.json."),
@@ -307,6 +326,7 @@ def report(
     uri = tracking_uri or default_tracking_uri()
     try:
         with reading_store(uri):
+            parent_run = parent_run or _newest_sweep_unless_chosen(uri, experiment)
             built = write_report(uri, output, experiment=experiment, parent_run_id=parent_run)
     except (ValueError, MlflowException) as err:
         _fail(str(err))

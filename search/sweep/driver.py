@@ -18,7 +18,7 @@ from ray.tune.stopper import Stopper
 
 from .. import storage
 from ..space import Space
-from ..tracking.mlflow import PENDING_FILE, STATE_FILE, SYNC_PENDING_KEY, SweepTracking, code_version, default_tracking_uri
+from ..tracking.mlflow import PENDING_FILE, STATE_FILE, SYNC_PENDING_KEY, WORKDIR_TAG, SweepTracking, code_version, default_tracking_uri
 from ..tracking.tracker import Tracker
 from ..training.config import fill_config
 from .algorithms import scheduler, searcher
@@ -268,6 +268,7 @@ def _start_parent(settings: SweepSettings, space: Space, tracking: Tracker, exp_
         "archsweep.seed": str(settings.seed),
         "archsweep.code_version": code_version(),
         "archsweep.storage": str(exp_dir),
+        WORKDIR_TAG: str(Path.cwd()),  # the trials' working directory: an export makes its relative data paths absolute
     }
     params = {k: v for k, v in asdict(settings).items() if k not in ("overrides", "resume")}
     storage.make_dirs(exp_dir)  # the pending file's folder, if MLflow is away now

@@ -46,6 +46,7 @@ class SweepResult:
     storage_path: Union[Path, str]
     report_path: Optional[Union[Path, str]] = None  # report.html, also logged to the parent run under report/
     tracking_pending: int = 0  # operations MLflow has not received (the server was away at the end): `archsweep sync`
+    experiment_id: Optional[str] = None  # the MLflow experiment's id (None when MLflow was away all along)
 
 
 def ranked(trials: List[TrialSummary]) -> List[TrialSummary]:
@@ -105,7 +106,8 @@ def finish(
     best_path, report_path = write_best_and_report(tracking, parent_run_id, exp_dir)
     tracking.end_parent(parent_run_id, parent_metrics(trials), {"archsweep.best_run": best.run_id} if best else {})
     pending = tracking.drain(tracking_wait)
-    return SweepResult(name, parent_run_id, tracking.tracking_uri, trials, best_path, storage.as_result(exp_dir), report_path, pending)
+    return SweepResult(name, parent_run_id, tracking.tracking_uri, trials, best_path, storage.as_result(exp_dir), report_path, pending,
+                       tracking.experiment_id)
 
 
 def finish_offline(tracking: SweepTracking, parent_run_id: str, name: str, space: Space, exp_dir: str, results: Any) -> SweepResult:
@@ -135,7 +137,7 @@ def finish_offline(tracking: SweepTracking, parent_run_id: str, name: str, space
     )
     pending = tracking.drain(0)
     return SweepResult(name, tracking.run_id_of(parent_run_id) or parent_run_id, tracking.tracking_uri, trials, None,
-                       storage.as_result(exp_dir), None, pending)
+                       storage.as_result(exp_dir), None, pending, tracking.experiment_id)
 
 
 def with_reason(error: str) -> str:

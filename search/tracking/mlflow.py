@@ -18,6 +18,7 @@ import os
 import time
 import uuid
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
@@ -37,6 +38,7 @@ STATUS_TAG = "archsweep.status"  # running / finished / pruned / failed
 KIND_TAG = "archsweep.kind"  # sweep / trial
 ERROR_TAG = "archsweep.error"
 SWEEP_KEY_TAG = "archsweep.sweep_key"  # on the parent run: finds it again (its creation is queued like the rest)
+WORKDIR_TAG = "archsweep.workdir"  # on the parent run: the folder the sweep ran in (relative data paths mean it)
 
 STATE_FILE = "archsweep.json"  # in the sweep's folder: parent run id, tracking URI, experiment, finished
 PENDING_FILE = "tracking-pending.jsonl"  # in the sweep's folder: operations MLflow has not received yet
@@ -48,6 +50,10 @@ SYNC_PENDING_KEY = "tracking_pending"  # in STATE_FILE: the sweep ended before M
 REQUEST_TIMEOUT_S = 5
 TRIAL_REF_PREFIX = "trial:"
 SWEEP_REF_PREFIX = "sweep:"
+LISTED_SWEEPS = 5  # an error about a sweep that is not there lists this many of the newest
+SEARCH_EXPERIMENTS_MAX = 1000  # experiments searched for the newest sweeps
+# the parent run's metrics at the sweep's end (search.sweep.end.parent_metrics): its trials per status
+TRIAL_COUNT_METRICS = ("trials_finished", "trials_pruned", "trials_failed")
 
 
 def default_tracking_uri(workdir: Optional[Path] = None) -> str:
@@ -422,20 +428,62 @@ class SweepTracking:
 
 
 def find_sweep(client: MlflowClient, *, experiment: Optional[str] = None, parent_run_id: Optional[str] = None) -> Run:
-    """The parent run: the given one, or the experiment's latest sweep."""
+    """The parent run: the given one, the experiment's latest sweep, or (with
+    neither) the newest sweep in the store."""
     if parent_run_id is not None:
         return client.get_run(parent_run_id)
     if not experiment:
-        raise ValueError("give --experiment or --parent-run")
+        return newest_sweep(client)
     found = client.get_experiment_by_name(experiment)
     if found is None:
-        raise ValueError(f"no MLflow experiment named {experiment!r} at {client.tracking_uri}")
+        raise ValueError(f"no MLflow experiment named {experiment!r} at {client.tracking_uri}; {sweeps_there(client)}")
     parents = client.search_runs(
         [found.experiment_id], filter_string=f"tags.`{KIND_TAG}` = 'sweep'", order_by=["attributes.start_time DESC"], max_results=1
     )
     if not parents:
-        raise ValueError(f"experiment {experiment!r} has no sweep")
+        raise ValueError(f"experiment {experiment!r} has no sweep; {sweeps_there(client)}")
     return parents[0]
+
+
+def newest_sweep(client: MlflowClient) -> Run:
+    """The parent run of the sweep that started last, in any experiment of the store."""
+    found = _newest_sweeps(client, 1)
+    if not found:
+        raise ValueError(f"no sweep at {client.tracking_uri} (run `archsweep sweep` first, or pass --tracking-uri)")
+    return found[0]
+
+
+def sweeps_there(client: MlflowClient, limit: int = LISTED_SWEEPS) -> str:
+    """The store's newest sweeps (at most `limit`), in words, for an error
+    about a sweep that is not there."""
+    found = _newest_sweeps(client, limit + 1)
+    if not found:
+        return f"{client.tracking_uri} holds no sweep"
+    listed = ", ".join(describe_sweep(client, run) for run in found[:limit])
+    return f"the sweeps there, newest first: {listed}" + (", and older ones" if len(found) > limit else "")
+
+
+def describe_sweep(client: MlflowClient, parent: Run) -> str:
+    """A sweep in a few words: its name, experiment, start and trial count."""
+    experiment = client.get_experiment(parent.info.experiment_id).name
+    started = datetime.fromtimestamp(parent.info.start_time / 1000).strftime("%Y-%m-%d %H:%M")
+    counts = [parent.data.metrics[key] for key in TRIAL_COUNT_METRICS if key in parent.data.metrics]
+    if counts:  # the sweep ended: its parent run holds the counts
+        trials = int(sum(counts))
+    else:
+        trials = len(client.search_runs(
+            [parent.info.experiment_id], filter_string=f"tags.`{PARENT_TAG}` = '{parent.info.run_id}'", max_results=10000,
+        ))
+    return f"{parent.info.run_name} (experiment {experiment}, started {started}, {trials} trial{'s' if trials != 1 else ''})"
+
+
+def _newest_sweeps(client: MlflowClient, limit: int) -> List[Run]:
+    experiment_ids = [e.experiment_id for e in client.search_experiments(max_results=SEARCH_EXPERIMENTS_MAX)]
+    if not experiment_ids:
+        return []
+    return list(client.search_runs(
+        experiment_ids, filter_string=f"tags.`{KIND_TAG}` = 'sweep'", order_by=["attributes.start_time DESC"], max_results=limit,
+    ))
 
 
 def _is_ref(run: str) -> bool:

@@ -127,8 +127,6 @@ def test_export_errors(finished_sweep, mlflow_server, tmp_path):
     uri = mlflow_server.uri
     with pytest.raises(ValueError, match=f"no MLflow experiment named 'no-such-sweep' at {re.escape(uri)}"):
         export_best(uri, experiment="no-such-sweep", output=tmp_path / "a.cfg")
-    with pytest.raises(ValueError, match="give --experiment or --parent-run"):
-        export_best(uri, output=tmp_path / "a.cfg")
     with pytest.raises(ValueError, match=f"sweep {finished_sweep.result.parent_run_id} has no finished trial with metric 'bogus'"):
         export_best(uri, parent_run_id=finished_sweep.result.parent_run_id, metric="bogus", output=tmp_path / "a.cfg")
     # An experiment without a sweep, and a sweep whose trials were all stopped early.
@@ -145,12 +143,14 @@ def test_export_errors(finished_sweep, mlflow_server, tmp_path):
     tracking.end_parent(parent_id, {}, {})
     with pytest.raises(ValueError, match=f"sweep {parent_id} has no finished trial with metric 'best_score'"):
         export_best(uri, experiment="only-pruned", output=tmp_path / "a.cfg")
+    with pytest.raises(ValueError, match=f"sweep {parent_id} has no finished trial"):  # with neither: the newest sweep
+        export_best(uri, output=tmp_path / "a.cfg")
     assert not (tmp_path / "a.cfg").exists()
 
     for args, message in [
         (["--experiment", "no-such-sweep"], "error: no MLflow experiment named 'no-such-sweep'"),
         (["--experiment", "only-pruned"], f"error: sweep {parent_id} has no finished trial with metric 'best_score'"),
-        ([], "error: give --experiment or --parent-run"),
+        ([], f"error: sweep {parent_id} has no finished trial with metric 'best_score'"),  # the newest sweep
     ]:
         proc = run_cli("export", *args, "--tracking-uri", uri, "-o", str(tmp_path / "b.cfg"))
         assert proc.returncode == 1, (args, proc.stdout, proc.stderr)

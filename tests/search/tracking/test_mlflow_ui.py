@@ -1,7 +1,9 @@
 """The MLflow UI, checked in a real browser: Debian's headless Chromium, driven
 by Playwright, opens the session's `mlflow server` (127.0.0.1) holding the
-finished sweep, and the parent run and its child runs must be listed, the
-children grouped under the parent. Screenshots are kept in tests/artifacts/."""
+finished sweep where a user starts, on the experiment list, and clicks through
+to the parent run and its child runs, the children grouped under the parent;
+the dashboard URL a sweep prints opens on its runs. Screenshots are kept in
+tests/artifacts/."""
 
 import os
 import shutil
@@ -11,6 +13,8 @@ import pytest
 from search_testing import REPO
 from sweep_fixtures import TAGGER_DIMENSIONS
 
+from search.sweep.next_steps import runs_url
+
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = REPO / "tests" / "artifacts"
 # A headless browser that talks to nothing but the local server.
@@ -19,6 +23,7 @@ CHROMIUM_ARGS = [
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]
 WAIT_MS = 60_000
+HINT_WAIT_MS = 10_000  # MLflow's one-time hints (a popover over the GenAI overview) show up within this
 WIDTH = "components.tagger.model.tok2vec.width"
 SHOWN_COLUMNS = ("best_score", "archsweep.status", WIDTH, "training.optimizer.learn_rate")
 
@@ -50,8 +55,17 @@ def test_the_sweep_is_a_parent_run_with_its_children(finished_sweep, browser):
     page = browser.new_page(viewport={"width": 1800, "height": 900})
     try:
         page.set_default_timeout(WAIT_MS)
-        page.goto(f"{finished_sweep.server.uri}/#/experiments/{parent.info.experiment_id}/runs")
+        # Where a user starts: the experiment list; the sweep's experiment is one click away.
+        page.goto(f"{finished_sweep.server.uri}/#/experiments")
+        page.get_by_text(finished_sweep.settings.experiment, exact=True).first.click()
+        # MLflow 3 opens every experiment on its GenAI overview (traces; no runs there):
+        # the sidebar's "Model training" switch shows the runs.
+        page.get_by_text("Traces", exact=True).first.wait_for()
+        assert not page.get_by_text(parent.info.run_name, exact=True).count()
+        _dismiss_hint(page)
+        page.get_by_text("Model training", exact=True).click()
         page.get_by_text(parent.info.run_name, exact=True).wait_for()
+        assert f"#/experiments/{parent.info.experiment_id}" in page.url
         # Before expanding, the children are grouped away under their parent.
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "mlflow_ui_collapsed.png"))
@@ -89,6 +103,35 @@ def test_the_sweep_is_a_parent_run_with_its_children(finished_sweep, browser):
             assert child.data.tags["archsweep.status"] in cells
             assert child.data.params[WIDTH] in cells
         assert f"{1 + len(child_names)} matching runs" in page.inner_text("body")
+    finally:
+        page.close()
+
+
+def _dismiss_hint(page) -> None:
+    """MLflow's first-visit popover over the GenAI overview ("Detect Issues in
+    Your Traces") catches every click until its "Got it" is clicked."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    got_it = page.get_by_role("button", name="Got it")
+    try:
+        got_it.wait_for(timeout=HINT_WAIT_MS)
+    except PlaywrightTimeout:
+        return
+    got_it.click()
+
+
+def test_the_printed_dashboard_url_opens_on_the_runs(finished_sweep, browser):
+    """A fresh browser (the UI's switch at its GenAI default) opens the URL a sweep
+    prints on the sweep's runs, with the switch on "Model training"."""
+    parent = finished_sweep.server.client().get_run(finished_sweep.result.parent_run_id)
+    assert finished_sweep.result.experiment_id == parent.info.experiment_id  # the id the sweep prints
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    try:
+        page.set_default_timeout(WAIT_MS)
+        page.goto(runs_url(finished_sweep.server.uri, finished_sweep.result.experiment_id))
+        page.get_by_text(parent.info.run_name, exact=True).wait_for()
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "mlflow_ui_printed_url.png"))
     finally:
         page.close()
 

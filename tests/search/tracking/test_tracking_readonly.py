@@ -74,7 +74,8 @@ def test_an_existing_store_is_read_and_left_as_it_was(command: str, tmp_path: Pa
     client.create_experiment("another", artifact_location=(workdir / "artifacts").as_uri())
     before = _files(workdir)
     line = _one_error_line(_archsweep(COMMANDS[command], cwd=workdir))
-    assert line == f"error: no MLflow experiment named 'does-not-exist' at sqlite:///{workdir / 'mlflow.db'}"
+    uri = f"sqlite:///{workdir / 'mlflow.db'}"
+    assert line == f"error: no MLflow experiment named 'does-not-exist' at {uri}; {uri} holds no sweep"
     assert _files(workdir) == before
 
 
