@@ -123,10 +123,22 @@ def debug_model(ctx: typer.Context, config_path: Path = typer.Argument(..., help
 
 
 @app.command(context_settings=OVERRIDES)
-def space(ctx: typer.Context, space_path: Path = typer.Argument(..., help="Search space (.cfg).")) -> None:
-    """Print a search space's dimensions, their ranges and defaults, after checking it."""
+def space(
+    ctx: typer.Context,
+    space_path: Optional[Path] = typer.Argument(None, help="Search space (.cfg); with --from, the file to write (default: print it)."),
+    from_config: Optional[Path] = typer.Option(
+        None, "--from", help="Write a starting search space for this training config (archsweep's or spaCy's) instead."
+    ),
+) -> None:
+    """Print a search space's dimensions, their ranges and defaults, after checking it.
+    With --from CONFIG: write a starting search space for a training config."""
     from .space import Space, SpaceError
 
+    if from_config is not None:
+        _write_starting_space(ctx, from_config, space_path)
+        return
+    if space_path is None:
+        _fail("give a search space (.cfg), or --from CONFIG to write one")
     try:
         parsed = Space.from_disk(space_path, parse_overrides(ctx.args))
         parsed.validate()
@@ -140,6 +152,25 @@ def space(ctx: typer.Context, space_path: Path = typer.Argument(..., help="Searc
     for row in rows:
         typer.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
     typer.echo(f"{len(parsed.dimensions)} dimensions; space hash {parsed.digest}")
+
+
+def _write_starting_space(ctx: typer.Context, config_path: Path, output: Optional[Path]) -> None:
+    from .space import Space, SpaceError
+    from .starting_space import starting_space
+
+    _setup_logging()
+    try:
+        text = starting_space(load_config(config_path, parse_overrides(ctx.args)), str(config_path))
+        if output is None:
+            typer.echo(text)
+            return
+        output.write_text(text, encoding="utf8")
+        written = Space.from_disk(output)
+        written.validate()
+    except (ConfigError, SpaceError, FileNotFoundError) as err:
+        _fail(str(err))
+    typer.echo(f"wrote {output}: {len(written.dimensions)} dimensions; check it with `archsweep space {output}`, "
+               f"sweep it with `archsweep sweep {output}`")
 
 
 @app.command(context_settings=OVERRIDES)
