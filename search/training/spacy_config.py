@@ -112,6 +112,10 @@ def from_spacy_config(config: Config) -> Converted:
     result["corpora"] = {name: _corpus(name, block, values["corpora"][name], ignored) for name, block in corpora.items()}
     training = source.get("training") or {}
     weights = {k: v for k, v in (training.get("score_weights") or {}).items() if v}  # null and 0 weigh nothing
+    if "cats_score" in weights:  # spaCy's textcat score: macro F (exclusive classes) or macro AUC
+        factories = {(block or {}).get("factory") for block in (source.get("components") or {}).values()}
+        cats_score = "cats_macro_auc" if "textcat_multilabel" in factories else "cats_macro_f"
+        weights = {cats_score if k == "cats_score" else k: v for k, v in weights.items()}
     result["training"] = {k: copy.deepcopy(training[k]) for k in TRAINING_KEPT if k in training}
     if weights:
         result["training"]["score_weights"] = weights
