@@ -138,7 +138,7 @@ def space(
         _write_starting_space(ctx, from_config, space_path)
         return
     if space_path is None:
-        _fail("give a search space (.cfg), or --from CONFIG to write one")
+        return _fail("give a search space (.cfg), or --from CONFIG to write one")
     try:
         parsed = Space.from_disk(space_path, parse_overrides(ctx.args))
         parsed.validate()

@@ -12,8 +12,9 @@ from confection import Config
 from .space import DIST_KEY
 
 # per architecture: (parameter, distribution block) over spaCy's documented ranges
-ARCHITECTURE_RANGES: Dict[str, List[Tuple[str, Dict[str, Any]]]] = {}
-_TOK2VEC = [
+Ranges = List[Tuple[str, Dict[str, Any]]]
+ARCHITECTURE_RANGES: Dict[str, Ranges] = {}
+_TOK2VEC: Ranges = [
     ("width", {DIST_KEY: "ordinal.v1", "values": [64, 96, 128, 256]}),
     ("depth", {DIST_KEY: "int_uniform.v1", "low": 2, "high": 8}),
     ("embed_size", {DIST_KEY: "int_loguniform.v1", "low": 2000, "high": 10000}),

@@ -11,7 +11,7 @@ Gold annotations per Example, from each reference Doc:
   the token has no dependency annotation (spaCy's missing dep);
 * ``"ner"`` (BILUO tags) and ``"entities"`` (``(start, end, label)`` spans), when the
   Doc has entity annotation: a token whose ``ent_iob_`` is empty is missing (None),
-  ``O`` is outside, as spaCy's ``doc_to_biluo_tags(doc, missing="-")``;
+  ``O`` is outside, as spaCy's ``Example.get_aligned_ner``;
 * ``"cats"`` and ``"cats_exhaustive"`` (False: a label the Doc's ``cats`` leaves out is
   missing, as spaCy's textcat reads it), when the Doc has categories;
 * ``"sent_starts"`` on an example of several sentences (the parser learns them).
@@ -58,7 +58,6 @@ def read_docbin(
     except ImportError:
         raise CorpusError(INSTALL_HINT) from None
     from spacy.tokens import DocBin
-    from spacy.training.iob_utils import doc_to_biluo_tags
     featurize = Featurizer()
     vocab = spacy.blank("xx").vocab
     examples: List[Example] = []
@@ -75,7 +74,7 @@ def read_docbin(
             source = f"{file}:doc {index}"
             for part in _parts(doc, gold_preproc, max_length):
                 if len(part):
-                    examples.append(_example(part, featurize, doc_to_biluo_tags, source))
+                    examples.append(_example(part, featurize, source))
     logger.info("read %d examples, %d words from %s", len(examples), sum(len(e) for e in examples), path)
     return examples
 
@@ -92,7 +91,7 @@ def _parts(doc: Any, gold_preproc: bool, max_length: int) -> Iterator[Any]:
         yield from (sent.as_doc() for sent in doc.sents if len(sent) < max_length)
 
 
-def _example(doc: Any, featurize: Featurizer, doc_to_biluo_tags: Any, source: str) -> Example:
+def _example(doc: Any, featurize: Featurizer, source: str) -> Example:
     words = [token.text for token in doc]
     has_dep = doc.has_annotation("DEP")
     gold: Dict[str, Any] = {
@@ -104,13 +103,26 @@ def _example(doc: Any, featurize: Featurizer, doc_to_biluo_tags: Any, source: st
     if doc.has_annotation("SENT_START") and len(list(doc.sents)) > 1:
         gold["sent_starts"] = [bool(token.is_sent_start) for token in doc]
     if doc.has_annotation("ENT_IOB"):
-        biluo: List[Optional[str]] = [None if tag == "-" else tag for tag in doc_to_biluo_tags(doc, missing="-")]
-        gold["ner"] = biluo
+        gold["ner"] = _biluo(doc)
         gold["entities"] = [(ent.start, ent.end, ent.label_) for ent in doc.ents]
     if doc.cats:
         gold["cats"] = {label: float(value) for label, value in doc.cats.items()}
         gold["cats_exhaustive"] = False
     return Example(doc=Doc(words, featurize(words)), gold=gold, source=source)
+
+
+def _biluo(doc: Any) -> List[Optional[str]]:
+    """BILUO tags as spaCy's Example.get_aligned_ner: None where ent_iob_ is empty
+    (missing), O outside, the entities' tags inside."""
+    tags: List[Optional[str]] = [None if token.ent_iob_ == "" else "O" for token in doc]
+    for ent in doc.ents:
+        if len(ent) == 1:
+            tags[ent.start] = f"U-{ent.label_}"
+            continue
+        tags[ent.start] = f"B-{ent.label_}"
+        tags[ent.start + 1 : ent.end - 1] = [f"I-{ent.label_}"] * (len(ent) - 2)
+        tags[ent.end - 1] = f"L-{ent.label_}"
+    return tags
 
 
 def _head(token: Any) -> int:
