@@ -316,3 +316,47 @@ def test_a_bad_spacy_config_on_the_command_line_is_one_error_line(project, tmp_p
     assert code == 1 and len(errors) == 1 and errors[0].startswith("error: components.tagger.factory:"), output
     code, output = _cli("train", str(project.configs["tagger"]), "--paths.trian=x.spacy")
     assert code == 1 and "error: --paths.trian: no such setting" in output
+
+
+# ------------------------------------------------------------------ a starting space, swept
+
+
+def test_a_starting_space_from_a_spacy_config_sweeps_end_to_end(project, tmp_path, caplog, ray_cluster, mlflow_server):
+    """`archsweep space OUT --from CONFIG` on spaCy's tagger config, then a real sweep of
+    it: two trials of six steps on ten docs, narrow models (every dimension still searched)."""
+    from search.space import Space
+    from search.sweep import SweepSettings, sweep
+
+    space_path = tmp_path / "tagger-space.cfg"
+    code, output = _cli("space", str(space_path), "--from", str(project.configs["tagger"]), *project.paths("ud"))
+    assert code == 0, output
+    assert len([r for r in caplog.records if r.getMessage().startswith("warning:")]) == 1
+    space = Space.from_disk(space_path)
+    dims = {d.name: d for d in space.dimensions}
+    t2v = "components.tok2vec.model"
+    assert set(dims) == {
+        f"{t2v}.width", f"{t2v}.depth", f"{t2v}.embed_size", f"{t2v}.window_size", f"{t2v}.maxout_pieces",
+        "training.optimizer.learn_rate", "training.dropout", "training.batcher.size.start", "training.batcher.size.stop",
+    }
+    assert dims["training.optimizer.learn_rate"].describe() == "log-uniform [0.0001, 0.01]"
+    assert dims[f"{t2v}.embed_size"].distribution.default == 5000  # the config's own value
+    overrides = {
+        "training.max_steps": 6, "training.eval_frequency": 3, "corpora.train.limit": 10, "corpora.dev.limit": 2,
+        f"{t2v}.width.values": [32, 64], f"{t2v}.width.default": 32,
+        f"{t2v}.depth.high": 3, f"{t2v}.depth.default": 2,
+        f"{t2v}.embed_size.high": 3000, f"{t2v}.embed_size.default": 2000,
+    }
+    settings = SweepSettings(
+        space_path=str(space_path), num_samples=2, max_concurrent=2, address=ray_cluster.address,
+        tracking_uri=mlflow_server.uri, experiment="e2e-spacy-tagger", storage=str(tmp_path / "sweeps"),
+        seed=0, search="tpe", scheduler="asha", grace_period=1, overrides=overrides,
+    )
+    result = sweep(settings)
+    assert len(result.trials) == 2
+    assert {t.status for t in result.trials} <= {"finished", "pruned"}, [(t.status, t.error) for t in result.trials]
+    assert result.best_config_path is not None
+    best = load_config(result.best_config_path).interpolate()
+    assert best["corpora"]["train"]["@readers"] == "spacy.Corpus.v1"
+    # the listener follows the searched tok2vec width through its ${reference}
+    assert best["components"]["tagger"]["model"]["tok2vec"]["width"] == best["components"]["tok2vec"]["model"]["width"]
+    assert best["components"]["tok2vec"]["model"]["width"] in (32, 64)
