@@ -129,6 +129,19 @@ def _head(token: Any) -> int:
     return -1 if token.head.i == token.i else token.head.i
 
 
+def read_for_evaluation(path: Union[str, Path], config: Dict[str, Any]) -> Optional[List[Example]]:
+    """Examples for `archsweep evaluate` when `path` is a .spacy file (or a directory of
+    them), else None: read as the saved model's [corpora.dev] spacy.Corpus.v1 block reads
+    (gold_preproc, max_length), else with spaCy's defaults."""
+    path = Path(path)
+    if path.suffix != ".spacy" and not (path.is_dir() and any(path.rglob("*.spacy"))):
+        return None
+    block = dict((config.get("corpora") or {}).get("dev") or {})
+    if block.get("@readers") != "spacy.Corpus.v1":
+        return read_docbin(path)
+    return read_docbin(path, gold_preproc=bool(block.get("gold_preproc", False)), max_length=int(block.get("max_length", 0)))
+
+
 class DocBinCorpus:
     """A .spacy corpus read once, on first use; calling it returns its examples."""
 

@@ -204,6 +204,9 @@ def test_tagger_config_trains_with_the_ignored_settings_listed_once(project, tmp
     saved = load_config(out / "model-best" / "config.cfg")  # archsweep's own config now: no warning
     assert saved["components"]["tagger"]["label_attr"] == "xpos"
     assert len([r for r in caplog.records if r.getMessage().startswith("warning:")]) == 1
+    code, output = _cli("evaluate", str(out), str(project.corpora["ud"]["dev"]))
+    assert code == 0, output
+    assert "tag_acc" in output and "words_per_second" in output
 
 
 def test_the_mapping_of_a_parser_and_ner_config(project):
