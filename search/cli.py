@@ -84,7 +84,7 @@ def train(
 @app.command()
 def evaluate(
     model_dir: Path = typer.Argument(..., help="A saved model (model-best/ or model-last/ of a training run; the run's folder means its model-best/)."),
-    corpus: Path = typer.Argument(..., help="Corpus to score on: .conllu, .iob2 (named entities), .spacy (spaCy's DocBin), or text classification (.jsonl, .tsv)."),
+    corpus: Path = typer.Argument(..., help="Corpus to score on: .conllu, .iob2 (named entities), .spacy (a DocBin), text classification (.jsonl, .tsv)."),
     gpu_id: int = typer.Option(-1, "--gpu-id", "-g"),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the scores as JSON here."),
 ) -> None:

@@ -9,7 +9,7 @@ A spaCy config is recognised by what only spaCy's have: `[nlp]` settings such as
   any other factory is an error naming `components.NAME.factory`;
 * model blocks keep their registered names; the newer versions `spacy init config`
   writes become the same networks under the versions archsweep has:
-  spacy.Tok2Vec.v2 (MultiHashEmbed.v2 + MaxoutWindowEncoder.v2) -> spacy.HashEmbedCNN.v1,
+  spacy.HashEmbedCNN.v2 -> v1, spacy.Tok2Vec.v2 (MultiHashEmbed.v2 + MaxoutWindowEncoder.v2) -> spacy.HashEmbedCNN.v1,
   spacy.Tagger.v2 -> v1, spacy.TransitionBasedParser.v2 -> v1 (nr_feature_tokens from
   state_type), spacy.TextCatBOW.v2/v3 -> v1;
 * corpora: spacy.Corpus.v1 reads the .spacy files (search/corpora/docbin.py);
@@ -40,7 +40,6 @@ TRAINING_KEPT = ("seed", "dropout", "max_epochs", "max_steps", "max_seconds", "e
 # spaCy settings whose value here changes nothing in archsweep's training (spaCy's defaults)
 INERT: Dict[str, Any] = {
     "training.accumulate_gradient": 1,
-    "training.gpu_allocator": "${system.gpu_allocator}",
     "training.logger": {"@loggers": "spacy.ConsoleLogger.v1", "progress_bar": False},
     "nlp.tokenizer": {"@tokenizers": "spacy.Tokenizer.v1"},
     "nlp.vectors": {"@vectors": "spacy.Vectors.v1"},
@@ -169,6 +168,7 @@ def _component(name: str, block: Dict[str, Any], resolved: Dict[str, Any], weigh
     for key, value in resolved.items():
         if key in used or (key == "scorer" and isinstance(scorer, dict) and scorer.get("@scorers") in DEFAULT_SCORERS):
             continue
+        # an exclusive textcat predicts the highest-scoring class whatever its threshold
         if not _inert(key, value) and not (factory == "textcat" and key == "threshold"):
             ignored.append(f"{where}.{key}")
     return result
@@ -182,6 +182,8 @@ def _model(block: Any, where: str, factory: str, ignored: List[str], renamed: Di
     name = block.get("@architectures")
     if name == "spacy.Tok2Vec.v2":
         return _hash_embed_cnn(block, where, ignored, renamed)
+    if name == "spacy.HashEmbedCNN.v2":  # spaCy's v2 is its v1 (kept in spacy-legacy) unchanged
+        return {**block, "@architectures": "spacy.HashEmbedCNN.v1"}
     if name == "spacy.Tagger.v2":
         if block.pop("normalize", False):
             ignored.append(f"{where}.normalize")

@@ -363,3 +363,25 @@ def test_a_starting_space_from_a_spacy_config_sweeps_end_to_end(project, tmp_pat
     # the listener follows the searched tok2vec width through its ${reference}
     assert best["components"]["tagger"]["model"]["tok2vec"]["width"] == best["components"]["tok2vec"]["model"]["width"]
     assert best["components"]["tok2vec"]["model"]["width"] in (32, 64)
+
+
+def test_settings_that_change_what_spacy_does_are_listed_and_no_ops_are_not(project):
+    from search.training.spacy_config import from_spacy_config
+
+    config = Config().from_disk(project.configs["tagger"], interpolate=False)
+    assert from_spacy_config(config).ignored == [
+        "nlp.lang", "components.tok2vec.model.embed.rows", "components.tagger.label_smoothing",
+    ]
+    config["training"]["logger"] = {"@loggers": "my_logger.v1"}
+    config["training"]["accumulate_gradient"] = 2
+    config["training"]["frozen_components"] = ["tok2vec"]
+    config["components"]["tagger"]["label_smoothing"] = 0.0
+    config["components"]["tok2vec"]["model"]["embed"]["rows"] = [4000, 2000, 2000, 2000]
+    config["corpora"]["train"]["augmenter"] = {"@augmenters": "spacy.lower_case.v1", "level": 0.1}
+    converted = from_spacy_config(config)
+    assert sorted(converted.ignored) == [
+        "corpora.train.augmenter", "nlp.lang", "training.accumulate_gradient", "training.frozen_components",
+        "training.logger",
+    ]
+    assert converted.config["components"]["tok2vec"]["model"]["embed_size"] == 4000
+    assert converted.warning() == "warning: spaCy settings archsweep does not use, ignored: " + ", ".join(converted.ignored)
