@@ -168,13 +168,11 @@ class DocBinCorpus:
 
 @registry.readers("spacy.Corpus.v1")
 def docbin_corpus(
-    path: Optional[str], gold_preproc: bool = False, max_length: int = 0, limit: int = 0, augmenter: Any = None
+    path: str, gold_preproc: bool = False, max_length: int = 0, limit: int = 0, augmenter: Any = None
 ) -> DocBinCorpus:
     """spaCy's .spacy corpus (a file or a directory of them). gold_preproc: one example
     per sentence; max_length: split longer Docs into sentences (0: no limit); limit:
     the first N Docs (0: all). augmenter must be null (archsweep does not augment)."""
-    if path is None:
-        raise ValueError("path is null: give the corpus, e.g. --paths.train corpus/train.spacy")
     if augmenter is not None:
         raise ValueError("augmenter: archsweep does not augment corpora; expected null")
     if limit < 0 or max_length < 0:

@@ -271,7 +271,7 @@ def _spacy_config(project: Project, edit: Dict[str, object], tmp_path: Path, nam
 
 def test_pos_tagger_when_the_score_weights_weigh_pos_acc(project, tmp_path):
     path = _spacy_config(project, {"training.score_weights.tag_acc": 0.0, "training.score_weights.pos_acc": 1.0}, tmp_path)
-    assert load_config(path)["components"]["tagger"]["label_attr"] == "upos"
+    assert load_config(path, {"paths.train": "t.spacy", "paths.dev": "d.spacy"})["components"]["tagger"]["label_attr"] == "upos"
 
 
 BAD = {
@@ -385,3 +385,12 @@ def test_settings_that_change_what_spacy_does_are_listed_and_no_ops_are_not(proj
     ]
     assert converted.config["components"]["tok2vec"]["model"]["embed_size"] == 4000
     assert converted.warning() == "warning: spaCy settings archsweep does not use, ignored: " + ", ".join(converted.ignored)
+
+
+def test_a_multilabel_textcat_keeps_its_threshold_and_scores_by_macro_auc(project, tmp_path):
+    path = _spacy_config(project, {"components.textcat.factory": "textcat_multilabel", "components.textcat.threshold": 0.4,
+                                   "components.textcat.model.exclusive_classes": False}, tmp_path, "textcat")
+    config = load_config(path, {"paths.train": "t.spacy", "paths.dev": "d.spacy"})
+    assert config["components"]["textcat"]["threshold"] == 0.4
+    assert config["components"]["textcat"]["model"]["@architectures"] == "spacy.TextCatBOW.v1"
+    assert dict(config["training"]["score_weights"]) == {"cats_macro_auc": 1.0}
