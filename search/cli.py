@@ -6,7 +6,7 @@ import os
 import sys
 import traceback
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional
 
 import typer
 
@@ -135,7 +135,10 @@ def space(
     from .space import Space, SpaceError
 
     if from_config is not None:
-        _write_starting_space(ctx, from_config, space_path)
+        args = list(ctx.args)
+        if space_path is not None and str(space_path).startswith("--"):  # an override, no file to write
+            args, space_path = [str(space_path), *args], None
+        _write_starting_space(args, from_config, space_path)
         return
     if space_path is None:
         return _fail("give a search space (.cfg), or --from CONFIG to write one")
@@ -154,13 +157,13 @@ def space(
     typer.echo(f"{len(parsed.dimensions)} dimensions; space hash {parsed.digest}")
 
 
-def _write_starting_space(ctx: typer.Context, config_path: Path, output: Optional[Path]) -> None:
+def _write_starting_space(args: List[str], config_path: Path, output: Optional[Path]) -> None:
     from .space import Space, SpaceError
     from .starting_space import starting_space
 
     _setup_logging()
     try:
-        text = starting_space(load_config(config_path, parse_overrides(ctx.args)), str(config_path))
+        text = starting_space(load_config(config_path, parse_overrides(args)), str(config_path))
         if output is None:
             typer.echo(text)
             return

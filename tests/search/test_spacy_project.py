@@ -394,3 +394,16 @@ def test_a_multilabel_textcat_keeps_its_threshold_and_scores_by_macro_auc(projec
     assert config["components"]["textcat"]["threshold"] == 0.4
     assert config["components"]["textcat"]["model"]["@architectures"] == "spacy.TextCatBOW.v1"
     assert dict(config["training"]["score_weights"]) == {"cats_macro_auc": 1.0}
+
+
+def test_space_from_without_a_file_prints_the_space(project):
+    """Overrides as separate words (`--paths.train FILE`) are overrides, not the file to write."""
+    train, dev = project.corpora["textcat"]["train"], project.corpora["textcat"]["dev"]
+    code, output = _cli("space", "--from", str(project.configs["textcat"]), "--paths.train", str(train), "--paths.dev", str(dev))
+    assert code == 0, output
+    space = Config().from_str(output[output.index("[paths]"):], interpolate=False)
+    assert space["paths"]["train"] == str(train)
+    assert space["components"]["textcat"]["model"]["ngram_size"] == {
+        "@distributions": "int_uniform.v1", "low": 1, "high": 3, "default": 1,
+    }
+    assert space["training"]["optimizer"]["learn_rate"]["@distributions"] == "loguniform.v1"
