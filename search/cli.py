@@ -6,7 +6,7 @@ import os
 import sys
 import traceback
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional
 
 import typer
 
@@ -84,7 +84,7 @@ def train(
 @app.command()
 def evaluate(
     model_dir: Path = typer.Argument(..., help="A saved model (model-best/ or model-last/ of a training run; the run's folder means its model-best/)."),
-    corpus: Path = typer.Argument(..., help="Corpus to score on: .conllu, or .iob2 (named entities)."),
+    corpus: Path = typer.Argument(..., help="Corpus to score on: .conllu, .iob2 (named entities), .spacy (a DocBin), text classification (.jsonl, .tsv)."),
     gpu_id: int = typer.Option(-1, "--gpu-id", "-g"),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the scores as JSON here."),
 ) -> None:
@@ -123,10 +123,25 @@ def debug_model(ctx: typer.Context, config_path: Path = typer.Argument(..., help
 
 
 @app.command(context_settings=OVERRIDES)
-def space(ctx: typer.Context, space_path: Path = typer.Argument(..., help="Search space (.cfg).")) -> None:
-    """Print a search space's dimensions, their ranges and defaults, after checking it."""
+def space(
+    ctx: typer.Context,
+    space_path: Optional[Path] = typer.Argument(None, help="Search space (.cfg); with --from, the file to write (default: print it)."),
+    from_config: Optional[Path] = typer.Option(
+        None, "--from", help="Write a starting search space for this training config (archsweep's or spaCy's) instead."
+    ),
+) -> None:
+    """Print a search space's dimensions, their ranges and defaults, after checking it.
+    With --from CONFIG: write a starting search space for a training config."""
     from .space import Space, SpaceError
 
+    if from_config is not None:
+        args = list(ctx.args)
+        if space_path is not None and str(space_path).startswith("--"):  # an override, no file to write
+            args, space_path = [str(space_path), *args], None
+        _write_starting_space(args, from_config, space_path)
+        return
+    if space_path is None:
+        return _fail("give a search space (.cfg), or --from CONFIG to write one")
     try:
         parsed = Space.from_disk(space_path, parse_overrides(ctx.args))
         parsed.validate()
@@ -140,6 +155,25 @@ def space(ctx: typer.Context, space_path: Path = typer.Argument(..., help="Searc
     for row in rows:
         typer.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
     typer.echo(f"{len(parsed.dimensions)} dimensions; space hash {parsed.digest}")
+
+
+def _write_starting_space(args: List[str], config_path: Path, output: Optional[Path]) -> None:
+    from .space import Space, SpaceError
+    from .starting_space import starting_space
+
+    _setup_logging()
+    try:
+        text = starting_space(load_config(config_path, parse_overrides(args)), str(config_path))
+        if output is None:
+            typer.echo(text)
+            return
+        output.write_text(text, encoding="utf8")
+        written = Space.from_disk(output)
+        written.validate()
+    except (ConfigError, SpaceError, FileNotFoundError) as err:
+        _fail(str(err))
+    typer.echo(f"wrote {output}: {len(written.dimensions)} dimensions; check it with `archsweep space {output}`, "
+               f"sweep it with `archsweep sweep {output}`")
 
 
 @app.command(context_settings=OVERRIDES)

@@ -373,7 +373,8 @@ class Space:
         the sampled value of each dimension that exists in it."""
         values: Dict[str, Any] = {}
         filled = _fill(self.template, "", suggester, values)
-        return Config(filled), values
+        # the template's ${references} (a listener's width = a searched tok2vec width) stay references
+        return Config(filled, is_interpolated=self.template.is_interpolated), values
 
     def validate(self) -> None:
         """Check the space before any trial starts: every dimension's target,

@@ -351,7 +351,9 @@ class NERComponent(TransitionComponent):
 
         if examples and not any("entities" in eg.gold for eg in examples):
             raise ValueError(f"components.{self.name}: the evaluation corpus has no entity annotation (an .iob2 file is needed)")
-        result = score_examples(examples, predictions)
+        # as spaCy: an example without entity annotation (a corpus's docs of another task) is not scored
+        annotated = [(eg, guess) for eg, guess in zip(examples, predictions) if "entities" in eg.gold]
+        result = score_examples([eg for eg, _ in annotated], [guess for _, guess in annotated])
         scores = {"ents_f": _num(result["ents_f"]), "ents_p": _num(result["ents_p"]), "ents_r": _num(result["ents_r"])}
         if self.per_type_scores:
             per_type = result["ents_per_type"] or {}

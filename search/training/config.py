@@ -126,6 +126,10 @@ def load_config(path: Union[str, Path], overrides: Dict[str, Any] = {}) -> Confi
         raise ConfigError(f"{path}: {err}") from err
     if "@distributions" in config.to_str():
         raise ConfigError(f"{path} is a search space (it has @distributions): sweep it with `archsweep sweep {path}`")
+    from .spacy_config import is_spacy_config, load_spacy_config  # it builds on this module
+
+    if is_spacy_config(config):
+        return load_spacy_config(config, overrides, str(path))
     if overrides:
         # a key the file has is known; only the others need the defaults filled in to be found
         unknown = {key: value for key, value in overrides.items() if not has_setting(config, key)}

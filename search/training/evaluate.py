@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Dict, List, Sequence, Tuple, Union
 
 from ..corpora.conllu import read_conllu
+from ..corpora.docbin import read_for_evaluation as read_for_evaluation_docbin
 from ..corpora.entity_linker import read_for_evaluation as read_for_evaluation_el
 from ..corpora.example import Example, count_words
 from ..corpora.iob2 import read_iob2
@@ -22,7 +23,7 @@ def evaluate(model_dir: Union[str, Path], corpus_path: Union[str, Path], *, gpu_
     """Scores of the model saved in model_dir (model-best/ or model-last/ of a
     training run; the run's own folder means its model-best/) on a corpus,
     plus its inference speed in words/s. The reader goes by the file's
-    suffix: .iob2 (named entities, archsweep.IOB2Corpus.v1), .conllu CoNLL-U,
+    suffix: .spacy (spaCy's DocBin, spacy.Corpus.v1), .iob2 (named entities, archsweep.IOB2Corpus.v1), .conllu CoNLL-U,
     .jsonl text classification (archsweep.TextCatJSONL.v1); any other file is
     read by the saved config's text-classification dev reader when it has one
     (e.g. SST-2's `label text` lines), .tsv by archsweep.TextCatTSV.v1,
@@ -32,7 +33,9 @@ def evaluate(model_dir: Union[str, Path], corpus_path: Union[str, Path], *, gpu_
     config = load_saved_config(model_dir)
     select_device(gpu_id, allocator=gpu_allocator(config.interpolate()))
     pipeline, config = load_pipeline(model_dir)
-    examples = read_for_evaluation_el(corpus_path, config.interpolate())
+    examples = read_for_evaluation_docbin(corpus_path, config.interpolate())
+    if examples is None:
+        examples = read_for_evaluation_el(corpus_path, config.interpolate())
     if examples is None:
         examples = read_for_evaluation(corpus_path, config.interpolate())
     if examples is None:
