@@ -48,7 +48,6 @@ logger = logging.getLogger(__name__)
 
 USERNAME_ENV = "MLFLOW_TRACKING_USERNAME"
 PASSWORD_ENV = "MLFLOW_TRACKING_PASSWORD"
-TOKEN_ENV = "MLFLOW_TRACKING_TOKEN"
 _WRITE_PERMISSIONS = ("EDIT", "MANAGE")  # MLflow's basic-auth permissions that may create and change runs
 ACCESS_TIMEOUT_S = 5  # one request: an unreachable server is the tracking queue's business, not the preflight's
 
@@ -181,10 +180,7 @@ def check_tracking_access(tracking_uri: str, experiment: str) -> None:
     if found is None:
         return
     if found.status_code == 401:
-        raise TrackingAccessError(
-            f"the tracking server at {tracking_uri} refused {who} "
-            f"(401: check {USERNAME_ENV}/PASSWORD)"
-        )
+        raise TrackingAccessError(f"the tracking server at {tracking_uri} refused {who} (401: check {USERNAME_ENV}/PASSWORD)")
     if found.status_code == 403:
         raise TrackingAccessError(
             f"the tracking server at {tracking_uri} refused {who} access to experiment {experiment!r} "
@@ -192,15 +188,17 @@ def check_tracking_access(tracking_uri: str, experiment: str) -> None:
         )
     if found.status_code != 200 or not creds.username:
         return  # 404: the sweep creates the experiment (its creator may write to it)
-    experiment_id = found.json()["experiment"]["experiment_id"]
+    experiment_id = _json_field(found, "experiment", "experiment_id")
+    if experiment_id is None:
+        return  # not MLflow's answer (a proxy's page): the sweep's own requests will say what is wrong
     permission = _tracking_request(
         creds, "/api/3.0/mlflow/users/permissions/get",
-        {"username": creds.username, "resource_type": "experiment", "resource_id": experiment_id},
+        {"username": creds.username, "resource_type": "experiment", "resource_id": str(experiment_id)},
     )
     if permission is None or permission.status_code != 200:
         return  # a server without MLflow's basic-auth app (404), or one that keeps its permissions to itself
-    level = permission.json().get("permission", "")
-    if level not in _WRITE_PERMISSIONS:
+    level = _json_field(permission, "permission")
+    if level is not None and level not in _WRITE_PERMISSIONS:
         raise TrackingAccessError(
             f"the tracking server at {tracking_uri} refuses {who} writing to experiment {experiment!r}: "
             f"their permission on it is {level} (403: ask its owner or an admin for EDIT permission on it, "
@@ -220,6 +218,17 @@ def _tracking_request(creds: Any, endpoint: str, params: Dict[str, str]) -> Any:
         if is_unreachable(err):
             return None
         raise
+
+
+def _json_field(response: Any, *keys: str) -> Any:
+    """response's JSON body at keys (nested), or None when it is not JSON or lacks them."""
+    try:
+        value = response.json()
+        for key in keys:
+            value = value[key]
+        return value
+    except (ValueError, KeyError, TypeError):
+        return None
 
 
 def _is_loopback(host: str) -> bool:
