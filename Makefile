@@ -46,11 +46,14 @@ sweep: $(VENV)/.installed
 train: $(VENV)/.installed
 	$(BIN)/archsweep train configs/tagger.cfg --output runs/tagger
 
-# Debian's chromium for the MLflow UI test (Playwright drives it; no browser download).
+# Debian's chromium for the MLflow UI test (Playwright drives it; no browser download), and
+# Debian's postgresql for the authenticated tracking server test (it starts a cluster of its own;
+# the server binaries are in /usr/lib/postgresql/VERSION/bin, not on PATH).
 APT_GET := $(shell [ "$$(id -u)" = 0 ] || echo sudo) env DEBIAN_FRONTEND=noninteractive apt-get
 
 test: $(VENV)/.installed-transformers
 	command -v chromium >/dev/null || ($(APT_GET) update -q && $(APT_GET) install -y -q chromium)
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || ($(APT_GET) update -q && $(APT_GET) install -y -q postgresql)
 	$(BIN)/ruff check archs search tests bench
 	$(BIN)/mypy
 	$(BIN)/python -m pytest

