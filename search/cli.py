@@ -170,6 +170,12 @@ def sweep(
         120.0, "--tracking-wait", help="Seconds the sweep's end waits for an unreachable MLflow server before saving what it missed for `archsweep sync`."
     ),
     resume: bool = typer.Option(False, "--resume", help="Continue a killed or interrupted sweep."),
+    defaults_first: bool = typer.Option(
+        True, "--defaults-first/--no-defaults-first", help="Run the space's defaults as the first trial (the sweep is then never worse than them)."
+    ),
+    warm_start: Optional[str] = typer.Option(
+        None, "--warm-start", help="Seed the sampler with the finished trials of this experiment's latest sweep (same tracking store)."
+    ),
 ) -> None:
     """Sweep a search space: Ray Tune trials, Optuna proposals, ASHA early stopping, MLflow tracking."""
     from .report.build import short_names
@@ -185,18 +191,20 @@ def sweep(
             tracking_uri=tracking_uri, experiment=experiment, storage=storage,
             seed=seed, search=search, scheduler=scheduler, time_attr=time_attr, grace_period=grace_period, max_t=max_t,
             budget_epochs=budget_epochs, max_failures=max_failures,
-            tracking_wait=tracking_wait, resume=resume, overrides=parse_overrides(ctx.args),
+            tracking_wait=tracking_wait, resume=resume, defaults_first=defaults_first, warm_start=warm_start,
+            overrides=parse_overrides(ctx.args),
         )
         result = run_sweep(settings, progress=typer.echo, live_table=typer.echo)
     except (ConfigError, SpaceError, OSError, ValueError) as err:  # OSError: also --storage that cannot be reached
         _fail(str(err))
     typer.echo(f"\nsweep {result.experiment} (MLflow parent run {result.parent_run_id}, {result.tracking_uri})")
     short = short_names([k for t in result.trials for k in t.values])
-    typer.echo(f"{'trial':<22}{'status':<10}{'best score':>11}  values")
+    typer.echo(f"{'trial':<24}{'status':<10}{'best score':>11}  values")
     for trial in result.trials[:10]:
         score = f"{trial.best_score * 100:.2f}" if trial.best_score is not None else "-"
         values = ", ".join(f"{short[k]}={v}" for k, v in sorted(trial.values.items()))
-        typer.echo(f"{trial.trial_id:<22}{trial.status:<10}{score:>11}  {values}")
+        name = f"{trial.trial_id} (defaults)" if trial.defaults else trial.trial_id
+        typer.echo(f"{name:<24}{trial.status:<10}{score:>11}  {values}")
     for trial in result.trials:
         if trial.status == "failed" and trial.error.strip():
             typer.echo(f"trial {trial.trial_id} failed: {trial.error.strip().splitlines()[0][:300]}")
@@ -247,17 +255,22 @@ def export(
     tracking_uri: Optional[str] = typer.Option(None, "--tracking-uri", help="Default: sqlite mlflow.db here."),
     metric: str = typer.Option("best_score", "--metric", help="Trial metric to maximise."),
     output: Path = typer.Option(Path("best.cfg"), "--output", "-o"),
+    min_words_per_second: Optional[float] = typer.Option(
+        None, "--min-words-per-second", help="Only trials that trained at least this fast (training words/s over the whole trial)."
+    ),
+    max_params: Optional[int] = typer.Option(None, "--max-params", help="Only trials whose model has at most this many parameters."),
 ) -> None:
-    """Write the best finished trial of a sweep as a plain, filled training config."""
+    """Write the best finished trial of a sweep (within a speed or size budget) as a plain, filled training config."""
     from mlflow.exceptions import MlflowException
 
-    from .tracking.export import export_best
+    from .tracking.export import Budget, export_best
     from .tracking.mlflow import default_tracking_uri, reading_store
 
     uri = tracking_uri or default_tracking_uri()
     try:
         with reading_store(uri):
-            path = export_best(uri, experiment=experiment, parent_run_id=parent_run, metric=metric, output=output)
+            path = export_best(uri, experiment=experiment, parent_run_id=parent_run, metric=metric, output=output,
+                               budget=Budget(min_words_per_second, max_params))
     except (ValueError, MlflowException) as err:
         _fail(str(err))
     typer.echo(f"wrote {path}")
