@@ -9,7 +9,6 @@ from confection import Config
 from .. import storage
 from .mlflow import PARENT_TAG, STATUS_TAG, TRIAL_TAG, SweepTracking, find_sweep
 
-
 # How many trials the error names when none fits the budget.
 ALTERNATIVES = 3
 
