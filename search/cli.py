@@ -199,12 +199,12 @@ def sweep(
         _fail(str(err))
     typer.echo(f"\nsweep {result.experiment} (MLflow parent run {result.parent_run_id}, {result.tracking_uri})")
     short = short_names([k for t in result.trials for k in t.values])
-    typer.echo(f"{'trial':<24}{'status':<10}{'best score':>11}  values")
+    typer.echo(f"{'trial':<22}{'status':<10}{'best score':>11}  values")
     for trial in result.trials[:10]:
         score = f"{trial.best_score * 100:.2f}" if trial.best_score is not None else "-"
         values = ", ".join(f"{short[k]}={v}" for k, v in sorted(trial.values.items()))
-        name = f"{trial.trial_id} (defaults)" if trial.defaults else trial.trial_id
-        typer.echo(f"{name:<24}{trial.status:<10}{score:>11}  {values}")
+        mark = "  (the space's defaults)" if trial.defaults else ""
+        typer.echo(f"{trial.trial_id:<22}{trial.status:<10}{score:>11}  {values}{mark}")
     for trial in result.trials:
         if trial.status == "failed" and trial.error.strip():
             typer.echo(f"trial {trial.trial_id} failed: {trial.error.strip().splitlines()[0][:300]}")

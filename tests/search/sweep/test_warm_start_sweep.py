@@ -3,11 +3,9 @@ space's defaults as its first trial; the second is warm-started from the first
 (`--warm-start`), with a narrower depth range, so the first's out-of-range depths are
 dropped with one warning. Then `archsweep export` within a budget on the first."""
 
-import logging
-
 import pytest
 from search_testing import run_cli
-from sweep_fixtures import FAST, SPACE
+from sweep_fixtures import FAST, SPACE, cli_overrides
 
 from search.space import DefaultSuggester, Space, show_value
 from search.sweep import SweepSettings, sweep
@@ -20,29 +18,23 @@ NARROWER = {**FAST, f"{DEPTH}.low": 3, f"{DEPTH}.high": 4, f"{DEPTH}.default": 3
 
 @pytest.fixture(scope="module")
 def two_sweeps(ray_cluster, mlflow_server, tmp_path_factory):
-    """Sweep "seeding-first" (2 trials), then "seeding-second" (2 trials) warm-started from it."""
+    """Sweep "seeding-first" (2 trials, the Python API), then "seeding-second"
+    (2 trials, the command line) warm-started from it."""
     storage = str(tmp_path_factory.mktemp("seeding-sweeps"))
     common = dict(num_samples=2, max_concurrent=2, address=ray_cluster.address, tracking_uri=mlflow_server.uri,
                   storage=storage, search="random", scheduler="none", seed=3)
     first = sweep(SweepSettings(space_path=str(SPACE), experiment="seeding-first", overrides=dict(FAST), **common))
-    records = []
-
-    class Keep(logging.Handler):
-        def emit(self, record):
-            records.append(record.getMessage())
-
-    handler = Keep(level=logging.WARNING)
-    logging.getLogger("search.sweep.driver").addHandler(handler)
-    try:
-        second = sweep(SweepSettings(space_path=str(SPACE), experiment="seeding-second", overrides=dict(NARROWER),
-                                     warm_start="seeding-first", **{**common, "search": "tpe"}))
-    finally:
-        logging.getLogger("search.sweep.driver").removeHandler(handler)
-    return first, second, records, mlflow_server
+    second = run_cli(
+        "sweep", str(SPACE), "--experiment", "seeding-second", "--warm-start", "seeding-first", "--num-samples", "2",
+        "--address", ray_cluster.address, "--tracking-uri", mlflow_server.uri, "--storage", storage,
+        "--scheduler", "none", "--seed", "3", *cli_overrides(NARROWER), timeout=300,
+    )
+    assert second.returncode == 0, second.stderr[-3000:]
+    return first, second, mlflow_server
 
 
 def test_the_first_trial_is_the_defaults_in_the_table_and_in_mlflow(two_sweeps):
-    first, _, _, server = two_sweeps
+    first, _, server = two_sweeps
     space = Space.from_disk(SPACE, FAST)
     defaults = space.sample(DefaultSuggester(space))[1]
     marked = [t for t in first.trials if t.defaults]
@@ -59,17 +51,20 @@ def test_the_first_trial_is_the_defaults_in_the_table_and_in_mlflow(two_sweeps):
 
 
 def test_the_second_sweep_is_seeded_with_the_firsts_finished_trials(two_sweeps):
-    first, second, records, server = two_sweeps
+    first, second, server = two_sweeps
     finished = [t for t in first.trials if t.status == "finished"]
     client = server.client()
-    parent = client.get_run(second.parent_run_id)
+    (parent,) = client.search_runs([client.get_experiment_by_name("seeding-second").experiment_id],
+                                   filter_string="tags.`archsweep.kind` = 'sweep'")
     assert parent.data.tags["archsweep.warm_start"] == f"seeding-first ({len(finished)} trials)"
     # trial numbers: its defaults 0, the first sweep's trials 1.., its own next trial after them
-    seeds = sorted(client.get_run(t.run_id).data.params["training.seed"] for t in second.trials)
-    assert seeds == sorted([str(derive_seed(3, 0)), str(derive_seed(3, 1 + len(finished)))])
+    children = client.search_runs([parent.info.experiment_id], filter_string=f"tags.`mlflow.parentRunId` = '{parent.info.run_id}'")
+    assert sorted(c.data.params["training.seed"] for c in children) == sorted([str(derive_seed(3, 0)), str(derive_seed(3, 1 + len(finished)))])
     # the first sweep's defaults trial had depth 2: outside 3-4, dropped with one warning
-    warnings = [r for r in records if r.startswith("warning: --warm-start seeding-first")]
-    assert len(warnings) == 1 and f"{DEPTH} (" in warnings[0], records
+    warnings = [line for line in second.stderr.splitlines() if line.startswith("warning: ")]
+    assert warnings == [f"warning: --warm-start seeding-first: values outside this space's ranges dropped: {DEPTH} (1)"], second.stderr[-3000:]
+    # the table marks the defaults trial
+    assert sum(line.endswith("  (the space's defaults)") for line in second.stdout.splitlines()) == 1, second.stdout
 
 
 def test_warm_start_from_an_unknown_experiment_is_refused(two_sweeps, ray_cluster, mlflow_server):
@@ -82,7 +77,7 @@ def test_warm_start_from_an_unknown_experiment_is_refused(two_sweeps, ray_cluste
 
 
 def test_export_within_a_budget(two_sweeps, tmp_path):
-    first, _, _, server = two_sweeps
+    first, _, server = two_sweeps
     out = tmp_path / "best.cfg"
     refused = run_cli("export", "--experiment", "seeding-first", "--tracking-uri", server.uri, "--max-params", "1", "-o", str(out))
     assert refused.returncode == 1 and not out.exists()
