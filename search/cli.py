@@ -266,6 +266,10 @@ def export(
     from .tracking.export import Budget, export_best
     from .tracking.mlflow import default_tracking_uri, reading_store
 
+    if min_words_per_second is not None and min_words_per_second <= 0:
+        _fail(f"--min-words-per-second: expected a positive number of words per second, got {min_words_per_second:g}")
+    if max_params is not None and max_params <= 0:
+        _fail(f"--max-params: expected a positive number of parameters, got {max_params}")
     uri = tracking_uri or default_tracking_uri()
     try:
         with reading_store(uri):

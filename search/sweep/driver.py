@@ -199,11 +199,12 @@ def sweep(
     # verbose=0; the legacy one prints nothing then, and search.progress's table
     # is the sweep's progress display.
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    # before Ray starts: a --warm-start that cannot be read is refused at once
+    warm = None if settings.resume else _warm_start(settings, space, tracking.tracking_uri)
     fail_trials_killed_for_memory()
     started_ray = not ray.is_initialized()
     if started_ray:
         ray.init(address=settings.address, include_dashboard=False, configure_logging=False, log_to_driver=False)
-    warm: Optional[WarmStart] = None
     try:
         _preflight(settings, space, tracking.tracking_uri)
         if settings.resume:
@@ -212,7 +213,6 @@ def sweep(
             tracking.load_pending()
             tracking.reopen(parent_run_id)
         else:
-            warm = _warm_start(settings, space, tracking.tracking_uri)
             parent_run_id = _start_parent(settings, space, tracking, exp_dir, warm)
         trainable = tune.with_resources(
             tune.with_parameters(_trainable, space=space, workdir=workdir),

@@ -2,6 +2,7 @@
 least this fast in training and at most this large, or an error naming the closest."""
 
 import pytest
+from search_testing import run_cli
 
 from search.tracking.export import Budget, TrialFigures, pick_best
 
@@ -60,3 +61,14 @@ def test_figures_from_logged_metrics():
 def test_no_scored_trial():
     with pytest.raises(ValueError, match="no finished trial with metric 'best_score'"):
         pick_best(TRIALS[3:], "best_score")
+
+
+@pytest.mark.parametrize("option, value, expected", [
+    ("--max-params", "0", "error: --max-params: expected a positive number of parameters, got 0"),
+    ("--min-words-per-second", "-5", "error: --min-words-per-second: expected a positive number of words per second, got -5"),
+])
+def test_cli_refuses_a_budget_that_is_not_positive(option, value, expected, tmp_path):
+    proc = run_cli("export", "--experiment", "any", "--tracking-uri", f"sqlite:///{tmp_path / 'mlflow.db'}", option, value)
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines() == [expected]
+    assert not (tmp_path / "mlflow.db").exists()  # refused before any store is opened
