@@ -27,6 +27,8 @@ class DefineByRun:
     defaults_first, the study's first trial is the space's defaults (enqueued),
     marked with DEFAULTS_KEY."""
 
+    defaults_first = False  # what a searcher pickled before the setting existed resumes with
+
     def __init__(self, space: Space, sweep_seed: int, defaults_first: bool = False) -> None:
         self.space = space
         self.sweep_seed = sweep_seed
