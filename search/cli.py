@@ -204,6 +204,12 @@ def sweep(
         120.0, "--tracking-wait", help="Seconds the sweep's end waits for an unreachable MLflow server before saving what it missed for `archsweep sync`."
     ),
     resume: bool = typer.Option(False, "--resume", help="Continue a killed or interrupted sweep."),
+    defaults_first: bool = typer.Option(
+        True, "--defaults-first/--no-defaults-first", help="Run the space's defaults as the first trial (the sweep is then never worse than them)."
+    ),
+    warm_start: Optional[str] = typer.Option(
+        None, "--warm-start", help="Seed the sampler with the finished trials of this experiment's latest sweep (same tracking store)."
+    ),
 ) -> None:
     """Sweep a search space: Ray Tune trials, Optuna proposals, ASHA early stopping, MLflow tracking."""
     from .report.build import short_names
@@ -220,7 +226,8 @@ def sweep(
             tracking_uri=tracking_uri, experiment=experiment, storage=storage,
             seed=seed, search=search, scheduler=scheduler, time_attr=time_attr, grace_period=grace_period, max_t=max_t,
             budget_epochs=budget_epochs, max_failures=max_failures,
-            tracking_wait=tracking_wait, resume=resume, overrides=parse_overrides(ctx.args),
+            tracking_wait=tracking_wait, resume=resume, defaults_first=defaults_first, warm_start=warm_start,
+            overrides=parse_overrides(ctx.args),
         )
         result = run_sweep(settings, progress=typer.echo, live_table=typer.echo)
     except (ConfigError, SpaceError, OSError, ValueError) as err:  # OSError: also --storage that cannot be reached
@@ -231,7 +238,8 @@ def sweep(
     for trial in result.trials[:10]:
         score = f"{trial.best_score * 100:.2f}" if trial.best_score is not None else "-"
         values = ", ".join(f"{short[k]}={v}" for k, v in sorted(trial.values.items()))
-        typer.echo(f"{trial.trial_id:<22}{trial.status:<10}{score:>11}  {values}")
+        mark = "  (the space's defaults)" if trial.defaults else ""
+        typer.echo(f"{trial.trial_id:<22}{trial.status:<10}{score:>11}  {values}{mark}")
     for trial in result.trials:
         if trial.status == "failed" and trial.error.strip():
             typer.echo(f"trial {trial.trial_id} failed: {trial.error.strip().splitlines()[0][:300]}")
@@ -310,8 +318,13 @@ def export(
     spacy_omit_fixed_dropout: bool = typer.Option(
         False, "--spacy-omit-fixed-dropout",
         help="--format spacy: leave out the architectures' own dropout rates (spaCy's architectures have none) instead of refusing."),
+    min_words_per_second: Optional[float] = typer.Option(
+        None, "--min-words-per-second", help="Only trials that trained at least this fast (training words/s over the whole trial)."
+    ),
+    max_params: Optional[int] = typer.Option(None, "--max-params", help="Only trials whose model has at most this many parameters."),
 ) -> None:
-    """Write the best finished trial of a sweep as a plain, filled training config (archsweep's, or spaCy's with --format spacy)."""
+    """Write the best finished trial of a sweep (within a speed or size budget, if given) as a plain, filled training config
+    (archsweep's, or spaCy's with --format spacy)."""
     from .tracking.spacy_export import SpacyExportOptions, to_spacy_config
 
     if format not in ("archsweep", "spacy"):
@@ -331,14 +344,19 @@ def export(
         return
     from mlflow.exceptions import MlflowException
 
-    from .tracking.export import export_best
+    from .tracking.export import Budget, export_best
     from .tracking.mlflow import default_tracking_uri, reading_store
 
+    if min_words_per_second is not None and min_words_per_second <= 0:
+        _fail(f"--min-words-per-second: expected a positive number of words per second, got {min_words_per_second:g}")
+    if max_params is not None and max_params <= 0:
+        _fail(f"--max-params: expected a positive number of parameters, got {max_params}")
     uri = tracking_uri or default_tracking_uri()
     try:
         with reading_store(uri):
             parent_run = parent_run or _newest_sweep_unless_chosen(uri, experiment)
-            path = export_best(uri, experiment=experiment, parent_run_id=parent_run, metric=metric, output=output, spacy=spacy)
+            path = export_best(uri, experiment=experiment, parent_run_id=parent_run, metric=metric, output=output, spacy=spacy,
+                               budget=Budget(min_words_per_second, max_params))
     except (ValueError, MlflowException) as err:
         _fail(str(err))
     typer.echo(f"wrote {path}")

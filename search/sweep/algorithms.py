@@ -2,7 +2,8 @@
 name from the registry: `archsweep sweep --search NAME --scheduler NAME`. A new one
 is a registered function here (or in any module imported before the sweep starts)."""
 
-from typing import Any, Dict
+import warnings
+from typing import Any, Dict, Optional
 
 import optuna
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
@@ -11,6 +12,7 @@ from ray.tune.search.optuna import OptunaSearch
 from archs import registry
 
 from ..space import Space
+from .seeding import DEFAULTS_KEY, WarmStart, default_point, is_defaults_trial
 from .settings import METRIC, SweepSettings
 from .trial import SEED_KEY, derive_seed
 from .tune_compat import PruningAwareOptunaSearch
@@ -21,23 +23,40 @@ ASHA_TIME_ATTRS = {"evaluations": "training_iteration", "epochs": "epochs_traine
 
 class DefineByRun:
     """Optuna define-by-run space: samples the archsweep space through the
-    trial and adds the trial's seed (derived from the sweep seed)."""
+    trial and adds the trial's seed (derived from the sweep seed). With
+    defaults_first, the study's first trial is the space's defaults (enqueued),
+    marked with DEFAULTS_KEY."""
 
-    def __init__(self, space: Space, sweep_seed: int) -> None:
+    defaults_first = False  # what a searcher pickled before the setting existed resumes with
+
+    def __init__(self, space: Space, sweep_seed: int, defaults_first: bool = False) -> None:
         self.space = space
         self.sweep_seed = sweep_seed
+        self.defaults_first = defaults_first
 
     def __call__(self, trial: optuna.Trial) -> Dict[str, Any]:
         self.space.sample(trial)
-        return {SEED_KEY: derive_seed(self.sweep_seed, trial.number)}
+        extra: Dict[str, Any] = {SEED_KEY: derive_seed(self.sweep_seed, trial.number)}
+        if is_defaults_trial(trial, self.defaults_first):
+            extra[DEFAULTS_KEY] = True
+        return extra
 
 
-def searcher(space: Space, settings: SweepSettings) -> OptunaSearch:
+def searcher(space: Space, settings: SweepSettings, warm: Optional[WarmStart] = None) -> OptunaSearch:
+    """The Optuna searcher of --search: the defaults enqueued first (unless
+    --no-defaults-first), then an earlier sweep's finished trials (warm) added
+    as trials the sampler has already seen."""
     samplers = registry.samplers.get_all()
     if settings.search not in samplers:
         raise ValueError(f"--search: expected one of {', '.join(sorted(samplers))}, got {settings.search!r}")
     sampler = samplers[settings.search](seed=settings.seed)
-    return PruningAwareOptunaSearch(space=DefineByRun(space, settings.seed), metric=METRIC, mode="max", sampler=sampler)
+    search = PruningAwareOptunaSearch(
+        space=DefineByRun(space, settings.seed, settings.defaults_first), metric=METRIC, mode="max", sampler=sampler,
+        points_to_evaluate=[default_point(space)] if settings.defaults_first else None,
+    )
+    if warm is not None:
+        search.add_finished_trials(warm.trials)
+    return search
 
 
 def scheduler(settings: SweepSettings) -> TrialScheduler:
@@ -49,8 +68,14 @@ def scheduler(settings: SweepSettings) -> TrialScheduler:
 
 @registry.samplers("tpe")
 def tpe_sampler(*, seed: int) -> optuna.samplers.BaseSampler:
-    """Optuna's TPE; constant_liar, so that concurrent trials don't all get the same proposal."""
-    return optuna.samplers.TPESampler(seed=seed, constant_liar=True)
+    """Optuna's TPE. constant_liar: concurrent trials don't all get the same proposal.
+    multivariate: the dimensions are modelled jointly (learning rate with batch size,
+    width with depth), not each alone. group: in a conditional space (options.v1), the
+    trials are split by which dimensions they have, and each group is modelled on its
+    own, so one option's dimensions are learned from the trials that chose it."""
+    with warnings.catch_warnings():  # multivariate and group are marked experimental in Optuna
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return optuna.samplers.TPESampler(seed=seed, constant_liar=True, multivariate=True, group=True)
 
 
 @registry.samplers("random")

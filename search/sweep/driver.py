@@ -26,6 +26,7 @@ from .end import SweepResult, finish
 from .faults import failure_reason
 from .preflight import check_cluster_settings, check_tracking_access, count_nodes, data_paths_of
 from .progress import SweepProgressTable
+from .seeding import DEFAULTS_KEY, DEFAULTS_TAG, WarmStart, warm_start
 from .settings import METRIC, SweepSettings
 from .trial import run_trial, trial_config
 from .tune_compat import fail_trials_killed_for_memory, tuner_callbacks
@@ -65,7 +66,8 @@ class TrackingCallback(Callback):
             if trial.config:
                 config, values = trial_config(self.space, trial.config)
                 params = {**values, "training.seed": config["training"]["seed"]}
-                self.tracking.log_trial_start(run_id, params, fill_config(config).to_str())
+                tags = {DEFAULTS_TAG: "true"} if trial.config.get(DEFAULTS_KEY) else {}
+                self.tracking.log_trial_start(run_id, params, fill_config(config).to_str(), tags)
         return run_id
 
     def on_trial_start(self, iteration, trials, trial, **info) -> None:
@@ -199,6 +201,8 @@ def sweep(
     # verbose=0; the legacy one prints nothing then, and search.progress's table
     # is the sweep's progress display.
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    # before Ray starts: a --warm-start that cannot be read is refused at once
+    warm = None if settings.resume else _warm_start(settings, space, tracking.tracking_uri)
     fail_trials_killed_for_memory()
     started_ray = not ray.is_initialized()
     if started_ray:
@@ -211,7 +215,7 @@ def sweep(
             tracking.load_pending()
             tracking.reopen(parent_run_id)
         else:
-            parent_run_id = _start_parent(settings, space, tracking, exp_dir)
+            parent_run_id = _start_parent(settings, space, tracking, exp_dir, warm)
         trainable = tune.with_resources(
             tune.with_parameters(_trainable, space=space, workdir=workdir),
             {"cpu": settings.cpus_per_trial, "gpu": settings.gpus_per_trial},
@@ -224,7 +228,7 @@ def sweep(
                 tune_config=TuneConfig(
                     metric=METRIC,
                     mode="max",
-                    search_alg=ConcurrencyLimiter(searcher(space, settings), max_concurrent=settings.max_concurrent),
+                    search_alg=ConcurrencyLimiter(searcher(space, settings, warm), max_concurrent=settings.max_concurrent),
                     scheduler=trial_scheduler,
                     num_samples=settings.num_samples,
                     trial_name_creator=lambda t: f"trial_{t.trial_id}",
@@ -260,7 +264,27 @@ def _preflight(settings: SweepSettings, space: Space, tracking_uri: str) -> None
     check_cluster_settings(n_nodes, settings.storage, tracking_uri, data_paths_of(space.template))
 
 
-def _start_parent(settings: SweepSettings, space: Space, tracking: Tracker, exp_dir: str) -> str:
+def _warm_start(settings: SweepSettings, space: Space, tracking_uri: str) -> Optional[WarmStart]:
+    """--warm-start: the experiment's latest sweep's finished trials, within this
+    space (one warning line for the values left out)."""
+    if not settings.warm_start:
+        return None
+    from ..tracking.history import finished_trials
+
+    try:
+        past = finished_trials(tracking_uri, settings.warm_start)
+    except ValueError as err:
+        raise ValueError(f"--warm-start {settings.warm_start}: {err}") from None
+    if not past:
+        raise ValueError(f"--warm-start {settings.warm_start}: its latest sweep has no finished trial")
+    warm = warm_start(space, past)
+    warning = warm.warning(settings.warm_start)
+    if warning:
+        logger.warning(warning)
+    return warm
+
+
+def _start_parent(settings: SweepSettings, space: Space, tracking: Tracker, exp_dir: str, warm: Optional[WarmStart] = None) -> str:
     """The sweep's parent run, and the state file --resume finds it by."""
     tags = {
         "archsweep.space_file": str(settings.space_path),
@@ -272,6 +296,8 @@ def _start_parent(settings: SweepSettings, space: Space, tracking: Tracker, exp_
         "archsweep.storage": str(exp_dir),
         WORKDIR_TAG: str(Path.cwd()),  # the trials' working directory: an export makes its relative data paths absolute
     }
+    if warm is not None:
+        tags["archsweep.warm_start"] = f"{settings.warm_start} ({len(warm.trials)} trials)"
     params = {k: v for k, v in asdict(settings).items() if k not in ("overrides", "resume")}
     storage.make_dirs(exp_dir)  # the pending file's folder, if MLflow is away now
     # its run id, or a reference while MLflow is away (resolved by its tags later, also on --resume)

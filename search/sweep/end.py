@@ -19,6 +19,7 @@ from ..space import Space
 from ..tracking.export import export_best
 from ..tracking.mlflow import PENDING_FILE, STATE_FILE, SYNC_PENDING_KEY, SweepTracking, trial_ref
 from .faults import failure_reason
+from .seeding import DEFAULTS_KEY, DEFAULTS_TAG
 from .trial import trial_config
 
 logger = logging.getLogger(__name__)
@@ -33,6 +34,7 @@ class TrialSummary:
     values: Dict[str, Any]
     run_id: str
     error: str = ""
+    defaults: bool = False  # the space's defaults (the sweep's first trial)
 
 
 @dataclass
@@ -99,6 +101,7 @@ def finish(
             values={k: v for k, v in run.data.params.items() if k in dimensions},
             run_id=run.info.run_id,
             error=run.data.tags.get("archsweep.error", ""),
+            defaults=run.data.tags.get(DEFAULTS_TAG) == "true",
         )
         for run in tracking.trials(parent_run_id)
     ])
@@ -127,6 +130,7 @@ def finish_offline(tracking: SweepTracking, parent_run_id: str, name: str, space
                 values=trial_config(space, result.config)[1] if result.config else {},
                 run_id=tracking.run_id_of(ref) or ref,
                 error=with_reason(str(result.error or "")),
+                defaults=bool((result.config or {}).get(DEFAULTS_KEY)),
             )
         )
     trials = ranked(trials)

@@ -34,4 +34,8 @@ class SweepSettings:
     # the pending tracking operations for `archsweep sync`
     tracking_wait: float = 120.0
     resume: bool = False
+    # the space's defaults are the first trial: the sweep's best is never worse than the config it started from
+    defaults_first: bool = True
+    # an earlier sweep's experiment (same tracking store) whose finished trials seed the sampler
+    warm_start: Optional[str] = None
     overrides: Dict[str, Any] = field(default_factory=dict)

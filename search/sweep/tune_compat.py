@@ -5,12 +5,13 @@ is checked by tests/search/test_tune_compat.py, which fails loudly (naming the
 attribute) when an upgrade breaks one, instead of a sweep failing at run time:
 
 - `PruningAwareOptunaSearch` reads OptunaSearch's `_ot_trials`, `_ot_study` and
-  `_completed_trials` to tell Optuna the right state of a trial;
+  `_completed_trials` to tell Optuna the right state of a trial, and adds an earlier
+  sweep's trials to `_ot_study`;
 - `fail_trials_killed_for_memory` wraps `RayActorManager._actor_task_failed`;
 - `tuner_callbacks` reaches a Tuner's callbacks through `_local_tuner._run_config`.
 """
 
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Sequence
 
 import optuna
 from ray.exceptions import OutOfMemoryError, RayActorError
@@ -41,6 +42,14 @@ class PruningAwareOptunaSearch(OptunaSearch):
             # rank finished trials by their best evaluation, as export does
             study.tell(ot_trial, result.get("best_score", result[self.metric]))
         self._completed_trials.add(trial_id)
+
+    def add_finished_trials(self, trials: Sequence[optuna.trial.FrozenTrial]) -> None:
+        """Trials run elsewhere (an earlier sweep), told to the sampler as finished.
+        Ray's add_evaluated_point refuses a define-by-run space, so they go to the
+        study directly."""
+        study = self._study()
+        for trial in trials:
+            study.add_trial(trial)
 
     def _study(self) -> optuna.study.Study:
         # Ray's __init__ sets `_ot_study = None` (so its inferred type is None); its

@@ -271,8 +271,8 @@ class SweepTracking:
         """The MLflow run id of a run reference, if this driver knows it already."""
         return self._run_ids.get(ref) if _is_ref(ref) else ref
 
-    def log_trial_start(self, run: str, params: Dict[str, Any], config_text: str) -> None:
-        self._submit({"op": "log_batch", "run": run, "params": {k: _param(v) for k, v in params.items()}})
+    def log_trial_start(self, run: str, params: Dict[str, Any], config_text: str, tags: Optional[Dict[str, str]] = None) -> None:
+        self._submit({"op": "log_batch", "run": run, "params": {k: _param(v) for k, v in params.items()}, "tags": dict(tags or {})})
         self._submit({"op": "log_text", "run": run, "text": config_text, "path": "config.cfg"})
 
     def log_metrics(self, run: str, metrics: Dict[str, Any], step: int) -> None:

@@ -29,7 +29,8 @@ class Tracker(Protocol):
     def run_id_of(self, ref: str) -> Optional[str]:
         """The backend's id of a run reference, if known yet."""
 
-    def log_trial_start(self, run: str, params: Dict[str, Any], config_text: str) -> None: ...
+    def log_trial_start(self, run: str, params: Dict[str, Any], config_text: str, tags: Optional[Dict[str, str]] = None) -> None:
+        """The trial's searched values, its config and tags (the defaults trial's mark)."""
 
     def log_metrics(self, run: str, metrics: Dict[str, Any], step: int) -> None: ...
 
