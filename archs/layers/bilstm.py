@@ -137,7 +137,7 @@ def forward(
             callbacks.append(_dropout_backprop(drop_mask))
 
     Y = ops.reshape2f(X, T * B, nO)[rows]
-    Ys = _split(Y, lengths)
+    Ys = ops.unflatten(Y, cast(Ints1d, numpy.asarray(lengths, dtype="int32")))
 
     def backprop(dYs: List[Floats2d]) -> List[Floats2d]:
         dY_rows = ops.alloc2f(T * B, nO, dtype=dtype)
@@ -146,7 +146,7 @@ def forward(
         for callback in reversed(callbacks):
             dX = callback(dX)
         dX_rows = ops.reshape2f(dX, T * B, nI)[rows]
-        return _split(dX_rows, lengths)
+        return ops.unflatten(dX_rows, cast(Ints1d, numpy.asarray(lengths, dtype="int32")))
 
     return Ys, backprop
 
@@ -361,11 +361,3 @@ def _cupy_kernels(xp) -> Optional[Tuple]:
         )
     return _kernels
 
-
-def _split(Y, lengths: List[int]) -> List:
-    Ys = []
-    start = 0
-    for n in lengths:
-        Ys.append(Y[start : start + n])
-        start += n
-    return Ys

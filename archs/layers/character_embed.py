@@ -63,7 +63,7 @@ def forward(
     rows = ops.asarray1i(cast(Ints1d, numpy.ascontiguousarray(rows_host.ravel())), dtype="int32")
     table = ops.reshape2f(E, nC * nV, nM)
     Y = ops.reshape2f(table[rows], n_tokens, nC * nM)
-    Ys = _split(Y, lengths)
+    Ys = ops.unflatten(Y, cast(Ints1d, numpy.asarray(lengths, dtype="int32")))
 
     def backprop(dYs: List[Floats2d]) -> List[Doc]:
         dY = ops.xp.concatenate(dYs, axis=0).reshape((n_tokens * nC, nM))
@@ -75,11 +75,3 @@ def forward(
 
     return Ys, backprop
 
-
-def _split(Y, lengths: List[int]) -> List:
-    Ys = []
-    start = 0
-    for n in lengths:
-        Ys.append(Y[start : start + n])
-        start += n
-    return Ys
