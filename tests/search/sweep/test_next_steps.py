@@ -88,8 +88,9 @@ def test_runs_url():
     assert runs_url("http://127.0.0.1:5000/", "12") == "http://127.0.0.1:5000/#/experiments/12/runs?workflowType=machine_learning"
 
 
-def test_activation_is_asked_for_when_the_environment_is_not_on_path(monkeypatch):
+def test_activation_is_asked_for_when_the_environment_is_not_on_path(monkeypatch, tmp_path):
     assert sys.prefix != sys.base_prefix, "the tests run in the project's virtual environment"
+    monkeypatch.chdir(tmp_path)  # elsewhere than the checkout: the venv's path is shown absolute
     monkeypatch.setenv("PATH", "/usr/bin:/bin")
     assert activation_command() == f"source {Path(sys.executable).parent / 'activate'}"
     monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}:/usr/bin:/bin")

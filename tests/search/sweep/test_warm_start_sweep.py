@@ -71,9 +71,9 @@ def test_warm_start_from_an_unknown_experiment_is_refused(two_sweeps, ray_cluste
     proc = run_cli("sweep", str(SPACE), "--warm-start", "no-such-sweep", "--tracking-uri", mlflow_server.uri,
                    "--address", ray_cluster.address, "--num-samples", "1")
     assert proc.returncode == 1
-    assert proc.stderr.strip().splitlines()[-1] == (
-        f"error: --warm-start no-such-sweep: no MLflow experiment named 'no-such-sweep' at {mlflow_server.uri}"
-    )
+    (line,) = proc.stderr.strip().splitlines()
+    # the sweeps that are there follow, newest first
+    assert line.startswith(f"error: --warm-start no-such-sweep: no MLflow experiment named 'no-such-sweep' at {mlflow_server.uri}; the sweeps there")
 
 
 def test_export_within_a_budget(two_sweeps, tmp_path):
