@@ -228,7 +228,7 @@ def sweep(
                     num_samples=settings.num_samples,
                     trial_name_creator=lambda t: f"trial_{t.trial_id}",
                     trial_dirname_creator=lambda t: f"trial_{t.trial_id}",
-                    # one worker process runs trial after trial: its imports, warm-up and
+                    # one worker process runs trial after trial: its imports, first-use costs and
                     # corpus cache serve them all (each trial still seeds and builds its own model)
                     reuse_actors=True,
                 ),

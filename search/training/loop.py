@@ -307,7 +307,7 @@ def peak_memory_mb() -> float:
     """This process's peak resident memory (VmHWM on Linux, which
     reset_peak_memory() can lower; ru_maxrss elsewhere)."""
     try:
-        with open("/proc/self/status", encoding="ascii") as status:
+        with open("/proc/self/status", encoding="utf8", errors="replace") as status:
             for line in status:
                 if line.startswith("VmHWM:"):
                     return int(line.split()[1]) / 1024
