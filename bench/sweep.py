@@ -84,8 +84,10 @@ def overhead(args) -> None:
         f"| ratio | | | {ours / anchor:.2f}x |",
         "",
         "Overhead per trial = (sweep wall x concurrency - sum of trial wall times) / trials: actor start and the",
-        "worker's imports, scheduling, Optuna proposals, filling the config, MLflow child runs (driver side) and",
-        "the sweep's start and end (space validation, best-config export). A trial's own time starts when its",
+        "worker's imports (once per worker process: archsweep's workers run trial after trial, the anchor starts",
+        "one per trial), scheduling, Optuna proposals, filling the config, MLflow child runs (driver side), a",
+        "concurrency slot left idle while the last trials finish, and the sweep's start and end (space",
+        "validation, the MLflow database, best-config export and report). A trial's own time starts when its",
         "function starts (corpus reading, model initialization, training, evaluation).",
     ]
     write_section("sweep-overhead", lines)

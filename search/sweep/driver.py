@@ -1,6 +1,7 @@
 """The sweep driver: Ray Tune runs the trials, Optuna proposes, ASHA stops early,
 MLflow records (from the driver). Adapters are kept thin; the trial itself is
-search.sweep.trial.run_trial, the same function `archsweep train` runs."""
+search.sweep.trial.run_trial, the same function `archsweep train` runs, in the
+worker processes through search.sweep.worker."""
 
 import json
 import logging
@@ -28,8 +29,9 @@ from .preflight import check_cluster_settings, check_tracking_access, count_node
 from .progress import SweepProgressTable
 from .seeding import DEFAULTS_KEY, DEFAULTS_TAG, WarmStart, warm_start
 from .settings import METRIC, SweepSettings
-from .trial import run_trial, trial_config
+from .trial import trial_config
 from .tune_compat import fail_trials_killed_for_memory, tuner_callbacks
+from .worker import trainable as worker_trainable
 
 logger = logging.getLogger(__name__)
 MODEL_SIZE_KEY = "model_params"
@@ -157,13 +159,6 @@ class ComputeBudget(Stopper):
         return sum(self.used.values()) >= self.epochs
 
 
-def _trainable(config: Dict[str, Any], *, space: Space, workdir: str) -> None:
-    """Ray Tune's function trainable: the plain trial with tune.report as its reporter."""
-    os.chdir(workdir)  # relative paths in the space mean the driver's working directory
-    gpu_id = 0 if ray.get_gpu_ids() else -1
-    run_trial(space, config, lambda metrics: tune.report(metrics), gpu_id=gpu_id)
-
-
 def sweep(
     settings: SweepSettings,
     progress: Optional[Callable[[str], None]] = None,
@@ -217,7 +212,7 @@ def sweep(
         else:
             parent_run_id = _start_parent(settings, space, tracking, exp_dir, warm)
         trainable = tune.with_resources(
-            tune.with_parameters(_trainable, space=space, workdir=workdir),
+            tune.with_parameters(worker_trainable, space=space, workdir=workdir),
             {"cpu": settings.cpus_per_trial, "gpu": settings.gpus_per_trial},
         )
         if settings.resume:
@@ -233,6 +228,9 @@ def sweep(
                     num_samples=settings.num_samples,
                     trial_name_creator=lambda t: f"trial_{t.trial_id}",
                     trial_dirname_creator=lambda t: f"trial_{t.trial_id}",
+                    # one worker process runs trial after trial: its imports, first-use costs and
+                    # corpus cache serve them all (each trial still seeds and builds its own model)
+                    reuse_actors=True,
                 ),
                 run_config=RunConfig(
                     name=storage.name(exp_dir),

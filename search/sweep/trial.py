@@ -8,7 +8,8 @@ from typing import Any, Callable, Dict, Optional, Sequence, Tuple
 from confection import Config
 
 from ..space import Primitive, Space
-from ..training.loop import Evaluation, TrainResult, train
+from ..training.corpus_cache import CorpusCache
+from ..training.loop import Evaluation, TrainResult, reset_peak_memory, train
 
 SEED_KEY = "archsweep.seed"
 
@@ -76,20 +77,24 @@ def run_trial(
     *,
     gpu_id: int = -1,
     output_dir: Optional[str] = None,
+    corpus_cache: Optional[CorpusCache] = None,
 ) -> TrainResult:
     """Train one sampled config. Every evaluation is reported (with the
     trial's wall time so far as `trial_seconds`) with
     `training_finished = False`; when training ends by itself, a last report
     repeats the final scores with `training_finished = True`. A trial stopped
-    early (report returned True, or the process was stopped) never sends it."""
+    early (report returned True, or the process was stopped) never sends it.
+    corpus_cache: where corpora read by earlier trials in this process are kept.
+    peak_memory_mb is this trial's own peak, also when the process ran others before."""
     config, _ = trial_config(space, sampled)
+    reset_peak_memory()
     start = time.perf_counter()
 
     def on_evaluation(row: Evaluation) -> bool:
         elapsed = time.perf_counter() - start
         return bool(report({**evaluation_metrics(row), "trial_seconds": elapsed, "training_finished": False}))
 
-    result = train(config, output_dir, gpu_id=gpu_id, on_evaluation=on_evaluation)
+    result = train(config, output_dir, gpu_id=gpu_id, on_evaluation=on_evaluation, corpus_cache=corpus_cache)
     if result.stop_reason != "stopped by the evaluation callback":
         final = result.history[-1]
         elapsed = time.perf_counter() - start

@@ -23,6 +23,7 @@ from archs import registry
 from ..corpora.conllu import Corpus
 from ..corpora.example import Example, count_words
 from .config import ConfigError, apply_overrides, fill_config, load_config
+from .corpus_cache import CorpusCache
 from .debug import count_params
 from .device import gpu_allocator, select_device
 from .pipeline import Pipeline
@@ -78,6 +79,7 @@ def train(
     overrides: Dict[str, Any] = {},
     on_evaluation: Optional[EvaluationCallback] = None,
     overwrite: bool = False,
+    corpus_cache: Optional[CorpusCache] = None,
 ) -> TrainResult:
     """Train the pipeline a config describes.
 
@@ -87,13 +89,16 @@ def train(
     filled config, model-best/, model-last/ and scores.json go (nothing is
     written when None). They are written beside it first and moved in when training
     ends, so a failed run leaves the folder as it was; a folder that holds a run
-    already is refused unless overwrite.
+    already is refused unless overwrite. corpus_cache: where the corpora are
+    looked up before they are read (a process that trains many configs).
     """
     if output_dir is None:
-        return _train(config, None, gpu_id=gpu_id, overrides=overrides, on_evaluation=on_evaluation)
+        return _train(config, None, gpu_id=gpu_id, overrides=overrides, on_evaluation=on_evaluation, corpus_cache=corpus_cache)
     output = RunOutput(output_dir, overwrite=overwrite)
     try:
-        result = _train(config, output.staging, gpu_id=gpu_id, overrides=overrides, on_evaluation=on_evaluation)
+        result = _train(
+            config, output.staging, gpu_id=gpu_id, overrides=overrides, on_evaluation=on_evaluation, corpus_cache=corpus_cache
+        )
     except BaseException:
         output.discard()
         raise
@@ -109,6 +114,7 @@ def _train(
     gpu_id: int,
     overrides: Dict[str, Any],
     on_evaluation: Optional[EvaluationCallback],
+    corpus_cache: Optional[CorpusCache] = None,
 ) -> TrainResult:
     """train()'s loop, writing into output_dir (the run's staging folder) when given."""
     if isinstance(config, (str, Path)):
@@ -126,8 +132,12 @@ def _train(
     dev_corpus = _corpus(resolved["corpora"], T["dev_corpus"], "training.dev_corpus")
     optimizer = resolved["training"]["optimizer"]
     batcher = resolved["training"]["batcher"]
-    train_examples = list(train_corpus())
-    dev_examples = list(dev_corpus())
+    if corpus_cache is None:
+        train_examples = list(train_corpus())
+        dev_examples = list(dev_corpus())
+    else:
+        train_examples = corpus_cache.examples(C["corpora"][T["train_corpus"].partition(".")[2]], train_corpus)
+        dev_examples = corpus_cache.examples(C["corpora"][T["dev_corpus"].partition(".")[2]], dev_corpus)
     logger.info(
         "train: %d sentences, %d words; dev: %d sentences, %d words",
         len(train_examples), count_words(train_examples), len(dev_examples), count_words(dev_examples),
@@ -177,7 +187,7 @@ def _train(
             score=score,
             words_per_second=interval_words / interval_seconds if interval_seconds else 0.0,
             best_score=max(score, best.score),
-            peak_memory_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            peak_memory_mb=peak_memory_mb(),
             epochs_trained=words / corpus_words,
             model_params=model_params,
         )
@@ -291,6 +301,29 @@ def _to_floats(values: List[Any]) -> List[float]:
         for i, value in zip(on_device, host.tolist()):
             floats[i] = float(value)
     return floats  # type: ignore[return-value]
+
+
+def peak_memory_mb() -> float:
+    """This process's peak resident memory (VmHWM on Linux, which
+    reset_peak_memory() can lower; ru_maxrss elsewhere)."""
+    try:
+        with open("/proc/self/status", encoding="utf8", errors="replace") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def reset_peak_memory() -> None:
+    """Start peak_memory_mb() again from the memory in use now (Linux), so that a
+    process that trains one config after another reports each one's own peak."""
+    try:
+        with open("/proc/self/clear_refs", "w", encoding="ascii") as clear_refs:
+            clear_refs.write("5")
+    except OSError:
+        pass
 
 
 def _corpus(corpora: Dict[str, Corpus], dotted: str, key: str) -> Corpus:

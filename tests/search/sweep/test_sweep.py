@@ -4,6 +4,7 @@ store), real Optuna samplers and ASHA. The sweeps are tiny (2-4 trials of about
 a second of training each, see sweep_fixtures.FAST)."""
 
 import glob
+import json
 import os
 import pickle
 import signal
@@ -181,6 +182,17 @@ def test_sweep_result(finished_sweep):
     assert DIST_KEY not in text and result.trials[0].trial_id in text
     # One progress line per trial.
     assert sorted(line.split(":")[0] for line in finished_sweep.progress) == sorted(f"trial {t.trial_id}" for t in result.trials)
+
+
+def test_trials_share_worker_processes(finished_sweep):
+    """4 trials, 2 at a time: a worker process runs a trial after another (reuse_actors),
+    so the imports and the corpus cache of a worker serve several trials."""
+    result = finished_sweep.result
+    pids = set()
+    for trial in result.trials:
+        lines = (result.storage_path / f"trial_{trial.trial_id}" / "result.json").read_text().splitlines()
+        pids.update(json.loads(line)["pid"] for line in lines if line.strip())
+    assert len(result.trials) == 4 and len(pids) < 4
 
 
 def test_optuna_was_told_what_mlflow_shows(finished_sweep, tree):
