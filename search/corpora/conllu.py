@@ -2,12 +2,12 @@
 
 import logging
 from pathlib import Path
-from typing import Iterator, List, Optional, Tuple, Union
+from typing import List, Optional, Tuple, Union
 
 from archs import registry
 from archs.features import Doc, Featurizer
 
-from .example import CorpusError, Example, join_sentences
+from .example import CorpusError, Example, LazyCorpus, join_sentences
 from .files import sentence_blocks
 
 logger = logging.getLogger(__name__)
@@ -82,27 +82,17 @@ def _check_special_id(path: Path, line_no: int, token_id: str) -> None:
         raise CorpusError(f"{path}:{line_no}: expected an ID like 3, 3-4 or 3.1, found {token_id!r}")
 
 
-class Corpus:
-    """A corpus read once, on first use; calling it returns its examples."""
+class Corpus(LazyCorpus):
+    """A CoNLL-U corpus read once, on first use; calling it returns its examples."""
 
     def __init__(self, path: Union[str, Path], limit: int = 0, sentences_per_doc: int = 1, encoding: str = "utf8") -> None:
         self.path = Path(path)
         self.limit = limit
         self.sentences_per_doc = sentences_per_doc
         self.encoding = encoding
-        self._examples: Optional[List[Example]] = None
 
-    def __call__(self) -> List[Example]:
-        if self._examples is None:
-            examples = read_conllu(self.path, limit=self.limit, encoding=self.encoding)
-            self._examples = join_sentences(examples, self.sentences_per_doc)
-        return self._examples
-
-    def __iter__(self) -> Iterator[Example]:
-        return iter(self())
-
-    def __len__(self) -> int:
-        return len(self())
+    def read_examples(self) -> List[Example]:
+        return join_sentences(read_conllu(self.path, limit=self.limit, encoding=self.encoding), self.sentences_per_doc)
 
 
 @registry.readers("archsweep.ConllUCorpus.v1")

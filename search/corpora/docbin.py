@@ -29,7 +29,7 @@ from typing import Any, Dict, Iterator, List, Optional, Union
 from archs import registry
 from archs.features import Doc, Featurizer
 
-from .example import CorpusError, Example
+from .example import CorpusError, Example, LazyCorpus
 
 logger = logging.getLogger(__name__)
 
@@ -142,7 +142,7 @@ def read_for_evaluation(path: Union[str, Path], config: Dict[str, Any]) -> Optio
     return read_docbin(path, gold_preproc=bool(block.get("gold_preproc", False)), max_length=int(block.get("max_length", 0)))
 
 
-class DocBinCorpus:
+class DocBinCorpus(LazyCorpus):
     """A .spacy corpus read once, on first use; calling it returns its examples."""
 
     def __init__(self, path: Union[str, Path], gold_preproc: bool, max_length: int, limit: int) -> None:
@@ -150,20 +150,9 @@ class DocBinCorpus:
         self.gold_preproc = gold_preproc
         self.max_length = max_length
         self.limit = limit
-        self._examples: Optional[List[Example]] = None
 
-    def __call__(self) -> List[Example]:
-        if self._examples is None:
-            self._examples = read_docbin(
-                self.path, gold_preproc=self.gold_preproc, max_length=self.max_length, limit=self.limit
-            )
-        return self._examples
-
-    def __iter__(self) -> Iterator[Example]:
-        return iter(self())
-
-    def __len__(self) -> int:
-        return len(self())
+    def read_examples(self) -> List[Example]:
+        return read_docbin(self.path, gold_preproc=self.gold_preproc, max_length=self.max_length, limit=self.limit)
 
 
 @registry.readers("spacy.Corpus.v1")

@@ -24,12 +24,12 @@ import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, List, Optional, Sequence, Set, Tuple, Union
+from typing import Any, List, Optional, Sequence, Set, Tuple, Union
 
 from archs import registry
 from archs.features import Doc, Featurizer
 
-from .example import CorpusError, Example
+from .example import CorpusError, Example, LazyCorpus
 from .files import json_lines
 from .textcat import tokenize
 
@@ -203,25 +203,16 @@ def read_elevant(
     return examples
 
 
-class ElevantCorpus:
-    """A corpus read once, on first use; calling it returns its examples."""
+class ElevantCorpus(LazyCorpus):
+    """An ELEVANT corpus read once, on first use; calling it returns its examples."""
 
     def __init__(self, path: Union[str, Path], limit: int = 0, exclude: Optional[str] = None) -> None:
         self.path = Path(path)
         self.limit = limit
         self.exclude = exclude
-        self._examples: Optional[List[Example]] = None
 
-    def __call__(self) -> List[Example]:
-        if self._examples is None:
-            self._examples = read_elevant(self.path, limit=self.limit, exclude=self.exclude)
-        return self._examples
-
-    def __iter__(self) -> Iterator[Example]:
-        return iter(self())
-
-    def __len__(self) -> int:
-        return len(self())
+    def read_examples(self) -> List[Example]:
+        return read_elevant(self.path, limit=self.limit, exclude=self.exclude)
 
 
 @registry.readers("archsweep.ElevantCorpus.v1")
@@ -245,10 +236,8 @@ class MultiCorpus(ElevantCorpus):
         super().__init__(parts[0].path, 0, None)
         self.parts = parts
 
-    def __call__(self) -> List[Example]:
-        if self._examples is None:
-            self._examples = [eg for part in self.parts for eg in part()]
-        return self._examples
+    def read_examples(self) -> List[Example]:
+        return [eg for part in self.parts for eg in part()]
 
 
 def read_for_evaluation(path: Union[str, Path], config) -> Optional[List[Example]]:

@@ -4,7 +4,7 @@ Docs are featurized (attributes hashed) once per corpus, when it is read.
 """
 
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, Iterator, List, Optional, Sequence
 
 import numpy
 
@@ -31,6 +31,27 @@ class Example:
 
     def __len__(self) -> int:
         return len(self.doc)
+
+
+class LazyCorpus:
+    """A corpus read once, on first use; calling it returns its examples. A reader's
+    corpus says how to read its file in `read_examples`."""
+
+    _examples: Optional[List[Example]] = None
+
+    def read_examples(self) -> List[Example]:
+        raise NotImplementedError
+
+    def __call__(self) -> List[Example]:
+        if self._examples is None:
+            self._examples = self.read_examples()
+        return self._examples
+
+    def __iter__(self) -> Iterator[Example]:
+        return iter(self())
+
+    def __len__(self) -> int:
+        return len(self())
 
 
 def join_sentences(examples: Sequence[Example], per_doc: int) -> List[Example]:

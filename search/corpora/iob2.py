@@ -228,10 +228,8 @@ class IOB2Corpus(Corpus):
         super().__init__(path, limit=limit, encoding=encoding)
         self.stats: Dict[str, int] = {}
 
-    def __call__(self) -> List[Example]:
-        if self._examples is None:
-            self._examples = read_iob2(self.path, limit=self.limit, stats=self.stats, encoding=self.encoding)
-        return self._examples
+    def read_examples(self) -> List[Example]:
+        return read_iob2(self.path, limit=self.limit, stats=self.stats, encoding=self.encoding)
 
     @property
     def n_repaired(self) -> int:

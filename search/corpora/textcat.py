@@ -32,7 +32,7 @@ from typing import Dict, List, Optional, Union
 from archs import registry
 from archs.features import Doc, Featurizer
 
-from .example import CorpusError, Example
+from .example import CorpusError, Example, LazyCorpus
 from .files import json_lines, text_lines
 
 logger = logging.getLogger(__name__)
@@ -219,25 +219,16 @@ def _read_label_names(path: Union[str, Path]) -> List[str]:
     return names
 
 
-class TextCatCorpus:
+class TextCatCorpus(LazyCorpus):
     """A text-classification corpus read once, on first use; calling it returns its examples."""
 
     def __init__(self, read, path: Union[str, Path], **options) -> None:
         self.read = read
         self.path = Path(path)
         self.options = options
-        self._examples: Optional[List[Example]] = None
 
-    def __call__(self) -> List[Example]:
-        if self._examples is None:
-            self._examples = self.read(self.path, **self.options)
-        return self._examples
-
-    def __iter__(self):
-        return iter(self())
-
-    def __len__(self) -> int:
-        return len(self())
+    def read_examples(self) -> List[Example]:
+        return self.read(self.path, **self.options)
 
     def with_path(self, path: Union[str, Path]) -> "TextCatCorpus":
         """The same reader settings on another file (used by `archsweep evaluate`)."""
