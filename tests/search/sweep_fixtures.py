@@ -54,7 +54,7 @@ FAST: Dict[str, Any] = {
     "components.tagger.model.tok2vec.embed_size.high": 4000,
 }
 
-# The eleven dimensions of spaces/tagger.cfg (FAST changes ranges, not names).
+# The twelve dimensions of spaces/tagger.cfg (FAST changes ranges, not names).
 TAGGER_DIMENSIONS = [
     "components.tagger.model.tok2vec.width",
     "components.tagger.model.tok2vec.depth",
@@ -63,6 +63,7 @@ TAGGER_DIMENSIONS = [
     "components.tagger.model.tok2vec.maxout_pieces",
     "components.tagger.model.tok2vec.subword_features",
     "components.tagger.model.tok2vec.dropout",
+    "components.tagger.model.tok2vec.pretrained_vectors",
     "training.dropout",
     "training.batcher.size.start",
     "training.batcher.size.stop",
