@@ -146,6 +146,8 @@ def bench_task(task: Task, sample: bool, budget_s: float, sweep_s: float, work: 
     overrides = {"paths.train": str(train_path), "paths.dev": str(dev_path), **(task.sample_overrides if sample else {})}
     default = train_seeds(ROOT / "configs" / task.config, overrides, task, test_path, budget_s, work / "default")
     best_cfg, trials, best_values = sweep_best(task, {**overrides, **vectors_overrides(sample)}, budget_s, sweep_s, work)
+    if best_cfg is not None:  # printed, as the temporary folder goes with the run
+        print(f"{task.name}: the sweep's best config ({best_cfg.name}):\n{best_cfg.read_text()}", flush=True)
     swept = train_seeds(best_cfg, {}, task, test_path, budget_s, work / "swept") if best_cfg is not None else None
     return {"task": task, "default": default, "swept": swept, "trials": trials, "best_values": best_values}
 
