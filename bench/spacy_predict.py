@@ -1,6 +1,8 @@
-"""Child process of bench/parser.py: a trained spaCy pipeline predicts a CoNLL-U
-(parser) or IOB2 (NER) file read by archsweep's own readers, and archsweep's
-scorers score it, so both libraries are scored by the same code.
+"""Child process of bench/parser.py and bench/spacy_roundtrip.py: a trained spaCy
+pipeline predicts a CoNLL-U (parser, or a tagger of UPOS as its tag_) or IOB2 (NER)
+file read by archsweep's own readers, and archsweep's scorers score it (the tagger's
+UPOS accuracy counted as archsweep's tagger counts it), so both libraries are scored
+by the same code.
 
     python bench/spacy_predict.py MODEL_DIR CORPUS [--per-doc 1]
 
@@ -44,12 +46,19 @@ def main() -> None:
     parsed = list(nlp.pipe(docs, batch_size=64))
     cpu = time.process_time() - start
     n_words = sum(len(d) for d in docs)
+    tagger = "tagger" in nlp.pipe_names and "parser" not in nlp.pipe_names
     heads, labels, entities = [], [], []
+    correct = total = 0
     for group, doc in zip(groups, parsed):
         offset = 0
         for eg in group:
             n = len(eg.doc.words)
-            if ner:
+            if tagger:
+                for gold, token in zip(eg.gold["upos"], doc[offset : offset + n]):
+                    if gold is not None:
+                        total += 1
+                        correct += gold == token.tag_
+            elif ner:
                 entities.append([(e.start - offset, e.end - offset, e.label_) for e in doc.ents if offset <= e.start < offset + n])
             else:
                 sent_heads, sent_labels = [], []
@@ -60,7 +69,9 @@ def main() -> None:
                 heads.append(sent_heads)
                 labels.append(sent_labels)
             offset += n
-    if ner:
+    if tagger:
+        scores = {"pos_acc": correct / total if total else 0.0}
+    elif ner:
         result = ner_scorer.score_examples(examples, entities)
         scores = {k: result[k] for k in ("ents_p", "ents_r", "ents_f")}
         scores["ents_per_type"] = result["ents_per_type"]

