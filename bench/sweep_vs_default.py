@@ -16,7 +16,7 @@ Per task (tagger: UPOS accuracy, parser: LAS, NER: F, SST-2: accuracy):
   archsweep[glove] is installed) swept for about --sweep-minutes of trial training time (trials
   of --budget-minutes each, 2 at a time; TPE with the defaults as its first trial, no
   early stopping), then its best config retrained for --budget-minutes with the same
-  3 seeds, scored the same way.
+  3 seeds, scored the same way (--keep-best DIR keeps that config).
 
 Corpora: full UD English-EWT and Universal NER English-EWT, and SST-2, where
 bench/tagger.py, bench/parser.py and bench/textcat.py find them (../shared/data beside
@@ -29,6 +29,7 @@ import argparse
 import concurrent.futures
 import importlib.util
 import multiprocessing
+import shutil
 import statistics
 import sys
 import tempfile
@@ -141,13 +142,16 @@ def vectors_overrides(sample: bool) -> Dict[str, Any]:
     return {}
 
 
-def bench_task(task: Task, sample: bool, budget_s: float, sweep_s: float, work: Path) -> Dict[str, Any]:
+def bench_task(task: Task, sample: bool, budget_s: float, sweep_s: float, work: Path, keep_best: Optional[Path]) -> Dict[str, Any]:
     train_path, dev_path, test_path = task.sample if sample else task.full
     overrides = {"paths.train": str(train_path), "paths.dev": str(dev_path), **(task.sample_overrides if sample else {})}
     default = train_seeds(ROOT / "configs" / task.config, overrides, task, test_path, budget_s, work / "default")
     best_cfg, trials, best_values = sweep_best(task, {**overrides, **vectors_overrides(sample)}, budget_s, sweep_s, work)
-    if best_cfg is not None:  # printed, as the temporary folder goes with the run
-        print(f"{task.name}: the sweep's best config ({best_cfg.name}):\n{best_cfg.read_text()}", flush=True)
+    if best_cfg is not None and keep_best is not None:  # the temporary folder goes with the run
+        keep_best.mkdir(parents=True, exist_ok=True)
+        kept = keep_best / f"{task.name}-{budget_s / 60:g}min.cfg"
+        shutil.copyfile(best_cfg, kept)
+        print(f"{task.name}: the sweep's best config kept as {kept}", flush=True)
     swept = train_seeds(best_cfg, {}, task, test_path, budget_s, work / "swept") if best_cfg is not None else None
     return {"task": task, "default": default, "swept": swept, "trials": trials, "best_values": best_values}
 
@@ -201,6 +205,8 @@ def main() -> int:
     parser.add_argument("--tasks", default=",".join(TASKS), help=f"comma-separated, of {', '.join(TASKS)}")
     parser.add_argument("--budget-minutes", type=float, default=10.0, help="training time of each model")
     parser.add_argument("--sweep-minutes", type=float, default=60.0, help="trial training time of each sweep, in all")
+    parser.add_argument("--keep-best", type=Path, default=None,
+                        help="copy each sweep's best config into this folder as TASK-BUDGETmin.cfg")
     parser.add_argument("--sample", action="store_true", help="the bundled samples: a smoke check, printed, not written")
     args = parser.parse_args()
     names = [n.strip() for n in args.tasks.split(",") if n.strip()]
@@ -218,7 +224,8 @@ def main() -> int:
                 print(f"{name}: corpus files not found ({', '.join(absent)}): left out")
                 missing.append(f"{name} ({', '.join(absent)})")
                 continue
-            rows.append(bench_task(task, args.sample, args.budget_minutes * 60, args.sweep_minutes * 60, Path(tmp) / name))
+            rows.append(bench_task(task, args.sample, args.budget_minutes * 60, args.sweep_minutes * 60, Path(tmp) / name,
+                                   args.keep_best))
             print(f"{name}: done")
     lines = section(rows, missing, args)
     if args.sample:
