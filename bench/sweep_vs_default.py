@@ -177,7 +177,8 @@ def section(rows: List[Dict[str, Any]], missing: List[str], args) -> List[str]:
         f"- Command: `.venv/bin/python bench/sweep_vs_default.py --tasks {','.join(r['task'].name for r in rows)}"
         f" --budget-minutes {args.budget_minutes:g} --sweep-minutes {args.sweep_minutes:g}`",
         f"- Date: {today()}; machine: {machine()}",
-        f"- Each model trains for {args.budget_minutes:g} minutes of training time (seeds {', '.join(map(str, SEEDS))}: mean ± sample"
+        f"- Each model trains for {args.budget_minutes:g} minute{'' if args.budget_minutes == 1 else 's'} of training time"
+        f" (seeds {', '.join(map(str, SEEDS))}: mean ± sample"
         " standard deviation, in %); the sweep: spaces/TASK.cfg, TPE with the defaults first, trials of the same budget,"
         f" {CONCURRENT} at a time, about {args.sweep_minutes:g} minutes of trial training; its best config retrained with the same seeds.",
         "",
