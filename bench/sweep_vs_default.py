@@ -15,7 +15,8 @@ Per task (tagger: UPOS accuracy, parser: LAS, NER: F, SST-2: accuracy):
 - sweep: spaces/TASK.cfg (its pretrained-vectors choice offering GloVe 6B 50d where
   archsweep[glove] is installed) swept for about --sweep-minutes of trial training time (trials
   of --budget-minutes each, 2 at a time; TPE with the defaults as its first trial, no
-  early stopping), then its best config retrained for --budget-minutes with the same
+  early stopping, evaluating as often as the default config), then its best config
+  retrained for --budget-minutes with the same
   3 seeds, scored the same way (--keep-best DIR keeps that config).
 
 Corpora: full UD English-EWT and Universal NER English-EWT, and SST-2, where
@@ -146,7 +147,11 @@ def bench_task(task: Task, sample: bool, budget_s: float, sweep_s: float, work: 
     train_path, dev_path, test_path = task.sample if sample else task.full
     overrides = {"paths.train": str(train_path), "paths.dev": str(dev_path), **(task.sample_overrides if sample else {})}
     default = train_seeds(ROOT / "configs" / task.config, overrides, task, test_path, budget_s, work / "default")
-    best_cfg, trials, best_values = sweep_best(task, {**overrides, **vectors_overrides(sample)}, budget_s, sweep_s, work)
+    # the trials evaluate as often as the default config does: the best checkpoint is picked as finely
+    from confection import Config
+
+    evaluation = {"training.eval_frequency": Config().from_disk(ROOT / "configs" / task.config, interpolate=False)["training"]["eval_frequency"]}
+    best_cfg, trials, best_values = sweep_best(task, {**overrides, **evaluation, **vectors_overrides(sample)}, budget_s, sweep_s, work)
     if best_cfg is not None and keep_best is not None:  # the temporary folder goes with the run
         keep_best.mkdir(parents=True, exist_ok=True)
         kept = keep_best / f"{task.name}-{budget_s / 60:g}min.cfg"
