@@ -163,7 +163,8 @@ def bench_task(task: Task, sample: bool, budget_s: float, sweep_s: float, work: 
 
 def short_values(values: Dict[str, Any]) -> str:
     """The best trial's sampled values, each under the last two parts of its dotted key."""
-    return ", ".join(f"{'.'.join(key.split('.')[-2:])}={value}" for key, value in sorted(values.items()))
+    return ", ".join(f"{'.'.join(key.split('.')[-2:])}={f'{value:.4g}' if isinstance(value, float) else value}"
+                     for key, value in sorted(values.items()))
 
 
 def gain(row: Dict[str, Any]) -> str:
