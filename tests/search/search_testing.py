@@ -15,6 +15,8 @@ TRAIN = DATA / "en_ewt-ud-train.sample.conllu"
 DEV = DATA / "en_ewt-ud-dev.sample.conllu"
 # Absolute corpus paths, so the tests do not depend on the working directory.
 PATHS = {"paths.train": str(TRAIN), "paths.dev": str(DEV)}
+# The bundled GloVe sample, the spaces' paths.vectors, absolute for the same reason.
+VECTORS = REPO / "data" / "vectors" / "glove.6B.50d.sample.txt"
 ARCHSWEEP = Path(sys.executable).parent / "archsweep"
 
 

@@ -30,7 +30,7 @@ from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Set,
 import psutil
 import pytest
 from procs import alive, kill_pids, processes, stop_pids, stop_process_group, with_descendants
-from search_testing import PATHS, REPO
+from search_testing import PATHS, REPO, VECTORS
 
 BIN = Path(sys.executable).parent
 RAY = BIN / "ray"
@@ -43,6 +43,7 @@ SPACE = REPO / "spaces" / "tagger.cfg"
 # depths stay searched (the space file's values replaced, not removed).
 FAST: Dict[str, Any] = {
     **PATHS,
+    "paths.vectors": str(VECTORS),
     "training.max_epochs": 2,
     "training.eval_frequency": 10,
     "corpora.train.limit": 200,

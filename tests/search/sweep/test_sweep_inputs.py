@@ -11,7 +11,7 @@ from typing import List
 
 import pytest
 from confection import Config
-from search_testing import PATHS
+from search_testing import PATHS, VECTORS
 from sweep_fixtures import ARCHSWEEP, FAST, SPACE, cli_overrides, subprocess_env
 
 from search.space import DIST_KEY
@@ -19,7 +19,7 @@ from search.space import DIST_KEY
 
 def _space(tmp_path: Path, edit) -> Path:
     config = Config().from_disk(SPACE, interpolate=False)
-    config["paths"].update({"train": PATHS["paths.train"], "dev": PATHS["paths.dev"]})
+    config["paths"].update({"train": PATHS["paths.train"], "dev": PATHS["paths.dev"], "vectors": str(VECTORS)})
     edit(config)
     path = tmp_path / "space.cfg"
     path.write_text(config.to_str())

@@ -38,7 +38,9 @@ def narrow(component: str) -> Dict[str, Any]:
 
 
 CASES = {
-    "parser": (REPO / "spaces" / "parser.cfg", {**PATHS, **COMMON, **narrow("parser"), "components.parser.min_action_freq": 1}, "dep_las"),
+    # evaluations every 2 steps: a trial of large batches has few steps in its one epoch
+    "parser": (REPO / "spaces" / "parser.cfg", {**PATHS, **COMMON, **narrow("parser"), "components.parser.min_action_freq": 1,
+                                                 "training.eval_frequency": 2}, "dep_las"),
     "ner": (
         REPO / "spaces" / "ner.cfg",
         {
