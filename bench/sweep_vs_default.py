@@ -40,7 +40,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from results import machine, today, write_section  # noqa: E402
+from results import machine, mean_spread, spread, today, write_section  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data"
 EWT = SHARED / "ud_english_ewt"
@@ -89,9 +89,7 @@ class Scores:
     test: List[float]
 
     def cell(self, split: str) -> str:
-        values = [v * 100 for v in getattr(self, split)]
-        spread = statistics.stdev(values) if len(values) > 1 else 0.0
-        return f"{statistics.mean(values):.2f} ± {spread:.2f}"
+        return mean_spread(getattr(self, split))
 
 
 def train_seed(config: Any, overrides: Dict[str, Any], metric: str, test: Path, budget_s: float, out: Path) -> Tuple[float, float]:
@@ -173,8 +171,7 @@ def gain(row: Dict[str, Any]) -> str:
     if swept is None:
         return "-"
     points = (statistics.mean(swept.test) - statistics.mean(default.test)) * 100
-    spread = statistics.stdev(v * 100 for v in default.test) if len(default.test) > 1 else 0.0
-    return f"{points:+.2f} (defaults' spread {spread:.2f})"
+    return f"{points:+.2f} (defaults' spread {spread(default.test):.2f})"
 
 
 def section(rows: List[Dict[str, Any]], missing: List[str], args) -> List[str]:

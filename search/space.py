@@ -411,8 +411,24 @@ class Space:
             where = f" (with {', '.join(f'{k} = {v}' for k, v in variant.items())})" if variant else ""
             raise SpaceError(f"{self.source or 'space'}{where}: {error}")
         # The defaults fill (checked above), so a value that does not is the one to blame.
-        for dim in self.dimensions:
-            for what, value in _candidates(dim.distribution):
+        # A fill costs tens of milliseconds: values of several dimensions go into one fill
+        # (one value per dimension, under options picks that agree), and only a fill that
+        # fails is redone value by value to name the culprit.
+        pending = [(dim, what, value) for dim in self.dimensions for what, value in _candidates(dim.distribution)]
+        while pending:
+            batch, picks, later = [], {}, []
+            for candidate in pending:
+                dim = candidate[0]
+                activation = _activation(dim, by_name)
+                if dim.name in picks or any(picks.get(k, v) != v for k, v in activation.items()):
+                    later.append(candidate)
+                    continue
+                picks.update({**activation, dim.name: candidate[2]})
+                batch.append(candidate)
+            pending = later
+            if len(batch) > 1 and self._try_fill(picks)[1] is None:
+                continue
+            for dim, what, value in batch:
                 _, error = self._try_fill({**_activation(dim, by_name), dim.name: value})
                 if error is not None:
                     if error.startswith(keys[dim.name] + ":"):
