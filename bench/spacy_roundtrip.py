@@ -5,8 +5,9 @@ section of bench/RESULTS.md.
 
     .venv/bin/python bench/spacy_roundtrip.py --task tagger --swept runs/sweeps/NAME/best.cfg [--budget 120]
 
-Four models per seed (seeds 0, 1, 2), trained on full UD English-EWT (../shared/data
-beside the checkout), two at a time, one thread each:
+Four models per seed (seeds 0, 1, 2), trained on the full corpora in ../shared/data beside
+the checkout (UD English-EWT for the tagger and parser, Universal NER English-EWT for NER),
+two at a time, one thread each:
 
 - archsweep, default: configs/TASK.cfg;
 - archsweep, swept: the swept config;
@@ -31,12 +32,14 @@ from pathlib import Path
 from typing import Any, Dict, List, Set
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from parser import ONE_THREAD, ROOT, docbin, side_by_side  # noqa: E402
+from parser import ONE_THREAD, ROOT, TASKS, docbin, side_by_side  # noqa: E402
 from results import machine, mean_spread, today, write_section  # noqa: E402
 from tagger import CACHE, EWT, PY, make_docbins  # noqa: E402
 
 SEEDS = (0, 1, 2)
-METRIC = {"tagger": ("pos_acc", "UPOS"), "parser": ("dep_las", "LAS")}
+METRIC = {"tagger": ("pos_acc", "UPOS"), "parser": ("dep_las", "LAS"), "ner": ("ents_f", "F")}
+CORPUS = {"tagger": "Full UD English-EWT", "parser": "Full UD English-EWT",
+          "ner": "Universal NER English-EWT (train: the approximate file, dev and test official)"}
 SPACY_VECTORS = CACHE / "glove-6b-50d-spacy"
 SPACY_LOGGER = ROOT / "bench" / "spacy_wps_logger.py"
 
@@ -99,7 +102,7 @@ def spacy_configs(task: str, swept: Path, train: Path, dev: Path, budget: float,
 
 def bench(task: str, swept: Path, budget: float, seeds: List[int]) -> Dict[str, Dict[str, List[float]]]:
     metric, _ = METRIC[task]
-    files = {split: EWT / f"en_ewt-ud-{split}.conllu" for split in ("train", "dev", "test")}
+    files = TASKS[task]["files"] if task in TASKS else {split: EWT / f"en_ewt-ud-{split}.conllu" for split in ("train", "dev", "test")}
     train, dev = make_docbins() if task == "tagger" else (docbin(task, "train"), docbin(task, "dev"))
     out = CACHE / f"roundtrip-{task}"
     spacy_cfg = spacy_configs(task, swept, train, dev, budget, out)
@@ -130,12 +133,13 @@ def bench(task: str, swept: Path, budget: float, seeds: List[int]) -> Dict[str, 
 
 def score_archsweep(model: Path, corpus: Path) -> Dict[str, float]:
     from search.corpora.conllu import read_conllu
+    from search.corpora.iob2 import read_iob2
     from search.training.device import use_cpu
     from search.training.pipeline import load_pipeline
 
     use_cpu()
     pipeline, _ = load_pipeline(model)
-    return pipeline.evaluate(read_conllu(corpus))
+    return pipeline.evaluate(read_iob2(corpus) if corpus.suffix == ".iob2" else read_conllu(corpus))
 
 
 def score_spacy(model: Path, corpus: Path) -> Dict[str, float]:
@@ -158,7 +162,7 @@ def section(task: str, swept: Path, budget: float, seeds: List[int], scores: Dic
         "",
         f"- Command: `.venv/bin/python bench/spacy_roundtrip.py --task {task} --swept SWEPT.cfg --budget {budget:g}`",
         f"- Date: {today()}; machine: {machine()}",
-        f"- Full UD English-EWT; each model trains for {budget:g} CPU seconds of its own process (one thread, two"
+        f"- {CORPUS[task]}; each model trains for {budget:g} CPU seconds of its own process (one thread, two"
         f" processes at a time), evaluating every 200 steps on full dev; the best model within the budget is scored"
         f" by archsweep's scorers (seeds {', '.join(map(str, seeds))}: mean ± sample standard deviation, in %).",
         f"- Default: configs/{task}.cfg in archsweep, spaCy's own default config (bench/spacy_{task}.cfg) in spaCy."
@@ -183,8 +187,9 @@ def main() -> int:
     parser.add_argument("--budget", type=float, default=120.0, help="CPU seconds each model trains")
     parser.add_argument("--seeds", default=",".join(map(str, SEEDS)))
     args = parser.parse_args()
-    if not EWT.exists():
-        print(f"full UD English-EWT not found at {EWT}: this benchmark needs ../shared/data beside the checkout")
+    missing = [path for path in (TASKS[args.task]["files"].values() if args.task in TASKS else [EWT]) if not path.exists()]
+    if missing:
+        print(f"{CORPUS[args.task]} not found ({missing[0]}): this benchmark needs ../shared/data beside the checkout")
         return 2
     if importlib.util.find_spec("spacy") is None:
         print("error: spaCy is not installed: pip install -e '.[spacy]'", file=sys.stderr)
