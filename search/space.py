@@ -416,7 +416,8 @@ class Space:
         # fails is redone value by value to name the culprit.
         pending = [(dim, what, value) for dim in self.dimensions for what, value in _candidates(dim.distribution)]
         while pending:
-            batch, picks, later = [], {}, []
+            batch, later = [], []
+            picks: Dict[str, Any] = {}
             for candidate in pending:
                 dim = candidate[0]
                 activation = _activation(dim, by_name)
