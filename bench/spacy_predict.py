@@ -27,6 +27,7 @@ from spacy.tokens import Doc  # noqa: E402
 from search.corpora.conllu import read_conllu  # noqa: E402
 from search.corpora.iob2 import read_iob2  # noqa: E402
 from search.tasks.parsing import dep_scorer, ner_scorer  # noqa: E402
+from search.tasks.tagger import score_tags  # noqa: E402
 
 OUTSIDE = -2  # a head in another sentence: never equal to a gold head
 
@@ -47,17 +48,13 @@ def main() -> None:
     cpu = time.process_time() - start
     n_words = sum(len(d) for d in docs)
     tagger = "tagger" in nlp.pipe_names and "parser" not in nlp.pipe_names
-    heads, labels, entities = [], [], []
-    correct = total = 0
+    heads, labels, entities, tags = [], [], [], []
     for group, doc in zip(groups, parsed):
         offset = 0
         for eg in group:
             n = len(eg.doc.words)
             if tagger:
-                for gold, token in zip(eg.gold["upos"], doc[offset : offset + n]):
-                    if gold is not None:
-                        total += 1
-                        correct += gold == token.tag_
+                tags.append([token.tag_ for token in doc[offset : offset + n]])
             elif ner:
                 entities.append([(e.start - offset, e.end - offset, e.label_) for e in doc.ents if offset <= e.start < offset + n])
             else:
@@ -70,7 +67,7 @@ def main() -> None:
                 labels.append(sent_labels)
             offset += n
     if tagger:
-        scores = {"pos_acc": correct / total if total else 0.0}
+        scores = score_tags(examples, tags, "upos")
     elif ner:
         result = ner_scorer.score_examples(examples, entities)
         scores = {k: result[k] for k in ("ents_p", "ents_r", "ents_f")}

@@ -120,13 +120,18 @@ class TaggerComponent(Component):
         return tags
 
     def score(self, examples: Sequence[Example], predictions: Sequence[List[str]]) -> Dict[str, float]:
-        correct = total = 0
-        for eg, tags in zip(examples, predictions):
-            for gold, guess in zip(eg.gold[self.label_attr], tags):
-                if gold is not None:
-                    total += 1
-                    correct += gold == guess
-        return {self.score_key: correct / total if total else 0.0}
+        return score_tags(examples, predictions, self.label_attr)
+
+
+def score_tags(examples: Sequence[Example], predictions: Sequence[List[str]], label_attr: str) -> Dict[str, float]:
+    """Tag accuracy over the tokens with a gold `label_attr` ("upos": pos_acc, "xpos": tag_acc)."""
+    correct = total = 0
+    for eg, tags in zip(examples, predictions):
+        for gold, guess in zip(eg.gold[label_attr], tags):
+            if gold is not None:
+                total += 1
+                correct += gold == guess
+    return {TaggerComponent.SCORE_KEYS[label_attr]: correct / total if total else 0.0}
 
 
 @registry.factories("tagger")
