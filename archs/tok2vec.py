@@ -133,6 +133,66 @@ def HashCharEmbedBiLSTM(
     return model
 
 
+@registry.architectures("spacy.Tok2Vec.v2")
+def Tok2Vec(
+    *, embed: Model[List[Doc], List[Floats2d]], encode: Model[List[Floats2d], List[Floats2d]]
+) -> Model[List[Doc], List[Floats2d]]:
+    """spaCy's composition of an embedding and a context encoder, as `spacy init config` writes it.
+
+    embed: token features -> context-independent vectors, e.g. spacy.MultiHashEmbed.v2.
+    encode: vectors -> context-sensitive vectors of the same width, e.g.
+        spacy.MaxoutWindowEncoder.v2.
+    """
+    model: Model[List[Doc], List[Floats2d]] = chain(embed, encode)
+    if encode.has_dim("nO"):
+        model.set_dim("nO", encode.get_dim("nO"))
+    model.set_ref("embed", embed)
+    model.set_ref("encode", encode)
+    return model
+
+
+@registry.architectures("spacy.MultiHashEmbed.v2")
+def MultiHashEmbed(
+    *, width: PositiveInt, attrs: List[str], rows: List[PositiveInt], include_static_vectors: bool
+) -> Model[List[Doc], List[Floats2d]]:
+    """One hash embedding table per token attribute, concatenated and mixed to `width`
+    by a layer-normalised 3-piece maxout (spaCy's MultiHashEmbed, the same seeds).
+
+    width: width of every table and of the output; 64-300.
+    attrs: the attributes embedded, of ORTH, LOWER, NORM, PREFIX, SUFFIX, SHAPE
+        (spaCy's default: NORM, PREFIX, SUFFIX, SHAPE).
+    rows: rows of each attribute's table, one per attribute; 1000-10000 each.
+    include_static_vectors: must be false: archsweep reads static vectors from a file
+        (spacy.HashEmbedCNN.v1's pretrained_vectors), not from a spaCy vocab.
+    """
+    if include_static_vectors:
+        raise ValueError(
+            "include_static_vectors: static vectors from a spaCy vocab are not supported (expected false); "
+            "spacy.HashEmbedCNN.v1 takes pretrained_vectors = a GloVe or word2vec file"
+        )
+    if len(rows) != len(attrs):
+        raise ValueError(f"rows: expected one row count per attribute ({len(attrs)}), got {len(rows)}")
+    return multi_hash_embed(width, [attr.upper() for attr in attrs], rows, None, None)
+
+
+@registry.architectures("spacy.MaxoutWindowEncoder.v2")
+def MaxoutWindowEncoder(
+    *, width: PositiveInt, window_size: NonNegativeInt, maxout_pieces: PositiveInt, depth: PositiveInt
+) -> Model[List[Floats2d], List[Floats2d]]:
+    """depth residual layers of layer-normalised maxout over a window of tokens, run over
+    the batch at once with the docs padded apart (spaCy's MaxoutWindowEncoder).
+
+    width: input and output width (they are equal for the residual connections); 64-300.
+    window_size: tokens on each side a layer sees; 1 (sometimes 2).
+    maxout_pieces: pieces of the maxout units; 2-3.
+    depth: number of layers; 2-8. The receptive field is depth * (2 * window_size + 1).
+    """
+    encode = maxout_window_encoder(width, window_size, maxout_pieces, depth)
+    model: Model[List[Floats2d], List[Floats2d]] = with_batch_array(encode, pad=encode.attrs["receptive_field"])
+    model.set_dim("nO", width)
+    return model
+
+
 @registry.architectures("spacy.Tok2VecListener.v1")
 def Tok2VecListenerArchitecture(width: PositiveInt, upstream: str = "*", grad_factor: float = 1.0) -> Model[List[Doc], List[Floats2d]]:
     """Use the output of a shared tok2vec component instead of an own encoder.

@@ -23,6 +23,8 @@ _TOK2VEC: Ranges = [
 ]
 ARCHITECTURE_RANGES["spacy.HashEmbedCNN.v1"] = _TOK2VEC
 ARCHITECTURE_RANGES["spacy.HashCharEmbedCNN.v1"] = _TOK2VEC
+# spaCy's Tok2Vec.v2: the encoder holds the width (the embedding refers to it), depth and window
+ARCHITECTURE_RANGES["spacy.MaxoutWindowEncoder.v2"] = [(key, d) for key, d in _TOK2VEC if key != "embed_size"]
 ARCHITECTURE_RANGES["spacy.TransitionBasedParser.v1"] = [
     ("hidden_width", {DIST_KEY: "ordinal.v1", "values": [32, 64, 128, 256]}),
     ("maxout_pieces", {DIST_KEY: "int_uniform.v1", "low": 1, "high": 4}),

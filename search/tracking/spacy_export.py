@@ -197,6 +197,12 @@ def _model(
                 "window_size": args["window_size"], "maxout_pieces": args["maxout_pieces"],
             },
         }
+    if name == "spacy.Tok2Vec.v2":
+        for part in ("embed", "encode"):
+            args[part] = _model(f"{where}.{part}", args[part], factory, options, notes, uses_vectors)
+        return {"@architectures": name, **args}
+    if name in ("spacy.MultiHashEmbed.v2", "spacy.MaxoutWindowEncoder.v2"):
+        return {"@architectures": name, **args}
     if name == "spacy.HashCharEmbedBiLSTM.v1":
         raise SpacyExportError(
             f"{where}: spacy.HashCharEmbedBiLSTM.v1 has no spaCy counterpart (spaCy's BiLSTM encoder, "

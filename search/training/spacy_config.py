@@ -9,7 +9,8 @@ A spaCy config is recognised by what only spaCy's have: `[nlp]` settings such as
   any other factory is an error naming `components.NAME.factory`;
 * model blocks keep their registered names; the newer versions `spacy init config`
   writes become the same networks under the versions archsweep has:
-  spacy.HashEmbedCNN.v2 -> v1, spacy.Tok2Vec.v2 (MultiHashEmbed.v2 + MaxoutWindowEncoder.v2) -> spacy.HashEmbedCNN.v1,
+  spacy.HashEmbedCNN.v2 -> v1, spacy.Tok2Vec.v2 (MultiHashEmbed.v2 + MaxoutWindowEncoder.v2) -> spacy.HashEmbedCNN.v1
+  where it is that network (its row layout), kept as it is otherwise,
   spacy.Tagger.v2 -> v1, spacy.TransitionBasedParser.v2 -> v1 (nr_feature_tokens from
   state_type), spacy.TextCatBOW.v2/v3 -> v1;
 * corpora: spacy.Corpus.v1 reads the .spacy files (search/corpora/docbin.py);
@@ -27,6 +28,8 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 
 from confection import Config
+
+from archs.features import ATTRS
 
 from .config import ConfigError, apply_overrides, check_override_keys, fill_config, has_setting
 
@@ -181,7 +184,7 @@ def _model(block: Any, where: str, factory: str, ignored: List[str], renamed: Di
     block = {k: _model(v, f"{where}.{k}", factory, ignored, renamed) for k, v in block.items()}
     name = block.get("@architectures")
     if name == "spacy.Tok2Vec.v2":
-        return _hash_embed_cnn(block, where, ignored, renamed)
+        return _tok2vec_v2(block, where, renamed)
     if name == "spacy.HashEmbedCNN.v2":  # spaCy's v2 is its v1 (kept in spacy-legacy) unchanged
         return {**block, "@architectures": "spacy.HashEmbedCNN.v1"}
     if name == "spacy.Tagger.v2":
@@ -203,29 +206,35 @@ def _model(block: Any, where: str, factory: str, ignored: List[str], renamed: Di
     return block
 
 
-def _hash_embed_cnn(block: Dict[str, Any], where: str, ignored: List[str], renamed: Dict[str, str]) -> Dict[str, Any]:
-    """spacy.Tok2Vec.v2 of MultiHashEmbed.v2 and MaxoutWindowEncoder.v2 as spacy.HashEmbedCNN.v1:
-    the same network when the subword tables have half the NORM table's rows (HashEmbedCNN's
-    layout); with other subword row counts, those are listed as ignored."""
+def _tok2vec_v2(block: Dict[str, Any], where: str, renamed: Dict[str, str]) -> Dict[str, Any]:
+    """spacy.Tok2Vec.v2 of MultiHashEmbed.v2 and MaxoutWindowEncoder.v2: as spacy.HashEmbedCNN.v1
+    where it is that network (NORM, PREFIX, SUFFIX, SHAPE with the subword tables at half the
+    NORM table's rows, or NORM alone), so that sweeps and exports see HashEmbedCNN's
+    parameters; otherwise kept as it is (archsweep has the three architectures too)."""
     embed, encode = block.get("embed") or {}, block.get("encode") or {}
     if embed.get("@architectures") != "spacy.MultiHashEmbed.v2":
         raise ConfigError(f"{where}.embed: expected spacy.MultiHashEmbed.v2, got {embed.get('@architectures')!r}")
     if encode.get("@architectures") != "spacy.MaxoutWindowEncoder.v2":
         raise ConfigError(f"{where}.encode: expected spacy.MaxoutWindowEncoder.v2, got {encode.get('@architectures')!r}")
-    attrs = [str(a).upper() for a in embed.get("attrs", [])]
-    rows = list(embed.get("rows", []))
-    if attrs not in (["NORM", "PREFIX", "SUFFIX", "SHAPE"], ["NORM"]) or len(rows) != len(attrs):
-        raise ConfigError(f"{where}.embed.attrs: expected [\"NORM\", \"PREFIX\", \"SUFFIX\", \"SHAPE\"] or [\"NORM\"] "
-                          f"with one row count each, got {attrs} and rows {rows}")
     if embed.get("include_static_vectors"):
         raise ConfigError(f"{where}.embed.include_static_vectors: static vectors from a spaCy vectors package are not "
                           "supported; expected false (archsweep's spacy.HashEmbedCNN.v1 takes pretrained_vectors = a GloVe or word2vec file)")
-    embed_size = rows[0]
-    if len(rows) > 1 and rows[1:] != [embed_size // 2] * 3:
-        ignored.append(f"{where}.embed.rows")  # the subword tables get half the NORM table's rows
     for key in ("width", "depth", "window_size", "maxout_pieces"):
         if key not in encode:
             raise ConfigError(f"{where}.encode.{key}: missing")
+    attrs = [str(a).upper() for a in embed.get("attrs", [])]
+    rows = list(embed.get("rows", []))
+    unknown = [a for a in attrs if a not in ATTRS]
+    if not attrs or unknown:
+        raise ConfigError(f"{where}.embed.attrs: expected token attributes of {', '.join(ATTRS)}, got {embed.get('attrs')}")
+    if len(rows) != len(attrs):
+        raise ConfigError(f"{where}.embed.rows: expected one row count per attribute ({len(attrs)}), got {rows}")
+    embed_size = rows[0] if rows else None
+    hash_embed_cnn = (attrs == ["NORM"] and len(rows) == 1) or (
+        attrs == ["NORM", "PREFIX", "SUFFIX", "SHAPE"] and isinstance(embed_size, int) and rows[1:] == [embed_size // 2] * 3
+    )
+    if not hash_embed_cnn:
+        return block
     renamed[f"{where}.encode.width"] = f"{where}.width"
     renamed[f"{where}.embed.width"] = f"{where}.width"
     return {

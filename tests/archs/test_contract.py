@@ -26,6 +26,7 @@ from archs.outputs import resize_output
 GLOVE = Path(__file__).resolve().parents[2] / "data" / "vectors" / "glove.6B.50d.sample.txt"
 
 LISTENER = "spacy.Tok2VecListener.v1"
+ENCODER = "spacy.MaxoutWindowEncoder.v2"
 PARSER = "spacy.TransitionBasedParser.v1"
 TRANSFORMER = "spacy-transformers.TransformerModel.v1"
 TRF_LISTENER = "spacy-transformers.Tok2VecListener.v1"
@@ -75,6 +76,57 @@ window_size = 1
 maxout_pieces = 3
 subword_features = true
 pretrained_vectors = "{GLOVE.as_posix()}"
+""",
+            48,
+        ),
+    },
+    "spacy.Tok2Vec.v2": {
+        # `spacy init config`'s tok2vec: subword tables with their own row counts
+        "multihash-maxout-window": Case(
+            """
+[model]
+@architectures = "spacy.Tok2Vec.v2"
+
+[model.embed]
+@architectures = "spacy.MultiHashEmbed.v2"
+width = ${model.encode.width}
+attrs = ["NORM", "PREFIX", "SUFFIX", "SHAPE"]
+rows = [5000, 1000, 2500, 2500]
+include_static_vectors = false
+
+[model.encode]
+@architectures = "spacy.MaxoutWindowEncoder.v2"
+width = 64
+depth = 2
+window_size = 1
+maxout_pieces = 3
+""",
+            64,
+        ),
+    },
+    "spacy.MultiHashEmbed.v2": {
+        "lower-shape": Case(
+            """
+[model]
+@architectures = "spacy.MultiHashEmbed.v2"
+width = 32
+attrs = ["LOWER", "SHAPE"]
+rows = [1000, 300]
+include_static_vectors = false
+""",
+            32,
+        ),
+    },
+    ENCODER: {
+        # in: one (n_tokens, width) array per doc (see _encoder_contract)
+        "window2": Case(
+            f"""
+[model]
+@architectures = "{ENCODER}"
+width = 48
+depth = 2
+window_size = 2
+maxout_pieces = 2
 """,
             48,
         ),
@@ -354,6 +406,9 @@ def test_contract(name, variant, ops_name, sentences):
         if name == LISTENER:
             _listener_contract(model, case, docs)
             return
+        if name == ENCODER:
+            _encoder_contract(model, case, docs)
+            return
         if name == PARSER:
             _parser_contract(model, case, docs)
             return
@@ -410,6 +465,26 @@ def test_contract(name, variant, ops_name, sentences):
         clone = build(case.config).from_bytes(model.to_bytes())
         for a, b in zip(Yp, clone.predict(docs)):
             numpy.testing.assert_array_equal(model.ops.to_numpy(a), clone.ops.to_numpy(b))
+
+
+def _encoder_contract(model: Model, case: Case, docs) -> None:
+    """An encoder takes one (n_tokens, width) array per doc and returns arrays of the same
+    shapes; a random gradient reaches its input and moves every parameter."""
+    rng = numpy.random.default_rng(1)
+    X = [model.ops.asarray2f(rng.normal(size=(len(d), case.n_out)).astype("float32")) for d in docs]
+    model.initialize(X=X)
+    Ys, backprop = model.begin_update(X)
+    assert [tuple(y.shape) for y in Ys] == [tuple(x.shape) for x in X]
+    before = snapshot(model)
+    dX = backprop(random_grads(model, Ys))
+    assert [tuple(d.shape) for d in dX] == [tuple(x.shape) for x in X]
+    assert all(numpy.isfinite(model.ops.to_numpy(d)).all() for d in dX)
+    model.finish_update(Adam(0.001))
+    after = snapshot(model)
+    assert [key for key in before if numpy.array_equal(before[key], after[key])] == []
+    clone = build(case.config).from_bytes(model.to_bytes())
+    for a, b in zip(model.predict(X), clone.predict(X)):
+        numpy.testing.assert_array_equal(model.ops.to_numpy(a), clone.ops.to_numpy(b))
 
 
 def _transformer_contract(model: Model, case: Case, docs) -> None:
@@ -662,6 +737,8 @@ def test_batch_with_empty_docs(name, variant):
     spaCy, whose components skip such batches before calling the model.)"""
     case = CASES[name][variant]
     docs = make_docs([["Hello", "there", "!"], [], ["x"], []])
+    if name == ENCODER:  # an encoder's input: one (n_tokens, width) array per doc
+        docs = [numpy.full((len(doc), case.n_out), 0.5, dtype="float32") for doc in docs]
     model = build(case.config)
     model.initialize(X=docs)
     Ys, backprop = model.begin_update(docs)

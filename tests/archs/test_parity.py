@@ -11,7 +11,7 @@ from typing import List
 
 import numpy
 import pytest
-from thinc.api import Model
+from thinc.api import Model, fix_random_seed
 
 from archs import make_docs, registry
 
@@ -86,6 +86,50 @@ def test_tok2vec_param_counts(name, kwargs, expected, count_params):
     assert count_params(model) == expected
     Ys = model.predict(make_docs(PARITY_WORDS))
     assert [y.shape for y in Ys] == [(10, 96), (13, 96), (8, 96)]
+
+
+def test_spacy_init_config_tok2vec_param_count(count_params):
+    """spaCy's Tok2Vec.v2 as `spacy init config` writes it (MultiHashEmbed.v2 rows 5000, 1000,
+    2500, 2500 and MaxoutWindowEncoder.v2 96/4/1/3): spaCy 3.8 counts 1,500,768."""
+    embed = arch("spacy.MultiHashEmbed.v2")(
+        width=96, attrs=["NORM", "PREFIX", "SUFFIX", "SHAPE"], rows=[5000, 1000, 2500, 2500], include_static_vectors=False
+    )
+    encode = arch("spacy.MaxoutWindowEncoder.v2")(width=96, depth=4, window_size=1, maxout_pieces=3)
+    model = initialized(arch("spacy.Tok2Vec.v2")(embed=embed, encode=encode))
+    assert count_params(model) == 1_500_768
+    assert [y.shape for y in model.predict(make_docs(PARITY_WORDS))] == [(10, 96), (13, 96), (8, 96)]
+
+
+def test_tok2vec_v2_with_hashembedcnn_rows_is_hashembedcnn(count_params):
+    """With HashEmbedCNN's row layout (subword tables of half the NORM rows), spaCy's
+    composition is HashEmbedCNN.v1: the same parameters and, seeded alike, the same output."""
+    embed = arch("spacy.MultiHashEmbed.v2")(
+        width=96, attrs=["NORM", "PREFIX", "SUFFIX", "SHAPE"], rows=[2000, 1000, 1000, 1000], include_static_vectors=False
+    )
+    encode = arch("spacy.MaxoutWindowEncoder.v2")(width=96, depth=4, window_size=1, maxout_pieces=3)
+    docs = make_docs(PARITY_WORDS)
+    outputs = []
+    for model in (arch("spacy.Tok2Vec.v2")(embed=embed, encode=encode), arch("spacy.HashEmbedCNN.v1")(**T2V)):
+        fix_random_seed(0)
+        model.initialize(X=docs)
+        assert count_params(model) == 924_768
+        outputs.append(model.predict(docs))
+    for a, b in zip(*outputs):
+        numpy.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize(
+    "kwargs,message",
+    [
+        ({"rows": [5000, 1000]}, "rows: expected one row count per attribute"),
+        ({"include_static_vectors": True}, "include_static_vectors"),
+        ({"attrs": ["NORM", "LEMMA", "SUFFIX", "SHAPE"]}, "unknown token attribute 'LEMMA'"),
+    ],
+)
+def test_multihashembed_refuses_what_it_cannot_build(kwargs, message):
+    settings = dict(width=96, attrs=["NORM", "PREFIX", "SUFFIX", "SHAPE"], rows=[5000, 1000, 2500, 2500], include_static_vectors=False)
+    with pytest.raises(ValueError, match=message):
+        arch("spacy.MultiHashEmbed.v2")(**{**settings, **kwargs})
 
 
 def test_bilstm_formula_values():

@@ -199,10 +199,11 @@ def test_tagger_config_trains_with_the_ignored_settings_listed_once(project, tmp
     warnings = [r.getMessage() for r in caplog.records if r.getMessage().startswith("warning:")]
     assert len(warnings) == 1, warnings
     assert "nlp.lang" in warnings[0] and "components.tagger.label_smoothing" in warnings[0]
-    assert "components.tok2vec.model.embed.rows" in warnings[0]  # spaCy's [5000, 1000, 2500, 2500]
+    assert "rows" not in warnings[0]  # spaCy's [5000, 1000, 2500, 2500]: its Tok2Vec.v2 as it is
     assert "tag_acc" in output
     saved = load_config(out / "model-best" / "config.cfg")  # archsweep's own config now: no warning
     assert saved["components"]["tagger"]["label_attr"] == "xpos"
+    assert saved["components"]["tok2vec"]["model"]["embed"]["rows"] == [5000, 1000, 2500, 2500]
     assert len([r for r in caplog.records if r.getMessage().startswith("warning:")]) == 1
     code, output = _cli("evaluate", str(out), str(project.corpora["ud"]["dev"]))
     assert code == 0, output
@@ -213,13 +214,14 @@ def test_the_mapping_of_a_parser_and_ner_config(project):
     config = load_config(project.configs["parser_ner"], {"paths.train": "t.spacy", "paths.dev": "d.spacy"})
     components = config["components"]
     assert config["nlp"]["pipeline"] == ["tok2vec", "parser", "ner"]
-    assert components["tok2vec"]["model"]["@architectures"] == "spacy.HashEmbedCNN.v1"
-    assert components["tok2vec"]["model"]["width"] == 96
+    # spaCy's tok2vec (subword tables of 1000 and 2500 rows) is kept as it is
+    assert components["tok2vec"]["model"]["@architectures"] == "spacy.Tok2Vec.v2"
+    assert components["tok2vec"]["model"]["encode"]["width"] == 96
     for name, tokens in (("parser", 8), ("ner", 3)):
         model = components[name]["model"]
         assert model["@architectures"] == "spacy.TransitionBasedParser.v1"
         assert model["nr_feature_tokens"] == tokens
-        assert model["tok2vec"]["width"] == "${components.tok2vec.model.width}"
+        assert model["tok2vec"]["width"] == "${components.tok2vec.model.encode.width}"
     assert components["parser"]["min_action_freq"] == 30
     assert components["ner"]["label_order"] == "spacy"
     assert dict(config["training"]["score_weights"]) == {"dep_uas": 0.25, "dep_las": 0.25, "ents_f": 0.5}
@@ -293,8 +295,12 @@ BAD = {
         "components.tagger.model.@architectures: unknown architecture version 'spacy.Tagger.v9'",
     ),
     "embed attrs": (
+        {"components.tok2vec.model.embed.attrs": ["NORM", "LEMMA", "SUFFIX", "SHAPE"]},
+        "components.tok2vec.model.embed.attrs: expected token attributes of ORTH, LOWER, NORM, PREFIX, SUFFIX, SHAPE",
+    ),
+    "embed rows": (
         {"components.tok2vec.model.embed.attrs": ["ORTH", "SHAPE"]},
-        "components.tok2vec.model.embed.attrs: expected",
+        "components.tok2vec.model.embed.rows: expected one row count per attribute (2), got [5000, 1000, 2500, 2500]",
     ),
     "state type": (
         {"components.parser.model.state_type": "tagger"},
@@ -336,18 +342,17 @@ def test_a_starting_space_from_a_spacy_config_sweeps_end_to_end(project, tmp_pat
     assert len([r for r in caplog.records if r.getMessage().startswith("warning:")]) == 1
     space = Space.from_disk(space_path)
     dims = {d.name: d for d in space.dimensions}
-    t2v = "components.tok2vec.model"
+    t2v = "components.tok2vec.model.encode"  # spaCy's Tok2Vec.v2: the encoder holds width and depth
     assert set(dims) == {
-        f"{t2v}.width", f"{t2v}.depth", f"{t2v}.embed_size", f"{t2v}.window_size", f"{t2v}.maxout_pieces",
+        f"{t2v}.width", f"{t2v}.depth", f"{t2v}.window_size", f"{t2v}.maxout_pieces",
         "training.optimizer.learn_rate", "training.dropout", "training.batcher.size.start", "training.batcher.size.stop",
     }
     assert dims["training.optimizer.learn_rate"].describe() == "log-uniform [0.0001, 0.01]"
-    assert dims[f"{t2v}.embed_size"].distribution.default == 5000  # the config's own value
+    assert dims[f"{t2v}.depth"].distribution.default == 4  # the config's own value
     overrides = {
         "training.max_steps": 6, "training.eval_frequency": 3, "corpora.train.limit": 10, "corpora.dev.limit": 2,
         f"{t2v}.width.values": [32, 64], f"{t2v}.width.default": 32,
         f"{t2v}.depth.high": 3, f"{t2v}.depth.default": 2,
-        f"{t2v}.embed_size.high": 3000, f"{t2v}.embed_size.default": 2000,
     }
     settings = SweepSettings(
         space_path=str(space_path), num_samples=2, max_concurrent=2, address=ray_cluster.address,
@@ -360,18 +365,17 @@ def test_a_starting_space_from_a_spacy_config_sweeps_end_to_end(project, tmp_pat
     assert result.best_config_path is not None
     best = load_config(result.best_config_path).interpolate()
     assert best["corpora"]["train"]["@readers"] == "spacy.Corpus.v1"
-    # the listener follows the searched tok2vec width through its ${reference}
-    assert best["components"]["tagger"]["model"]["tok2vec"]["width"] == best["components"]["tok2vec"]["model"]["width"]
-    assert best["components"]["tok2vec"]["model"]["width"] in (32, 64)
+    # the embedding and the listener follow the searched encoder width through their ${references}
+    tok2vec = best["components"]["tok2vec"]["model"]
+    assert best["components"]["tagger"]["model"]["tok2vec"]["width"] == tok2vec["embed"]["width"] == tok2vec["encode"]["width"]
+    assert tok2vec["encode"]["width"] in (32, 64)
 
 
 def test_settings_that_change_what_spacy_does_are_listed_and_no_ops_are_not(project):
     from search.training.spacy_config import from_spacy_config
 
     config = Config().from_disk(project.configs["tagger"], interpolate=False)
-    assert from_spacy_config(config).ignored == [
-        "nlp.lang", "components.tok2vec.model.embed.rows", "components.tagger.label_smoothing",
-    ]
+    assert from_spacy_config(config).ignored == ["nlp.lang", "components.tagger.label_smoothing"]
     config["training"]["logger"] = {"@loggers": "my_logger.v1"}
     config["training"]["accumulate_gradient"] = 2
     config["training"]["frozen_components"] = ["tok2vec"]

@@ -174,6 +174,15 @@ def test_spacy_trains_the_export_and_has_archsweeps_parameter_count(task, traine
                 "window_size": 1, "maxout_pieces": 3, "nM": 16, "nC": 4,
             },
         }, "tagger", id="HashCharEmbedCNN-as-Tok2Vec.v2"),
+        pytest.param("tagger.cfg", {
+            "components.tagger.model.tok2vec": {
+                "@architectures": "spacy.Tok2Vec.v2",
+                "embed": {"@architectures": "spacy.MultiHashEmbed.v2", "width": 64, "attrs": ["NORM", "PREFIX", "SUFFIX", "SHAPE"],
+                          "rows": [5000, 1000, 2500, 2500], "include_static_vectors": False},
+                "encode": {"@architectures": "spacy.MaxoutWindowEncoder.v2", "width": 64, "depth": 2, "window_size": 1,
+                           "maxout_pieces": 3},
+            },
+        }, "tagger", id="Tok2Vec.v2-as-it-is"),
         pytest.param("tagger.cfg", {"components.tagger.model.tok2vec.pretrained_vectors": str(GLOVE)}, "tagger",
                      id="HashEmbedCNN-with-vectors"),
         pytest.param("parser.cfg", {"components.parser.model.use_upper": False}, "parser", id="parser-without-upper"),
