@@ -161,9 +161,17 @@ def bench_task(task: Task, sample: bool, budget_s: float, sweep_s: float, work: 
 
 
 def short_values(values: Dict[str, Any]) -> str:
-    """The best trial's sampled values, each under the last two parts of its dotted key."""
-    return ", ".join(f"{'.'.join(key.split('.')[-2:])}={f'{value:.4g}' if isinstance(value, float) else value}"
-                     for key, value in sorted(values.items()))
+    """The best trial's sampled values, each under the last two parts of its dotted key
+    (fractional numbers to 4 significant digits, also where the tracking store gave text)."""
+    return ", ".join(f"{'.'.join(key.split('.')[-2:])}={_short_number(value)}" for key, value in sorted(values.items()))
+
+
+def _short_number(value: Any) -> str:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return str(value)
+    return f"{number:.4g}" if isinstance(value, float) or (isinstance(value, str) and "." in value) else str(value)
 
 
 def gain(row: Dict[str, Any]) -> str:
