@@ -226,6 +226,12 @@ def _model(
                 f"{where}.nr_feature_tokens: spaCy's {state} describes a state by {expected} tokens "
                 f"(state_type {state!r}, extra_state_tokens false or true), got {nF}"
             )
+        if args.get("maxout_pieces") == 1 and args.get("use_upper", True):
+            raise SpacyExportError(
+                f"{where}.maxout_pieces: spaCy 3.8 trains a 1-piece hidden layer under an upper layer with relu "
+                "but predicts with it linear, so the model it trains is not the one it evaluates (expected 2-4, "
+                "or use_upper = false)"
+            )
         # v1 keeps the lower layer's first number of actions when there is no upper layer; v2 is
         # the same model with that fixed (the one archsweep builds)
         version = "v1" if args.get("use_upper", True) else "v2"
