@@ -125,12 +125,7 @@ def HashCharEmbedBiLSTM(
     """
     _reject_vectors("spacy.HashCharEmbedBiLSTM.v1", pretrained_vectors)
     embed = char_norm_embed(width, embed_size, nM, nC, dropout)
-    encode = BiLSTM(nO=width, nI=width, depth=depth, dropout=dropout or 0.0)
-    model: Model[List[Doc], List[Floats2d]] = chain(embed, encode)
-    model.set_dim("nO", width)
-    model.set_ref("embed", embed)
-    model.set_ref("encode", encode)
-    return model
+    return Tok2Vec(embed=embed, encode=BiLSTM(nO=width, nI=width, depth=depth, dropout=dropout or 0.0))
 
 
 @registry.architectures("spacy.Tok2Vec.v2")
