@@ -229,8 +229,8 @@ def _tok2vec_v2(block: Dict[str, Any], where: str, renamed: Dict[str, str]) -> D
         raise ConfigError(f"{where}.embed.attrs: expected token attributes of {', '.join(ATTRS)}, got {embed.get('attrs')}")
     if len(rows) != len(attrs):
         raise ConfigError(f"{where}.embed.rows: expected one row count per attribute ({len(attrs)}), got {rows}")
-    embed_size = rows[0] if rows else None
-    hash_embed_cnn = (attrs == ["NORM"] and len(rows) == 1) or (
+    embed_size = rows[0]  # attrs is not empty, and rows has one count per attribute
+    hash_embed_cnn = attrs == ["NORM"] or (
         attrs == ["NORM", "PREFIX", "SUFFIX", "SHAPE"] and isinstance(embed_size, int) and rows[1:] == [embed_size // 2] * 3
     )
     if not hash_embed_cnn:
