@@ -183,9 +183,8 @@ def run_arms(args, seed: int, overrides: Dict[str, Any]) -> Dict[str, Tuple[List
                 space_path=str(ROOT / "spaces" / "tagger.cfg"), num_samples=n, max_concurrent=args.concurrent,
                 tracking_uri=uri, experiment=search, storage=f"{tmp}/sweeps", seed=seed, search=search,
                 scheduler=scheduler, time_attr=args.time_attr, grace_period=args.grace_period,
-                # ASHA's last rung above a trial's own length: a trial that reaches max_t is stopped before
-                # its last report, and would count (and be told to Optuna) as pruned
-                max_t=2 * args.max_epochs if args.time_attr == "epochs" else 100, budget_epochs=args.budget if search == "tpe" else 0.0,
+                # ASHA's last rung at the trials' own length: a trial that reaches it has finished
+                max_t=args.max_epochs if args.time_attr == "epochs" else 100, budget_epochs=args.budget if search == "tpe" else 0.0,
                 overrides=overrides,
             )
             print(f"seed {seed}: {arm} ...", flush=True)

@@ -12,13 +12,11 @@ from ray.tune.search.optuna import OptunaSearch
 from archs import registry
 
 from ..space import Space
+from .outcome import ASHA_TIME_ATTRS, TrialOutcome
 from .seeding import DEFAULTS_KEY, WarmStart, default_point, is_defaults_trial
 from .settings import METRIC, SweepSettings
 from .trial import SEED_KEY, derive_seed
 from .tune_compat import PruningAwareOptunaSearch
-
-# --time-attr: the result key whose value ASHA's rungs compare
-ASHA_TIME_ATTRS = {"evaluations": "training_iteration", "epochs": "epochs_trained"}
 
 
 class DefineByRun:
@@ -52,7 +50,7 @@ def searcher(space: Space, settings: SweepSettings, warm: Optional[WarmStart] = 
     sampler = samplers[settings.search](seed=settings.seed)
     search = PruningAwareOptunaSearch(
         space=DefineByRun(space, settings.seed, settings.defaults_first), metric=METRIC, mode="max", sampler=sampler,
-        points_to_evaluate=[default_point(space)] if settings.defaults_first else None,
+        points_to_evaluate=[default_point(space)] if settings.defaults_first else None, outcome=TrialOutcome.of(settings),
     )
     if warm is not None:
         search.add_finished_trials(warm.trials)

@@ -25,6 +25,7 @@ from ..training.config import fill_config
 from .algorithms import scheduler, searcher
 from .end import SweepResult, finish
 from .faults import failure_reason
+from .outcome import TrialOutcome
 from .preflight import check_cluster_settings, check_tracking_access, count_nodes, data_paths_of
 from .progress import SweepProgressTable
 from .seeding import DEFAULTS_KEY, DEFAULTS_TAG, WarmStart, warm_start
@@ -44,8 +45,15 @@ class TrackingCallback(Callback):
     """Driver-side MLflow logging: a child run per trial (reused across a
     resume), stepped metrics per evaluation, and the trial's final status."""
 
-    def __init__(self, tracking: Tracker, parent_run_id: str, space: Space, progress: Optional[Callable[[str], None]] = None) -> None:
+    outcome = TrialOutcome()  # what a callback pickled before the setting existed resumes with
+
+    def __init__(
+        self, tracking: Tracker, parent_run_id: str, space: Space, progress: Optional[Callable[[str], None]] = None,
+        outcome: Optional[TrialOutcome] = None,
+    ) -> None:
         self.tracking = tracking
+        if outcome is not None:
+            self.outcome = outcome
         self.parent_run_id = parent_run_id
         self.space = space
         self.progress = progress
@@ -79,7 +87,7 @@ class TrackingCallback(Callback):
         self._run_for(trial)
 
     def on_trial_result(self, iteration, trials, trial, result, **info) -> None:
-        self.finished_flags[trial.trial_id] = bool(result.get("training_finished"))
+        self.finished_flags[trial.trial_id] = self.outcome.finished(result)
         if result.get("training_finished"):
             return  # it repeats the last evaluation, already logged at its step
         metrics = {k: v for k, v in result.items() if k not in _RAY_KEYS}
@@ -169,6 +177,7 @@ def sweep(
     space = Space.from_disk(settings.space_path, settings.overrides)
     space.validate()  # before any worker starts
     trial_scheduler = scheduler(settings)  # a bad --scheduler or --time-attr fails here too
+    outcome = TrialOutcome.of(settings)
     experiment = settings.experiment or Path(settings.space_path).stem
     storage_root = storage.absolute(settings.storage or "runs/sweeps")  # a local path or a URI
     workdir = str(Path.cwd())
@@ -235,20 +244,20 @@ def sweep(
                 run_config=RunConfig(
                     name=storage.name(exp_dir),
                     storage_path=storage_root,
-                    callbacks=[TrackingCallback(tracking, parent_run_id, space)],
+                    callbacks=[TrackingCallback(tracking, parent_run_id, space, outcome=outcome)],
                     failure_config=FailureConfig(max_failures=settings.max_failures),
                     stop=ComputeBudget(settings.budget_epochs) if settings.budget_epochs else None,
                     sync_config=SyncConfig(sync_period=OBJECT_STORAGE_SYNC_S) if storage.is_uri(storage_root) else None,
                     verbose=0,
                 ),
             )
-        _attach_progress(tuner, progress, live_table)
+        outcome = _attach_progress(tuner, progress, live_table, outcome)
         _share_tracking(tuner, tracking)
         results = tuner.fit()
     finally:
         if started_ray:
             ray.shutdown()
-    result = finish(tracking, parent_run_id, experiment, space, exp_dir, results, settings.tracking_wait)
+    result = finish(tracking, parent_run_id, experiment, space, exp_dir, results, settings.tracking_wait, outcome)
     _write_state(exp_dir, {**json.loads(storage.read_text(storage.join(exp_dir, STATE_FILE))), "parent_run_id": result.parent_run_id,
                            "finished": True, SYNC_PENDING_KEY: bool(result.tracking_pending)})
     return result
@@ -325,15 +334,21 @@ def _latest_unfinished(storage_root: str, experiment: str) -> str:
     return max(candidates)[1]
 
 
-def _attach_progress(tuner: Tuner, progress: Optional[Callable[[str], None]], live_table: Optional[Callable[[str], None]]) -> None:
+def _attach_progress(
+    tuner: Tuner, progress: Optional[Callable[[str], None]], live_table: Optional[Callable[[str], None]], outcome: TrialOutcome
+) -> TrialOutcome:
     """Give the (possibly unpickled) tracking callback the progress printer, and
-    add the live table (after tuner.pkl was written, so it is never pickled)."""
+    add the live table (after tuner.pkl was written, so it is never pickled).
+    Returns the rule for a trial's status the sweep started with (the tracking
+    callback's: on resume the sweep's first settings, not this command's)."""
     callbacks = tuner_callbacks(tuner)
     for callback in callbacks or []:
         if isinstance(callback, TrackingCallback):
             callback.progress = progress
+            outcome = callback.outcome
     if live_table is not None and callbacks is not None:
-        callbacks.append(SweepProgressTable(live_table))
+        callbacks.append(SweepProgressTable(live_table, outcome=outcome))
+    return outcome
 
 
 def _share_tracking(tuner: Tuner, tracking: Tracker) -> None:

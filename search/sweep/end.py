@@ -19,6 +19,7 @@ from ..space import Space
 from ..tracking.export import export_best
 from ..tracking.mlflow import PENDING_FILE, STATE_FILE, SYNC_PENDING_KEY, SweepTracking, trial_ref
 from .faults import failure_reason
+from .outcome import TrialOutcome
 from .seeding import DEFAULTS_KEY, DEFAULTS_TAG
 from .trial import trial_config
 
@@ -86,11 +87,12 @@ def write_best_and_report(
 
 
 def finish(
-    tracking: SweepTracking, parent_run_id: str, name: str, space: Space, exp_dir: str, results: Any, tracking_wait: float
+    tracking: SweepTracking, parent_run_id: str, name: str, space: Space, exp_dir: str, results: Any, tracking_wait: float,
+    outcome: TrialOutcome,
 ) -> SweepResult:
     """End the sweep from what MLflow recorded (or, with MLflow away, from Ray Tune's results)."""
     if tracking.drain(tracking_wait, announce=False):
-        return finish_offline(tracking, parent_run_id, name, space, exp_dir, results)
+        return finish_offline(tracking, parent_run_id, name, space, exp_dir, results, outcome)
     parent_run_id = tracking.resolve(parent_run_id)  # a reference if the sweep started while MLflow was away
     dimensions = {d.name for d in space.dimensions}
     trials = ranked([
@@ -113,7 +115,9 @@ def finish(
                        tracking.experiment_id)
 
 
-def finish_offline(tracking: SweepTracking, parent_run_id: str, name: str, space: Space, exp_dir: str, results: Any) -> SweepResult:
+def finish_offline(
+    tracking: SweepTracking, parent_run_id: str, name: str, space: Space, exp_dir: str, results: Any, outcome: TrialOutcome
+) -> SweepResult:
     """The sweep's end while MLflow is still away: the trials as Ray Tune
     recorded them, and the parent run's end queued behind the rest; `archsweep
     sync` writes it all and then best.cfg and the report."""
@@ -125,7 +129,7 @@ def finish_offline(tracking: SweepTracking, parent_run_id: str, name: str, space
         trials.append(
             TrialSummary(
                 trial_id=trial_id,
-                status="failed" if result.error else "finished" if metrics.get("training_finished") else "pruned",
+                status=outcome.status(metrics, failed=bool(result.error)),
                 best_score=metrics.get("best_score"),
                 values=trial_config(space, result.config)[1] if result.config else {},
                 run_id=tracking.run_id_of(ref) or ref,

@@ -11,18 +11,17 @@ from typing import Any, Callable, List, Optional, Tuple
 
 from ray.tune import Callback
 
+from .outcome import TrialOutcome
+
 COLUMNS = ("elapsed", "running", "finished", "pruned", "failed", "best", "trials/h")
 WIDTHS = (8, 7, 8, 6, 6, 7, 8)
 
 
-def trial_state(trial) -> str:
-    """running / pending / finished / pruned / failed. A trial that ended by
-    itself sent `training_finished` last; one the scheduler stopped did not."""
+def trial_state(trial, outcome: TrialOutcome) -> str:
+    """running / pending / finished / pruned / failed (an ended trial's as `outcome` says)."""
     status = trial.status
-    if status == "ERROR":
-        return "failed"
-    if status == "TERMINATED":
-        return "finished" if (trial.last_result or {}).get("training_finished") else "pruned"
+    if status in ("ERROR", "TERMINATED"):
+        return outcome.status(trial.last_result, failed=status == "ERROR")
     return "running" if status == "RUNNING" else "pending"
 
 
@@ -38,8 +37,12 @@ class SweepProgressTable(Callback):
     pick now). trials/h: trials ended since this driver started, per hour of
     its wall time (a resumed sweep counts from the resume)."""
 
-    def __init__(self, write: Callable[[str], None], interval: float = 30.0, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, write: Callable[[str], None], interval: float = 30.0, clock: Callable[[], float] = time.monotonic,
+        outcome: TrialOutcome = TrialOutcome(),
+    ) -> None:
         self.write = write
+        self.outcome = outcome
         self.interval = interval
         self.clock = clock
         self.start: Optional[float] = None
@@ -69,7 +72,7 @@ class SweepProgressTable(Callback):
         now = self.clock()
         if self.start is None:
             self.start = now
-        states = [trial_state(t) for t in trials]
+        states = [trial_state(t, self.outcome) for t in trials]
         counts = tuple(states.count(s) for s in ("running", "finished", "pruned", "failed"))
         finished = [
             (t.last_result or {}).get("best_score") for t, s in zip(trials, states) if s == "finished"

@@ -18,12 +18,22 @@ from ray.exceptions import OutOfMemoryError, RayActorError
 from ray.tune import Tuner
 from ray.tune.search.optuna import OptunaSearch
 
+from .outcome import TrialOutcome
+
 
 class PruningAwareOptunaSearch(OptunaSearch):
     """Ray's OptunaSearch tells Optuna that a trial ASHA stopped early is
     COMPLETE with its truncated score, which misleads TPE. Here a trial whose
-    last result is not `training_finished` is told as PRUNED (Optuna then uses
-    its reported intermediate values), and an errored one as FAIL."""
+    last result is not finished (`outcome`: training ended by itself or reached
+    ASHA's max_t) is told as PRUNED (Optuna then uses its reported intermediate
+    values), and an errored one as FAIL."""
+
+    outcome = TrialOutcome()  # what a searcher pickled before the setting existed resumes with
+
+    def __init__(self, *args: Any, outcome: Optional[TrialOutcome] = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if outcome is not None:
+            self.outcome = outcome
 
     def on_trial_complete(self, trial_id: str, result: Optional[Dict] = None, error: bool = False) -> None:
         if trial_id in self._completed_trials or trial_id not in self._ot_trials:
@@ -32,7 +42,7 @@ class PruningAwareOptunaSearch(OptunaSearch):
         study = self._study()
         if error:
             study.tell(ot_trial, state=optuna.trial.TrialState.FAIL)
-        elif not (result and result.get("training_finished")):
+        elif result is None or not self.outcome.finished(result):
             # The result that made the scheduler stop the trial reaches only this
             # method, not on_trial_result: record it before telling PRUNED.
             if result and self.metric in result and "training_iteration" in result:

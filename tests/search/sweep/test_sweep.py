@@ -21,6 +21,7 @@ from sweep_fixtures import ARCHSWEEP, FAST, SPACE, TAGGER_DIMENSIONS, cli_overri
 
 from search.space import DIST_KEY, Space
 from search.sweep import DefineByRun, SweepSettings, sweep
+from search.sweep.outcome import TrialOutcome
 from search.sweep.trial import SEED_KEY, derive_seed
 from search.sweep.tune_compat import PruningAwareOptunaSearch
 from search.tracking.mlflow import code_version
@@ -285,6 +286,17 @@ def test_the_stopping_result_reaches_optuna():
     assert frozen.intermediate_values == {1: 0.5}
 
 
+def test_a_trial_at_ashas_last_rung_is_complete_for_optuna():
+    """ASHA stops a trial at max_t before its closing report: Optuna is told
+    COMPLETE with the trial's best score, as for one that ended by itself."""
+    searcher, _ = _searcher()
+    searcher.outcome = TrialOutcome("training_iteration", 1)
+    searcher.suggest("t1")
+    searcher.on_trial_complete("t1", {**EARLY, "best_score": 0.6})
+    frozen = _frozen(searcher, "t1")
+    assert (frozen.state, frozen.value) == (TrialState.COMPLETE, 0.6)
+
+
 def test_searcher_state_survives_save_and_restore(tmp_path):
     """What --resume relies on: the pickled searcher keeps the study (states
     included) and goes on proposing what the uninterrupted one would."""
@@ -501,6 +513,34 @@ def test_kill_the_driver_and_resume(ray_cluster, mlflow_server, tmp_path):
     best = Path(resumed.stdout.split("best config: ", 1)[1].splitlines()[0])
     assert best.is_file() and best.resolve().is_relative_to(storage.resolve())
     assert parent.data.tags["archsweep.storage"] == str(best.parent)
+
+
+def test_a_sweep_whose_trials_reach_max_t_has_finished_trials(ray_cluster, mlflow_server, tmp_path):
+    """ASHA stops every trial at max_t (one evaluation), before the trial ends by
+    itself: each such trial trained all it was allowed, so it is finished in MLflow,
+    the live table and for Optuna, and the sweep exports its best config."""
+    settings = SweepSettings(
+        space_path=str(SPACE), num_samples=2, max_concurrent=2, address=ray_cluster.address,
+        tracking_uri=mlflow_server.uri, experiment="max-t", storage=str(tmp_path / "sweeps"), seed=0,
+        search="tpe", scheduler="asha", time_attr="evaluations", grace_period=1, max_t=1, overrides=dict(FAST),
+    )
+    live_table: List[str] = []
+    result = sweep(settings, live_table=live_table.append)
+    for trial in result.trials:
+        records = [json.loads(line) for line in (result.storage_path / f"trial_{trial.trial_id}" / "result.json").read_text().splitlines()]
+        # stopped at its first evaluation, not ended by itself
+        assert [r["training_finished"] for r in records] == [False], trial.trial_id
+    assert [t.status for t in result.trials] == ["finished", "finished"]
+    client = mlflow_server.client()
+    (parent,) = _sweeps(client, "max-t")
+    children = _children(client, parent)
+    assert [(c.data.tags["archsweep.status"], c.info.status) for c in children] == [("finished", "FINISHED")] * 2
+    assert result.best_config_path is not None and Path(result.best_config_path).is_file()
+    assert live_table[-1].split()[1:5] == ["0", "2", "0", "0"]  # running, finished, pruned, failed
+    (state_path,) = glob.glob(str(result.storage_path / "searcher-state-*.pkl"))
+    with open(state_path, "rb") as handle:
+        study = pickle.load(handle)["_ot_study"]
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 2
 
 
 @pytest.mark.parametrize("time_attr, result_key", [("evaluations", "training_iteration"), ("epochs", "epochs_trained")])
