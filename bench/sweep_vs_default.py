@@ -245,7 +245,7 @@ def main() -> int:
         print("\n".join(lines))
         print("\n(--sample: a smoke check on the bundled samples, their dev file as test; bench/RESULTS.md is unchanged)")
     elif rows:
-        key = f"{SECTION}-{'-'.join(r['task'].name for r in rows)}-{args.budget_minutes:g}min"
+        key = f"{SECTION}-{'-'.join(r['task'].name for r in rows)}-{args.budget_minutes:g}min-sweep-{args.sweep_minutes:g}min"
         write_section(key, lines)
         print(f"wrote the {key} section of bench/RESULTS.md")
     return 0 if rows else 1
