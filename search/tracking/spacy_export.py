@@ -43,7 +43,7 @@ class SpacyExportOptions:
     """What the spaCy config needs beyond archsweep's config.
     train, dev: `.spacy` files (DocBin) for [paths]; None leaves them null, to be given
         as `spacy train ... --paths.train PATH --paths.dev PATH`.
-    vectors: a spaCy vectors directory (`spacy init vectors`) for models with static vectors.
+    vectors: a spaCy vectors directory (`archsweep spacy-vectors`) for models with static vectors.
     lang: the spaCy language code of [nlp] lang (its tokenizer and lexical attributes).
     omit_fixed_dropout: leave out the architectures' own dropout rates (HashEmbedCNN's and
         HashCharEmbedCNN's `dropout`, TextCatEnsemble's `dropout`), which spaCy's
@@ -93,7 +93,7 @@ def to_spacy_config(config: Config, options: SpacyExportOptions = SpacyExportOpt
     if uses_vectors and not options.vectors:
         raise SpacyExportError(
             f"{uses_vectors[0]}: spaCy reads static vectors from a spaCy vectors directory; make one with "
-            "`python -m spacy init vectors LANG VECTORS_FILE DIR` and give it with --spacy-vectors DIR"
+            "`archsweep spacy-vectors VECTORS DIR` and give it with --spacy-vectors DIR"
         )
     spacy_config: Dict[str, Any] = {
         "paths": {"train": options.train, "dev": options.dev, "vectors": options.vectors, "init_tok2vec": None},

@@ -13,7 +13,7 @@ from typing import Dict, List, Tuple
 
 import pytest
 from confection import Config
-from search_testing import PATHS, REPO, run_cli
+from search_testing import ARCHSWEEP, PATHS, REPO, run_cli
 
 from archs import registry
 from search.tracking.export import export_best
@@ -121,10 +121,11 @@ def corpora(tmp_path_factory) -> Path:
     converts = [
         (kind, _spacy("convert", kind, kind, "--converter", converter, "-n", "1", cwd=folder))
         for kind, converter in (("ud", "conllu"), ("ner", "ner"))
-    ] + [("vectors", _spacy("init", "vectors", "en", str(GLOVE), "vectors", cwd=folder))]
+    ] + [("vectors", subprocess.Popen([str(ARCHSWEEP), "spacy-vectors", str(GLOVE), "vectors"], cwd=folder, env=_env(),
+                                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True))]
     _write_textcat_docbins(folder)
     for kind, (rc, out) in _finish(converts).items():
-        assert rc == 0, f"spacy convert / init vectors ({kind}) failed:\n{out[-3000:]}"
+        assert rc == 0, f"spacy convert / archsweep spacy-vectors ({kind}) failed:\n{out[-3000:]}"
     return folder
 
 
