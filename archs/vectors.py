@@ -50,9 +50,7 @@ class Vectors:
 
 @functools.lru_cache(maxsize=8)
 def _load_cached(path: str, mtime: float) -> Vectors:
-    p = Path(path)
-    words, data = _read_npy(p) if p.suffix == ".npy" else _read_word2vec_text(p)
-    return Vectors(words, data, name=str(p))
+    return Vectors(*_read_file(Path(path)), name=path)
 
 
 def read_table(path: Union[str, Path]) -> Tuple[List[str], numpy.ndarray]:
@@ -64,9 +62,14 @@ def read_table(path: Union[str, Path]) -> Tuple[List[str], numpy.ndarray]:
     p = Path(path)
     if not p.is_file():
         raise FileNotFoundError(f"vectors file not found: {p}")
-    words, data = _read_npy(p) if p.suffix == ".npy" else _read_word2vec_text(p)
+    return _read_file(p)
+
+
+def _read_file(path: Path) -> Tuple[List[str], numpy.ndarray]:
+    """The words and float32 rows of a .npy table (its vocabulary beside it) or a text table."""
+    words, data = _read_npy(path) if path.suffix == ".npy" else _read_word2vec_text(path)
     if data.ndim != 2 or data.shape[0] != len(words):
-        raise ValueError(f"{p}: {len(words)} words but a vectors array of shape {data.shape}")
+        raise ValueError(f"{path}: {len(words)} words but a vectors array of shape {data.shape}")
     return words, numpy.asarray(data, dtype="float32")
 
 
