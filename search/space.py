@@ -30,7 +30,7 @@ import inspect
 import json
 import math
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Protocol, Sequence, Tuple, Union
 
@@ -70,9 +70,23 @@ class Distribution:
     """A searched value: how to ask a suggester for it, its range and default."""
 
     default: Any
+    # Values tried right after the defaults trial, each in a trial of its own with every other
+    # dimension at its default (a known large gain the random start-up trials may miss).
+    enqueue: List[Any]
 
     def suggest(self, suggester: Suggester, name: str) -> Any:
         raise NotImplementedError
+
+    def takes(self, value: Any) -> bool:
+        """Whether a trial can be given `value` (a value in range, on the step)."""
+        raise NotImplementedError
+
+    def _check_enqueue(self) -> None:
+        if not isinstance(self.enqueue, list):
+            raise ValueError(f"enqueue must be a list of values, got {self.enqueue!r}")
+        for value in self.enqueue:
+            if not self.takes(value):
+                raise ValueError(f"enqueue value {_show_json(value)} is not a value of this distribution ({self.describe()})")
 
     def describe(self) -> str:
         raise NotImplementedError
@@ -102,6 +116,7 @@ class Uniform(Distribution):
     log: bool = False
     step: Optional[float] = None
     default: Any = None
+    enqueue: List[Any] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         _check_range(self.low, self.high, self.log)
@@ -113,9 +128,15 @@ class Uniform(Distribution):
                 mid = self.low + round((mid - self.low) / self.step) * self.step
             self.default = mid
         _check_default(self.default, self.low, self.high)
+        self._check_enqueue()
 
     def suggest(self, suggester: Suggester, name: str) -> float:
         return suggester.suggest_float(name, self.low, self.high, step=self.step, log=self.log)
+
+    def takes(self, value: Any) -> bool:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not self.low <= value <= self.high:
+            return False
+        return not self.step or on_grid(value, self.low, self.step)
 
     def describe(self) -> str:
         kind = "log-uniform" if self.log else "uniform"
@@ -129,6 +150,7 @@ class IntUniform(Distribution):
     log: bool = False
     step: int = 1
     default: Any = None
+    enqueue: List[Any] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         _check_range(self.low, self.high, self.log)
@@ -139,9 +161,14 @@ class IntUniform(Distribution):
         if self.default is None:
             self.default = self.low + int(round((_middle(self.low, self.high, self.log) - self.low) / self.step)) * self.step
         _check_default(self.default, self.low, self.high)
+        self._check_enqueue()
 
     def suggest(self, suggester: Suggester, name: str) -> int:
         return suggester.suggest_int(name, self.low, self.high, step=self.step, log=self.log)
+
+    def takes(self, value: Any) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool) and self.low <= value <= self.high \
+            and (value - self.low) % self.step == 0
 
     def describe(self) -> str:
         kind = "int log-uniform" if self.log else "int uniform"
@@ -152,6 +179,7 @@ class IntUniform(Distribution):
 class Categorical(Distribution):
     values: List[Primitive]
     default: Any = NO_DEFAULT
+    enqueue: List[Any] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if not self.values:
@@ -163,9 +191,14 @@ class Categorical(Distribution):
             self.default = self.values[0]
         elif self.default not in self.values:
             raise ValueError(f"default {self.default!r} is not one of {self.values}")
+        self._check_enqueue()
 
     def suggest(self, suggester: Suggester, name: str) -> Primitive:
         return suggester.suggest_categorical(name, self.values)
+
+    def takes(self, value: Any) -> bool:
+        # by type too: true is not 1
+        return any(value == v and type(value) is type(v) for v in self.values)
 
     def describe(self) -> str:
         return "choice of " + ", ".join(map(show_value, self.values))
@@ -191,6 +224,7 @@ class Options(Distribution):
 
     blocks: Dict[str, Dict[str, Any]]
     default: Any = None
+    enqueue: List[Any] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if not self.blocks:
@@ -202,9 +236,13 @@ class Options(Distribution):
             self.default = next(iter(self.blocks))
         elif self.default not in self.blocks:
             raise ValueError(f"default {self.default!r} is not one of the options {list(self.blocks)}")
+        self._check_enqueue()
 
     def suggest(self, suggester: Suggester, name: str) -> str:
         return str(suggester.suggest_categorical(name, list(self.blocks)))
+
+    def takes(self, value: Any) -> bool:
+        return isinstance(value, str) and value in self.blocks
 
     def describe(self) -> str:
         return "options " + ", ".join(self.blocks)
@@ -215,45 +253,48 @@ def show_value(value: Any) -> str:
 
 
 @registry.distributions("choice.v1")
-def choice(values: List[Primitive], default: Primitive = NO_DEFAULT) -> Distribution:
-    """One of `values` (numbers, strings, booleans or null), unordered."""
-    return Categorical(list(values), default)
+def choice(values: List[Primitive], default: Primitive = NO_DEFAULT, enqueue: List[Primitive] = []) -> Distribution:
+    """One of `values` (numbers, strings, booleans or null), unordered. Each value
+    in `enqueue` is tried right after the defaults, the other dimensions at theirs."""
+    return Categorical(list(values), default, list(enqueue))
 
 
 @registry.distributions("ordinal.v1")
-def ordinal(values: List[Primitive], default: Primitive = NO_DEFAULT) -> Distribution:
+def ordinal(values: List[Primitive], default: Primitive = NO_DEFAULT, enqueue: List[Primitive] = []) -> Distribution:
     """One of `values`, whose order matters (quantized steps such as 64/96/128/256)."""
-    return Ordinal(list(values), default)
+    return Ordinal(list(values), default, list(enqueue))
 
 
 @registry.distributions("uniform.v1")
-def uniform(low: float, high: float, step: Optional[float] = None, default: Optional[float] = None) -> Distribution:
+def uniform(
+    low: float, high: float, step: Optional[float] = None, default: Optional[float] = None, enqueue: List[float] = []
+) -> Distribution:
     """A float in [low, high]; `step` quantizes it (low, low+step, ...)."""
-    return Uniform(float(low), float(high), False, step, default)
+    return Uniform(float(low), float(high), False, step, default, list(enqueue))
 
 
 @registry.distributions("loguniform.v1")
-def loguniform(low: float, high: float, default: Optional[float] = None) -> Distribution:
+def loguniform(low: float, high: float, default: Optional[float] = None, enqueue: List[float] = []) -> Distribution:
     """A float in [low, high], uniform in log space (learning rates)."""
-    return Uniform(float(low), float(high), True, None, default)
+    return Uniform(float(low), float(high), True, None, default, list(enqueue))
 
 
 @registry.distributions("int_uniform.v1")
-def int_uniform(low: int, high: int, step: int = 1, default: Optional[int] = None) -> Distribution:
+def int_uniform(low: int, high: int, step: int = 1, default: Optional[int] = None, enqueue: List[int] = []) -> Distribution:
     """An integer in [low, high] in steps of `step`."""
-    return IntUniform(int(low), int(high), False, int(step), default)
+    return IntUniform(int(low), int(high), False, int(step), default, list(enqueue))
 
 
 @registry.distributions("int_loguniform.v1")
-def int_loguniform(low: int, high: int, default: Optional[int] = None) -> Distribution:
+def int_loguniform(low: int, high: int, default: Optional[int] = None, enqueue: List[int] = []) -> Distribution:
     """An integer in [low, high], uniform in log space (table sizes)."""
-    return IntUniform(int(low), int(high), True, 1, default)
+    return IntUniform(int(low), int(high), True, 1, default, list(enqueue))
 
 
 @registry.distributions("options.v1")
-def options(default: Optional[str] = None, **blocks: Dict[str, Any]) -> Distribution:
+def options(default: Optional[str] = None, enqueue: List[str] = [], **blocks: Dict[str, Any]) -> Distribution:
     """One of the named sub-blocks that follow (e.g. two architectures)."""
-    return Options(dict(blocks), default)
+    return Options(dict(blocks), default, list(enqueue))
 
 
 @dataclass
@@ -376,6 +417,14 @@ class Space:
         # the template's ${references} (a listener's width = a searched tok2vec width) stay references
         return Config(filled, is_interpolated=self.template.is_interpolated), values
 
+    def enqueued(self) -> List[Dict[str, Any]]:
+        """The picks of the trials a sweep runs right after the defaults, in the
+        space's order: for each value in a dimension's `enqueue`, that dimension
+        at that value (and the options it exists under chosen), the rest at their
+        defaults."""
+        by_name = {d.name: d for d in self.dimensions}
+        return [{**_activation(dim, by_name), dim.name: value} for dim in self.dimensions for value in dim.distribution.enqueue]
+
     def validate(self) -> None:
         """Check the space before any trial starts: every dimension's target,
         the filled config of each option (each options dimension once per
@@ -470,6 +519,12 @@ def _config_key(dim: Dimension, by_name: Dict[str, Dimension]) -> str:
     return f"{_config_key(by_name[parent], by_name)}.{rest}"
 
 
+def on_grid(value: float, low: float, step: float) -> bool:
+    """Whether `value` is low + k * step for a whole k (within float rounding)."""
+    steps = (value - low) / step
+    return abs(steps - round(steps)) < 1e-6
+
+
 def _value_kind(dist: Distribution) -> str:
     return "ordinal value" if isinstance(dist, Ordinal) else "choice value"
 
@@ -481,7 +536,7 @@ def _candidates(dist: Distribution) -> List[Tuple[str, Any]]:
     if isinstance(dist, Categorical):
         return [(_value_kind(dist), v) for v in dist.values]
     if isinstance(dist, (Uniform, IntUniform)):
-        return [("range's low end", dist.low), ("range's high end", dist.high)]
+        return [("range's low end", dist.low), ("range's high end", dist.high)] + [("enqueue value", v) for v in dist.enqueue]
     return []
 
 

@@ -13,7 +13,7 @@ from archs import registry
 
 from ..space import Space
 from .outcome import ASHA_TIME_ATTRS, TrialOutcome
-from .seeding import DEFAULTS_KEY, WarmStart, default_point, is_defaults_trial
+from .seeding import DEFAULTS_KEY, WarmStart, is_defaults_trial, start_points
 from .settings import METRIC, SweepSettings
 from .trial import SEED_KEY, derive_seed
 from .tune_compat import PruningAwareOptunaSearch
@@ -41,16 +41,16 @@ class DefineByRun:
 
 
 def searcher(space: Space, settings: SweepSettings, warm: Optional[WarmStart] = None) -> OptunaSearch:
-    """The Optuna searcher of --search: the defaults enqueued first (unless
-    --no-defaults-first), then an earlier sweep's finished trials (warm) added
-    as trials the sampler has already seen."""
+    """The Optuna searcher of --search: the defaults enqueued first, then the
+    space's enqueued values (neither with --no-defaults-first), and an earlier
+    sweep's finished trials (warm) added as trials the sampler has already seen."""
     samplers = registry.samplers.get_all()
     if settings.search not in samplers:
         raise ValueError(f"--search: expected one of {', '.join(sorted(samplers))}, got {settings.search!r}")
     sampler = samplers[settings.search](seed=settings.seed)
     search = PruningAwareOptunaSearch(
         space=DefineByRun(space, settings.seed, settings.defaults_first), metric=METRIC, mode="max", sampler=sampler,
-        points_to_evaluate=[default_point(space)] if settings.defaults_first else None, outcome=TrialOutcome.of(settings),
+        points_to_evaluate=start_points(space) if settings.defaults_first else None, outcome=TrialOutcome.of(settings),
     )
     if warm is not None:
         search.add_finished_trials(warm.trials)

@@ -14,7 +14,7 @@ from typing import Any, Dict, List, Optional, Sequence
 import optuna
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
 
-from ..space import DefaultSuggester, Distribution, Ordinal, Primitive, Space, show_value
+from ..space import DefaultSuggester, Distribution, Ordinal, Primitive, Space, on_grid, show_value
 from ..tracking.history import PastTrial
 
 # In a trial's Ray Tune config (and so its sampled values): true for the defaults trial.
@@ -43,11 +43,18 @@ class _Recorder:
         return self.values[name]
 
 
-def default_point(space: Space) -> Dict[str, Any]:
-    """The sampler's raw values of the space's defaults (the point Optuna enqueues first)."""
-    recorder = _Recorder(DefaultSuggester(space))
+def default_point(space: Space, picks: Dict[str, Any] = {}) -> Dict[str, Any]:
+    """The sampler's raw values of the space's defaults (the point Optuna enqueues
+    first), or of the defaults with `picks` (dimension -> value) instead."""
+    recorder = _Recorder(DefaultSuggester(space, picks))
     space.sample(recorder)
     return recorder.values
+
+
+def start_points(space: Space) -> List[Dict[str, Any]]:
+    """The points Optuna is given before it proposes: the defaults, then each of
+    the space's enqueued values (`Space.enqueued`), in that order."""
+    return [default_point(space)] + [default_point(space, picks) for picks in space.enqueued()]
 
 
 @dataclass
@@ -93,7 +100,7 @@ class _Replay:
     def suggest_float(self, name: str, low: float, high: float, *, step: Optional[float] = None, log: bool = False) -> float:
         dist = self.dims[name]
         value = _number(self.params.get(name))
-        if value is None or not low <= value <= high or (step and not _on_grid(value, low, step)):
+        if value is None or not low <= value <= high or (step and not on_grid(value, low, step)):
             return self._drop(name, dist.default)
         return self._take(name, value, FloatDistribution(low, high, log=log, step=step))
 
@@ -125,11 +132,6 @@ def _number(text: Optional[str]) -> Optional[float]:
     except ValueError:
         return None
     return value if value is not None and math.isfinite(value) else None
-
-
-def _on_grid(value: float, low: float, step: float) -> bool:
-    steps = (value - low) / step
-    return abs(steps - round(steps)) < 1e-6
 
 
 def warm_start(space: Space, past: Sequence[PastTrial]) -> WarmStart:

@@ -11,7 +11,7 @@ from sweep_fixtures import FAST, SPACE
 
 from search.space import DefaultSuggester, Space, show_value
 from search.sweep.algorithms import searcher, tpe_sampler
-from search.sweep.seeding import DEFAULTS_KEY, default_point, warm_start
+from search.sweep.seeding import DEFAULTS_KEY, default_point, start_points, warm_start
 from search.sweep.settings import SweepSettings
 from search.sweep.trial import SEED_KEY, derive_seed, trial_config
 from search.tracking.history import PastTrial
@@ -20,6 +20,7 @@ WIDTH = "components.tagger.model.tok2vec.width"
 DEPTH = "components.tagger.model.tok2vec.depth"
 LEARN_RATE = "training.optimizer.learn_rate"
 DROPOUT = "components.tagger.model.tok2vec.dropout"
+VECTORS = "components.tagger.model.tok2vec.pretrained_vectors"
 
 
 @pytest.fixture(scope="module")
@@ -43,6 +44,33 @@ def test_the_defaults_are_the_first_trial_and_marked(space):
     assert trial_config(space, first)[1] == _defaults(space)
     assert trial_config(space, second)[1] != _defaults(space)
     assert first[SEED_KEY] == derive_seed(5, 0)  # the seed a trial number 0 always had
+
+
+def test_the_spaces_enqueued_values_follow_the_defaults_one_at_a_time(space):
+    assert space.enqueued() == [{VECTORS: "${paths.vectors}"}]  # spaces/tagger.cfg enqueues its vectors
+    search = searcher(space, SweepSettings(space_path=str(SPACE), seed=5))
+    _, second, third = (search.suggest(str(i)) for i in range(3))
+    assert DEFAULTS_KEY not in second
+    expected = {**_defaults(space), VECTORS: "${paths.vectors}"}
+    assert trial_config(space, second)[1] == expected
+    assert trial_config(space, third)[1] not in (expected, _defaults(space))
+    assert second[SEED_KEY] == derive_seed(5, 1)
+
+
+def test_an_enqueued_option_brings_its_own_dimensions_at_their_defaults(tmp_path):
+    text = (REPO / "spaces" / "parser.cfg").read_text()
+    path = tmp_path / "space.cfg"
+    path.write_text(text.replace('[training.optimizer.learn_rate]\n@distributions = "options.v1"\ndefault = "constant"',
+                                 '[training.optimizer.learn_rate]\n@distributions = "options.v1"\ndefault = "constant"\n'
+                                 'enqueue = ["warmup_linear"]'))
+    parser = Space.from_disk(path)
+    points = start_points(parser)
+    assert len(points) == 3  # the defaults, the vectors, the warm-up schedule
+    assert points[2][LEARN_RATE] == "warmup_linear"
+    assert points[2][LEARN_RATE + ".warmup_linear.initial_rate"] == 0.002
+    assert LEARN_RATE + ".constant.rate" not in points[2]
+    assert {k: v for k, v in points[2].items() if not k.startswith(LEARN_RATE)} == \
+        {k: v for k, v in points[0].items() if not k.startswith(LEARN_RATE)}
 
 
 def test_no_defaults_first_samples_from_the_start(space):
@@ -99,10 +127,11 @@ def test_warm_start_skips_a_trial_with_nothing_in_this_space_and_says_so_once(sp
 def test_warm_started_study_holds_the_past_trials_after_the_defaults(space):
     warm = warm_start(space, [PastTrial(str(i), _shown(_defaults(space)), 0.1 * i) for i in range(3)])
     search = searcher(space, SweepSettings(space_path=str(SPACE), seed=1), warm)
-    first, second = search.suggest("a"), search.suggest("b")
+    first, enqueued, new = search.suggest("a"), search.suggest("b"), search.suggest("c")
     assert first[DEFAULTS_KEY] is True
-    # trial numbers: the defaults 0, the three past trials 1-3, the first new one 4
-    assert second[SEED_KEY] == derive_seed(1, 4)
+    # trial numbers: the defaults 0, the space's enqueued vectors 1, the three past trials 2-4, the first new one 5
+    assert enqueued[SEED_KEY] == derive_seed(1, 1) and enqueued[VECTORS] is not None
+    assert new[SEED_KEY] == derive_seed(1, 5)
     states = [t.state for t in search._study().trials]
     assert states.count(optuna.trial.TrialState.COMPLETE) == 3
 
