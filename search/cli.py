@@ -132,7 +132,7 @@ def space(
 ) -> None:
     """Print a search space's dimensions, their ranges and defaults, after checking it.
     With --from CONFIG: write a starting search space for a training config."""
-    from .space import Space, SpaceError
+    from .space import Space, SpaceError, show_value
 
     if from_config is not None:
         args = list(ctx.args)
@@ -154,6 +154,9 @@ def space(
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     for row in rows:
         typer.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+    for picks in parsed.enqueued():
+        name, value = list(picks.items())[-1]  # the enqueued dimension comes after the options it needs
+        typer.echo(f"enqueued after the defaults: {name} = {show_value(value)}")
     typer.echo(f"{len(parsed.dimensions)} dimensions; space hash {parsed.digest}")
 
 
@@ -205,7 +208,8 @@ def sweep(
     ),
     resume: bool = typer.Option(False, "--resume", help="Continue a killed or interrupted sweep."),
     defaults_first: bool = typer.Option(
-        True, "--defaults-first/--no-defaults-first", help="Run the space's defaults as the first trial (the sweep is then never worse than them)."
+        True, "--defaults-first/--no-defaults-first", help="Run the space's defaults as the first trial (the sweep is then never worse than them), "
+        "then its enqueued values."
     ),
     warm_start: Optional[str] = typer.Option(
         None, "--warm-start", help="Seed the sampler with the finished trials of this experiment's latest sweep (same tracking store)."

@@ -256,13 +256,13 @@ def show_value(value: Any) -> str:
 def choice(values: List[Primitive], default: Primitive = NO_DEFAULT, enqueue: List[Primitive] = []) -> Distribution:
     """One of `values` (numbers, strings, booleans or null), unordered. Each value
     in `enqueue` is tried right after the defaults, the other dimensions at theirs."""
-    return Categorical(list(values), default, list(enqueue))
+    return Categorical(list(values), default, enqueue)
 
 
 @registry.distributions("ordinal.v1")
 def ordinal(values: List[Primitive], default: Primitive = NO_DEFAULT, enqueue: List[Primitive] = []) -> Distribution:
     """One of `values`, whose order matters (quantized steps such as 64/96/128/256)."""
-    return Ordinal(list(values), default, list(enqueue))
+    return Ordinal(list(values), default, enqueue)
 
 
 @registry.distributions("uniform.v1")
@@ -270,31 +270,31 @@ def uniform(
     low: float, high: float, step: Optional[float] = None, default: Optional[float] = None, enqueue: List[float] = []
 ) -> Distribution:
     """A float in [low, high]; `step` quantizes it (low, low+step, ...)."""
-    return Uniform(float(low), float(high), False, step, default, list(enqueue))
+    return Uniform(float(low), float(high), False, step, default, enqueue)
 
 
 @registry.distributions("loguniform.v1")
 def loguniform(low: float, high: float, default: Optional[float] = None, enqueue: List[float] = []) -> Distribution:
     """A float in [low, high], uniform in log space (learning rates)."""
-    return Uniform(float(low), float(high), True, None, default, list(enqueue))
+    return Uniform(float(low), float(high), True, None, default, enqueue)
 
 
 @registry.distributions("int_uniform.v1")
 def int_uniform(low: int, high: int, step: int = 1, default: Optional[int] = None, enqueue: List[int] = []) -> Distribution:
     """An integer in [low, high] in steps of `step`."""
-    return IntUniform(int(low), int(high), False, int(step), default, list(enqueue))
+    return IntUniform(int(low), int(high), False, int(step), default, enqueue)
 
 
 @registry.distributions("int_loguniform.v1")
 def int_loguniform(low: int, high: int, default: Optional[int] = None, enqueue: List[int] = []) -> Distribution:
     """An integer in [low, high], uniform in log space (table sizes)."""
-    return IntUniform(int(low), int(high), True, 1, default, list(enqueue))
+    return IntUniform(int(low), int(high), True, 1, default, enqueue)
 
 
 @registry.distributions("options.v1")
 def options(default: Optional[str] = None, enqueue: List[str] = [], **blocks: Dict[str, Any]) -> Distribution:
     """One of the named sub-blocks that follow (e.g. two architectures)."""
-    return Options(dict(blocks), default, list(enqueue))
+    return Options(dict(blocks), default, enqueue)
 
 
 @dataclass

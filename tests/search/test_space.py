@@ -203,6 +203,31 @@ def test_validate_names_a_target_that_is_no_parameter(dotted, block, message):
             f"{T2V}.width", {DIST_KEY: "ordinal.v1", "values": [64, 96], "default": 128},
             f"{T2V}.width (ordinal.v1): default 128 is not one of [64, 96]", id="default-not-a-value",
         ),
+        pytest.param(
+            f"{T2V}.width", {DIST_KEY: "ordinal.v1", "values": [64, 96], "enqueue": [128]},
+            f"{T2V}.width (ordinal.v1): enqueue value 128 is not a value of this distribution (ordinal 64 < 96)",
+            id="enqueue-not-a-value",
+        ),
+        pytest.param(
+            f"{T2V}.subword_features", {DIST_KEY: "choice.v1", "values": [True, False], "enqueue": [1]},
+            f"{T2V}.subword_features (choice.v1): enqueue value 1 is not a value of this distribution (choice of true, false)",
+            id="enqueue-one-is-not-true",
+        ),
+        pytest.param(
+            "training.dropout", {DIST_KEY: "uniform.v1", "low": 0.0, "high": 0.3, "step": 0.05, "enqueue": [0.12]},
+            "training.dropout (uniform.v1): enqueue value 0.12 is not a value of this distribution (uniform [0, 0.3] step 0.05)",
+            id="enqueue-off-the-step",
+        ),
+        pytest.param(
+            f"{T2V}.depth", {DIST_KEY: "int_uniform.v1", "low": 1, "high": 4, "enqueue": [2.5]},
+            f"{T2V}.depth (int_uniform.v1): enqueue value 2.5 is not a value of this distribution (int uniform [1, 4])",
+            id="enqueue-not-an-integer",
+        ),
+        pytest.param(
+            "training.optimizer.learn_rate", {DIST_KEY: "loguniform.v1", "low": 1e-4, "high": 1e-2, "enqueue": 0.001},
+            "training.optimizer.learn_rate (loguniform.v1): enqueue must be a list of values, got 0.001",
+            id="enqueue-not-a-list",
+        ),
     ],
 )
 def test_a_bad_distribution_is_named_by_its_dotted_key(dotted, block, message):
@@ -408,6 +433,7 @@ def test_cli_space_on_the_tagger_space_and_a_bad_one(tmp_path):
     proc = run_cli("space", "spaces/tagger.cfg")
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines()[-1].startswith("12 dimensions; space hash ")
+    assert proc.stdout.splitlines()[-2] == "enqueued after the defaults: components.tagger.model.tok2vec.pretrained_vectors = ${paths.vectors}"
     assert "ordinal 64 < 96 < 128 < 256" in proc.stdout
     config = Config().from_disk(SPACE, interpolate=False)
     config["components"]["tagger"]["model"]["tok2vec"]["widht"] = {DIST_KEY: "ordinal.v1", "values": [64, 96]}
