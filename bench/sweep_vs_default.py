@@ -14,8 +14,8 @@ Per task (tagger: UPOS accuracy, parser: LAS, NER: F, SST-2: accuracy):
   (sample standard deviation) of the best model's dev and test score;
 - sweep: spaces/TASK.cfg (its pretrained-vectors choice offering GloVe 6B 50d where
   archsweep[glove] is installed) swept for about --sweep-minutes of trial training time (trials
-  of --budget-minutes each, 2 at a time; TPE with the defaults as its first trial, no
-  early stopping, evaluating as often as the default config), then its best config
+  of --budget-minutes each, 2 at a time; TPE with the defaults as its first trial and
+  the space's enqueued values (its vectors) next, no early stopping, evaluating as often as the default config), then its best config
   retrained for --budget-minutes with the same
   3 seeds, scored the same way (--keep-best DIR keeps that config).
 
@@ -191,7 +191,7 @@ def section(rows: List[Dict[str, Any]], missing: List[str], args) -> List[str]:
         f"- Date: {today()}; machine: {machine()}",
         f"- Each model trains for {args.budget_minutes:g} minute{'' if args.budget_minutes == 1 else 's'} of training time"
         f" (seeds {', '.join(map(str, SEEDS))}: mean ± sample"
-        " standard deviation, in %); the sweep: spaces/TASK.cfg, TPE with the defaults first, trials of the same budget,"
+        " standard deviation, in %); the sweep: spaces/TASK.cfg, TPE with the defaults first, then the space's enqueued values, trials of the same budget,"
         f" {CONCURRENT} at a time, about {args.sweep_minutes:g} minutes of trial training; its best config retrained with the same seeds.",
         "",
         "| task | metric | default dev | default test | swept dev | swept test | test gain, points | trials |",
