@@ -132,7 +132,7 @@ def space(
 ) -> None:
     """Print a search space's dimensions, their ranges and defaults, after checking it.
     With --from CONFIG: write a starting search space for a training config."""
-    from .space import Space, SpaceError, show_value
+    from .space import Space, SpaceError
 
     if from_config is not None:
         args = list(ctx.args)
@@ -154,9 +154,8 @@ def space(
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     for row in rows:
         typer.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
-    for picks in parsed.enqueued():
-        name, value = list(picks.items())[-1]  # the enqueued dimension comes after the options it needs
-        typer.echo(f"enqueued after the defaults: {name} = {show_value(value)}")
+    for label in parsed.enqueued_labels():
+        typer.echo(f"enqueued after the defaults: {label}")
     typer.echo(f"{len(parsed.dimensions)} dimensions; space hash {parsed.digest}")
 
 
@@ -242,7 +241,7 @@ def sweep(
     for trial in result.trials[:10]:
         score = f"{trial.best_score * 100:.2f}" if trial.best_score is not None else "-"
         values = ", ".join(f"{short[k]}={v}" for k, v in sorted(trial.values.items()))
-        mark = "  (the space's defaults)" if trial.defaults else ""
+        mark = "  (the space's defaults)" if trial.defaults else f"  (enqueued: {trial.enqueued})" if trial.enqueued else ""
         typer.echo(f"{trial.trial_id:<22}{trial.status:<10}{score:>11}  {values}{mark}")
     for trial in result.trials:
         if trial.status == "failed" and trial.error.strip():

@@ -3,7 +3,7 @@ name from the registry: `archsweep sweep --search NAME --scheduler NAME`. A new 
 is a registered function here (or in any module imported before the sweep starts)."""
 
 import warnings
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
 
 import optuna
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
@@ -13,7 +13,7 @@ from archs import registry
 
 from ..space import Space
 from .outcome import ASHA_TIME_ATTRS, TrialOutcome
-from .seeding import DEFAULTS_KEY, WarmStart, is_defaults_trial, start_points
+from .seeding import DEFAULTS_KEY, ENQUEUED_KEY, WarmStart, enqueued_label, is_defaults_trial, start_points
 from .settings import METRIC, SweepSettings
 from .trial import SEED_KEY, derive_seed
 from .tune_compat import PruningAwareOptunaSearch
@@ -23,20 +23,27 @@ class DefineByRun:
     """Optuna define-by-run space: samples the archsweep space through the
     trial and adds the trial's seed (derived from the sweep seed). With
     defaults_first, the study's first trial is the space's defaults (enqueued),
-    marked with DEFAULTS_KEY."""
+    marked with DEFAULTS_KEY, and the next ones the space's enqueued values,
+    marked with ENQUEUED_KEY."""
 
-    defaults_first = False  # what a searcher pickled before the setting existed resumes with
+    # what a searcher pickled before these existed resumes with
+    defaults_first = False
+    enqueued: List[str] = []
 
     def __init__(self, space: Space, sweep_seed: int, defaults_first: bool = False) -> None:
         self.space = space
         self.sweep_seed = sweep_seed
         self.defaults_first = defaults_first
+        self.enqueued = space.enqueued_labels()
 
     def __call__(self, trial: optuna.Trial) -> Dict[str, Any]:
         self.space.sample(trial)
         extra: Dict[str, Any] = {SEED_KEY: derive_seed(self.sweep_seed, trial.number)}
         if is_defaults_trial(trial, self.defaults_first):
             extra[DEFAULTS_KEY] = True
+        label = enqueued_label(trial, self.defaults_first, self.enqueued)
+        if label is not None:
+            extra[ENQUEUED_KEY] = label
         return extra
 
 

@@ -28,7 +28,7 @@ from .faults import failure_reason
 from .outcome import TrialOutcome
 from .preflight import check_cluster_settings, check_tracking_access, count_nodes, data_paths_of
 from .progress import SweepProgressTable
-from .seeding import DEFAULTS_KEY, DEFAULTS_TAG, WarmStart, warm_start
+from .seeding import DEFAULTS_KEY, DEFAULTS_TAG, ENQUEUED_KEY, ENQUEUED_TAG, WarmStart, warm_start
 from .settings import METRIC, SweepSettings
 from .trial import trial_config
 from .tune_compat import fail_trials_killed_for_memory, tuner_callbacks
@@ -77,6 +77,8 @@ class TrackingCallback(Callback):
                 config, values = trial_config(self.space, trial.config)
                 params = {**values, "training.seed": config["training"]["seed"]}
                 tags = {DEFAULTS_TAG: "true"} if trial.config.get(DEFAULTS_KEY) else {}
+                if trial.config.get(ENQUEUED_KEY):
+                    tags[ENQUEUED_TAG] = trial.config[ENQUEUED_KEY]
                 self.tracking.log_trial_start(run_id, params, fill_config(config).to_str(), tags)
         return run_id
 

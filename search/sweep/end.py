@@ -20,7 +20,7 @@ from ..tracking.export import export_best
 from ..tracking.mlflow import PENDING_FILE, STATE_FILE, SYNC_PENDING_KEY, SweepTracking, trial_ref
 from .faults import failure_reason
 from .outcome import TrialOutcome
-from .seeding import DEFAULTS_KEY, DEFAULTS_TAG
+from .seeding import DEFAULTS_KEY, DEFAULTS_TAG, ENQUEUED_KEY, ENQUEUED_TAG
 from .trial import trial_config
 
 logger = logging.getLogger(__name__)
@@ -36,6 +36,7 @@ class TrialSummary:
     run_id: str
     error: str = ""
     defaults: bool = False  # the space's defaults (the sweep's first trial)
+    enqueued: str = ""  # for one of the space's enqueued trials: "DIMENSION = VALUE"
 
 
 @dataclass
@@ -104,6 +105,7 @@ def finish(
             run_id=run.info.run_id,
             error=run.data.tags.get("archsweep.error", ""),
             defaults=run.data.tags.get(DEFAULTS_TAG) == "true",
+            enqueued=run.data.tags.get(ENQUEUED_TAG, ""),
         )
         for run in tracking.trials(parent_run_id)
     ])
@@ -135,6 +137,7 @@ def finish_offline(
                 run_id=tracking.run_id_of(ref) or ref,
                 error=with_reason(str(result.error or "")),
                 defaults=bool((result.config or {}).get(DEFAULTS_KEY)),
+                enqueued=str((result.config or {}).get(ENQUEUED_KEY, "")),
             )
         )
     trials = ranked(trials)

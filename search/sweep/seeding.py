@@ -21,6 +21,10 @@ from ..tracking.history import PastTrial
 DEFAULTS_KEY = "archsweep.defaults"
 # The MLflow tag on the defaults trial's child run.
 DEFAULTS_TAG = "archsweep.defaults"
+# In an enqueued trial's Ray Tune config, and as the tag on its child run: the value it tries,
+# "DIMENSION = VALUE".
+ENQUEUED_KEY = "archsweep.enqueued"
+ENQUEUED_TAG = "archsweep.enqueued"
 
 
 class _Recorder:
@@ -156,4 +160,10 @@ def is_defaults_trial(trial: Any, defaults_first: bool) -> bool:
     """The enqueued defaults are the study's first trial (number 0): enqueued
     when the searcher is built, before any past trial is added."""
     return defaults_first and trial.number == 0
+
+
+def enqueued_label(trial: Any, defaults_first: bool, labels: Sequence[str]) -> Optional[str]:
+    """What the trial tries when it is one of the space's enqueued trials (numbers
+    1 to len(labels), enqueued right after the defaults), else None."""
+    return labels[trial.number - 1] if defaults_first and 1 <= trial.number <= len(labels) else None
 

@@ -11,7 +11,7 @@ from sweep_fixtures import FAST, SPACE
 
 from search.space import DefaultSuggester, Space, show_value
 from search.sweep.algorithms import searcher, tpe_sampler
-from search.sweep.seeding import DEFAULTS_KEY, default_point, start_points, warm_start
+from search.sweep.seeding import DEFAULTS_KEY, ENQUEUED_KEY, default_point, start_points, warm_start
 from search.sweep.settings import SweepSettings
 from search.sweep.trial import SEED_KEY, derive_seed, trial_config
 from search.tracking.history import PastTrial
@@ -50,7 +50,8 @@ def test_the_spaces_enqueued_values_follow_the_defaults_one_at_a_time(space):
     assert space.enqueued() == [{VECTORS: "${paths.vectors}"}]  # spaces/tagger.cfg enqueues its vectors
     search = searcher(space, SweepSettings(space_path=str(SPACE), seed=5))
     _, second, third = (search.suggest(str(i)) for i in range(3))
-    assert DEFAULTS_KEY not in second
+    assert DEFAULTS_KEY not in second and DEFAULTS_KEY not in third
+    assert second[ENQUEUED_KEY] == f"{VECTORS} = ${{paths.vectors}}" and ENQUEUED_KEY not in third
     expected = {**_defaults(space), VECTORS: "${paths.vectors}"}
     assert trial_config(space, second)[1] == expected
     assert trial_config(space, third)[1] not in (expected, _defaults(space))
@@ -76,7 +77,7 @@ def test_an_enqueued_option_brings_its_own_dimensions_at_their_defaults(tmp_path
 def test_no_defaults_first_samples_from_the_start(space):
     search = searcher(space, SweepSettings(space_path=str(SPACE), seed=5, defaults_first=False))
     proposals = [search.suggest(str(i)) for i in range(3)]
-    assert all(DEFAULTS_KEY not in p for p in proposals)
+    assert all(DEFAULTS_KEY not in p and ENQUEUED_KEY not in p for p in proposals)
     assert all(trial_config(space, p)[1] != _defaults(space) for p in proposals)
 
 

@@ -1,5 +1,5 @@
 """Two real sweeps on the session's Ray cluster and MLflow server: the first runs the
-space's defaults as its first trial; the second is warm-started from the first
+space's defaults as its first trial and its enqueued vectors as the second; the second is warm-started from the first
 (`--warm-start`), with a narrower depth range, so the first's out-of-range depths are
 dropped with one warning. Then `archsweep export` within a budget on the first."""
 
@@ -9,10 +9,11 @@ from sweep_fixtures import FAST, SPACE, cli_overrides
 
 from search.space import DefaultSuggester, Space, show_value
 from search.sweep import SweepSettings, sweep
-from search.sweep.seeding import DEFAULTS_TAG
+from search.sweep.seeding import DEFAULTS_TAG, ENQUEUED_TAG
 from search.sweep.trial import derive_seed
 
 DEPTH = "components.tagger.model.tok2vec.depth"
+VECTORS = "components.tagger.model.tok2vec.pretrained_vectors"
 NARROWER = {**FAST, f"{DEPTH}.low": 3, f"{DEPTH}.high": 4, f"{DEPTH}.default": 3}
 
 
@@ -48,6 +49,12 @@ def test_the_first_trial_is_the_defaults_in_the_table_and_in_mlflow(two_sweeps):
     assert runs[marked[0].run_id].data.params["training.seed"] == str(derive_seed(3, 0))
     # the sweep's best is never worse than the defaults trial
     assert first.trials[0].best_score >= marked[0].best_score
+    # the second trial: the defaults with the space's enqueued vectors
+    (enqueued,) = [t for t in first.trials if not t.defaults]
+    assert enqueued.enqueued == f"{VECTORS} = ${{paths.vectors}}"
+    assert enqueued.values == {**marked[0].values, VECTORS: "${paths.vectors}"}
+    assert runs[enqueued.run_id].data.tags[ENQUEUED_TAG] == enqueued.enqueued
+    assert runs[enqueued.run_id].data.params["training.seed"] == str(derive_seed(3, 1))
 
 
 def test_the_second_sweep_is_seeded_with_the_firsts_finished_trials(two_sweeps):
@@ -57,14 +64,15 @@ def test_the_second_sweep_is_seeded_with_the_firsts_finished_trials(two_sweeps):
     (parent,) = client.search_runs([client.get_experiment_by_name("seeding-second").experiment_id],
                                    filter_string="tags.`archsweep.kind` = 'sweep'")
     assert parent.data.tags["archsweep.warm_start"] == f"seeding-first ({len(finished)} trials)"
-    # trial numbers: its defaults 0, the first sweep's trials 1.., its own next trial after them
+    # its two trials: the defaults (number 0) and the enqueued vectors (1), the first sweep's trials after them
     children = client.search_runs([parent.info.experiment_id], filter_string=f"tags.`mlflow.parentRunId` = '{parent.info.run_id}'")
-    assert sorted(c.data.params["training.seed"] for c in children) == sorted([str(derive_seed(3, 0)), str(derive_seed(3, 1 + len(finished)))])
+    assert sorted(c.data.params["training.seed"] for c in children) == sorted([str(derive_seed(3, 0)), str(derive_seed(3, 1))])
     # the first sweep's defaults trial had depth 2: outside 3-4, dropped with one warning
     warnings = [line for line in second.stderr.splitlines() if line.startswith("warning: ")]
     assert warnings == [f"warning: --warm-start seeding-first: values outside this space's ranges dropped: {DEPTH} (1)"], second.stderr[-3000:]
-    # the table marks the defaults trial
+    # the table marks the defaults trial and the enqueued one
     assert sum(line.endswith("  (the space's defaults)") for line in second.stdout.splitlines()) == 1, second.stdout
+    assert sum(line.endswith(f"  (enqueued: {VECTORS} = ${{paths.vectors}})") for line in second.stdout.splitlines()) == 1, second.stdout
 
 
 def test_warm_start_from_an_unknown_experiment_is_refused(two_sweeps, ray_cluster, mlflow_server):
