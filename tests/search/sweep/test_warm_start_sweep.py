@@ -67,9 +67,10 @@ def test_the_second_sweep_is_seeded_with_the_firsts_finished_trials(two_sweeps):
     # its two trials: the defaults (number 0) and the enqueued vectors (1), the first sweep's trials after them
     children = client.search_runs([parent.info.experiment_id], filter_string=f"tags.`mlflow.parentRunId` = '{parent.info.run_id}'")
     assert sorted(c.data.params["training.seed"] for c in children) == sorted([str(derive_seed(3, 0)), str(derive_seed(3, 1))])
-    # the first sweep's defaults trial had depth 2: outside 3-4, dropped with one warning
+    # the first sweep's two trials (the defaults, the enqueued vectors) had the default depth 2:
+    # outside 3-4, dropped with one warning
     warnings = [line for line in second.stderr.splitlines() if line.startswith("warning: ")]
-    assert warnings == [f"warning: --warm-start seeding-first: values outside this space's ranges dropped: {DEPTH} (1)"], second.stderr[-3000:]
+    assert warnings == [f"warning: --warm-start seeding-first: values outside this space's ranges dropped: {DEPTH} (2)"], second.stderr[-3000:]
     # the table marks the defaults trial and the enqueued one
     assert sum(line.endswith("  (the space's defaults)") for line in second.stdout.splitlines()) == 1, second.stdout
     assert sum(line.endswith(f"  (enqueued: {VECTORS} = ${{paths.vectors}})") for line in second.stdout.splitlines()) == 1, second.stdout
