@@ -205,22 +205,24 @@ def test_mapped_architectures_keep_the_parameter_count(config_name, overrides, c
 @needs_spacy
 def test_a_sweeps_best_trial_exported_for_spacy_trains(finished_sweep, corpora, tmp_path):
     """The session's tagger sweep, exported by the CLI with --format spacy, trains in spaCy,
-    and spaCy's model has the size of the trial's."""
+    and spaCy's model has the size of the trial's. The best trial may be the space's enqueued
+    one, with the (sample) GloVe vectors: spaCy then reads them from their spaCy directory."""
+    plain = export_best(finished_sweep.server.uri, parent_run_id=finished_sweep.result.parent_run_id,
+                        output=tmp_path / "best.cfg")
+    trial = Config().from_disk(plain, interpolate=False)
+    searched = trial["components"]["tagger"]["model"]["tok2vec"]
+    vectors = ["--spacy-vectors", str(corpora / "vectors")] if searched.get("pretrained_vectors") else []
     out = tmp_path / "best-spacy.cfg"
     sweep_args = ["--parent-run", finished_sweep.result.parent_run_id, "--tracking-uri", finished_sweep.server.uri]
     proc = run_cli("export", *sweep_args, "--format", "spacy", "--spacy-omit-fixed-dropout",
                    "--spacy-train", str(corpora / "ud" / "train.spacy"), "--spacy-dev", str(corpora / "ud" / "dev.spacy"),
-                   "-o", str(out))
+                   *vectors, "-o", str(out))
     assert proc.returncode == 0, proc.stderr
-    plain = export_best(finished_sweep.server.uri, parent_run_id=finished_sweep.result.parent_run_id,
-                        output=tmp_path / "best.cfg")
-    trial = Config().from_disk(plain, interpolate=False)
     text = out.read_text()
     assert text.splitlines()[:3] == plain.read_text().splitlines()[:3]  # the same trial's header
     spacy_config = Config().from_str(text, interpolate=False)
-    searched = trial["components"]["tagger"]["model"]["tok2vec"]
     written = spacy_config["components"]["tagger"]["model"]["tok2vec"]
-    assert written == {k: v for k, v in searched.items() if k != "dropout"}
+    assert written == {**{k: v for k, v in searched.items() if k != "dropout"}, **({"pretrained_vectors": True} if vectors else {})}
     assert spacy_config["training"]["dropout"] == trial["training"]["dropout"]
     assert spacy_config["training"]["batcher"]["size"]["start"] == trial["training"]["batcher"]["size"]["start"]
     assert spacy_config["corpora"]["train"]["limit"] == trial["corpora"]["train"]["limit"]
