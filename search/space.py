@@ -423,12 +423,11 @@ class Space:
         at that value (and the options it exists under chosen), the rest at their
         defaults."""
         by_name = {d.name: d for d in self.dimensions}
-        # the enqueued dimension last: after the options it exists under
         return [{**_activation(dim, by_name), dim.name: value} for dim in self.dimensions for value in dim.distribution.enqueue]
 
     def enqueued_labels(self) -> List[str]:
         """What each enqueued trial tries, "DIMENSION = VALUE", in the order they run."""
-        return [f"{name} = {show_value(value)}" for name, value in (list(picks.items())[-1] for picks in self.enqueued())]
+        return [f"{dim.name} = {show_value(value)}" for dim in self.dimensions for value in dim.distribution.enqueue]
 
     def validate(self) -> None:
         """Check the space before any trial starts: every dimension's target,
