@@ -175,7 +175,8 @@ def _train(
     def evaluate() -> bool:
         nonlocal best, interval_words, interval_seconds, interval_losses
         losses = _sum_losses(interval_losses)
-        scores = nlp.evaluate(dev_examples)
+        with nlp.use_params(optimizer.averages):  # [training.optimizer] use_averages
+            scores = nlp.evaluate(dev_examples)
         score = sum(scores.get(k, 0.0) * w for k, w in score_weights.items())
         row = Evaluation(
             epoch=epoch,
@@ -196,7 +197,8 @@ def _train(
         if score > best.score:
             best = row
             if out is not None:
-                nlp.to_disk(out / "model-best", config)
+                with nlp.use_params(optimizer.averages):
+                    nlp.to_disk(out / "model-best", config)
         stop = bool(on_evaluation(row)) if on_evaluation is not None else False
         return stop
 
@@ -241,7 +243,8 @@ def _train(
             stop_reason = "stopped by the evaluation callback"
     final = history[-1]
     if out is not None:
-        nlp.to_disk(out / "model-last", config)
+        with nlp.use_params(optimizer.averages):
+            nlp.to_disk(out / "model-last", config)
         scores = {
             "best_score": best.score,
             "best_step": best.step,

@@ -7,9 +7,10 @@ to every listening component's Tok2VecListener layer, collects their gradients
 component is such an encoder too; its listeners pool its wordpiece states.
 """
 
+import contextlib
 import json
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 from confection import Config
 from thinc.api import Model, Optimizer, set_dropout_rate
@@ -267,6 +268,19 @@ class Pipeline:
         for component in self.tasks:
             scores.update(component.score(examples, predictions[component.name]))
         return scores
+
+    @contextlib.contextmanager
+    def use_params(self, params: Optional[Dict[Tuple[int, str], Any]]) -> Iterator[None]:
+        """Within the block, every weight that `params` holds (keyed as Thinc's optimizer
+        keys them: node id, parameter name) stands in for the model's own; they are
+        restored when it ends. With an optimizer's `averages` (use_averages = true), the
+        pipeline is evaluated and saved with its averaged weights, as spaCy does; None
+        (no averages kept) changes nothing."""
+        with contextlib.ExitStack() as stack:
+            if params:
+                for component in self.components.values():
+                    stack.enter_context(component.model.use_params(params))
+            yield
 
     def to_disk(self, path: Union[str, Path], config: Config) -> None:
         """Save the config, each component's labels and its weights."""

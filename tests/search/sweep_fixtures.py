@@ -55,7 +55,7 @@ FAST: Dict[str, Any] = {
     "components.tagger.model.tok2vec.embed_size.high": 4000,
 }
 
-# The twelve dimensions of spaces/tagger.cfg (FAST changes ranges, not names).
+# The thirteen dimensions of spaces/tagger.cfg (FAST changes ranges, not names).
 TAGGER_DIMENSIONS = [
     "components.tagger.model.tok2vec.width",
     "components.tagger.model.tok2vec.depth",
@@ -68,6 +68,7 @@ TAGGER_DIMENSIONS = [
     "training.dropout",
     "training.batcher.size.start",
     "training.batcher.size.stop",
+    "training.optimizer.use_averages",
     "training.optimizer.learn_rate",
 ]
 

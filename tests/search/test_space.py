@@ -44,7 +44,7 @@ def _tagger_space_with(dotted: str, block) -> Space:
 # ---------------------------------------------------------------- parsing
 
 
-def test_tagger_space_has_twelve_dimensions(space):
+def test_tagger_space_has_thirteen_dimensions(space):
     assert [d.name for d in space.dimensions] == TAGGER_DIMENSIONS
     assert all(d.condition is None for d in space.dimensions)
     assert space.source == str(SPACE)
@@ -65,6 +65,7 @@ def test_tagger_space_describes_ranges_and_defaults(space):
         "training.dropout": ("uniform [0, 0.3] step 0.05", 0.1),
         "training.batcher.size.start": ("ordinal 100 < 250 < 500", 100),
         "training.batcher.size.stop": ("ordinal 500 < 1000 < 2000", 1000),
+        "training.optimizer.use_averages": ("choice of false, true", False),
         "training.optimizer.learn_rate": ("log-uniform [0.0001, 0.01]", 0.001),
     }
 
@@ -432,7 +433,7 @@ def test_cli_space_prints_the_condition_column(conditional_path):
 def test_cli_space_on_the_tagger_space_and_a_bad_one(tmp_path):
     proc = run_cli("space", "spaces/tagger.cfg")
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.splitlines()[-1].startswith("12 dimensions; space hash ")
+    assert proc.stdout.splitlines()[-1].startswith("13 dimensions; space hash ")
     assert proc.stdout.splitlines()[-2] == "enqueued after the defaults: components.tagger.model.tok2vec.pretrained_vectors = ${paths.vectors}"
     assert "ordinal 64 < 96 < 128 < 256" in proc.stdout
     config = Config().from_disk(SPACE, interpolate=False)

@@ -511,3 +511,45 @@ def test_tagger_loss_stays_on_the_device_and_matches_the_float_loss(train_exampl
     assert [len(x) for x in d] == [len(eg) for eg in batch]
     assert float(loss) == pytest.approx(float((expected**2).sum()), rel=1e-6)
     assert not expected[len(batch[0]) + 2].any()  # the missing tag's row is zero
+
+
+def test_use_params_swaps_in_the_optimizers_averages_and_restores(train_examples):
+    nlp, _ = build_multitask(examples=train_examples)
+    optimizer = Adam(0.01, use_averages=True)
+    for start in range(0, 40, 10):
+        nlp.update(train_examples[start : start + 10], drop=0.0, sgd=optimizer)
+    models = [component.model for component in nlp.components.values()]
+    live = [flat_params(model) for model in models]
+    averaged_keys = set(optimizer.averages)
+    with nlp.use_params(optimizer.averages):
+        for model, own in zip(models, live):
+            inside = flat_params(model)
+            assert not numpy.array_equal(inside, own)  # every component (shared tok2vec included) averaged
+            for node in model.walk():
+                for name in node.param_names:
+                    if (node.id, name) in averaged_keys:
+                        numpy.testing.assert_array_equal(node.get_param(name), optimizer.averages[(node.id, name)])
+    for model, own in zip(models, live):
+        numpy.testing.assert_array_equal(flat_params(model), own)
+    with nlp.use_params(None):  # an optimizer without averages: nothing changes
+        for model, own in zip(models, live):
+            numpy.testing.assert_array_equal(flat_params(model), own)
+
+
+def test_use_averages_evaluates_and_saves_the_averaged_weights(tmp_path):
+    # The averages do not change the updates, so both runs train the same weights; the one
+    # with use_averages scores and saves their running average instead, as spaCy does.
+    overrides = {**SMALL, "training.max_steps": 12, "training.eval_frequency": 4}
+    plain = train(TAGGER_CFG, tmp_path / "plain", overrides=overrides)
+    averaged = train(TAGGER_CFG, tmp_path / "averaged", overrides={**overrides, "training.optimizer.use_averages": True})
+    assert [h.losses for h in averaged.history] == [h.losses for h in plain.history]
+    assert [h.scores for h in averaged.history] != [h.scores for h in plain.history]
+    plain_last, _ = load_pipeline(tmp_path / "plain" / "model-last")
+    averaged_last, _ = load_pipeline(tmp_path / "averaged" / "model-last")
+    assert not numpy.array_equal(
+        flat_params(averaged_last.components["tagger"].model), flat_params(plain_last.components["tagger"].model)
+    )
+    dev50 = tmp_path / "dev50.conllu"
+    dev50.write_text(_first_sentences(DEV, 50), encoding="utf8")
+    assert evaluate(tmp_path / "averaged" / "model-last", dev50)["pos_acc"] == averaged.history[-1].scores["pos_acc"]
+    assert evaluate(tmp_path / "averaged" / "model-best", dev50)["pos_acc"] == averaged.best_scores["pos_acc"]
