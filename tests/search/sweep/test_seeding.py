@@ -21,6 +21,7 @@ DEPTH = "components.tagger.model.tok2vec.depth"
 LEARN_RATE = "training.optimizer.learn_rate"
 DROPOUT = "components.tagger.model.tok2vec.dropout"
 VECTORS = "components.tagger.model.tok2vec.pretrained_vectors"
+AVERAGES = "training.optimizer.use_averages"
 
 
 @pytest.fixture(scope="module")
@@ -47,15 +48,19 @@ def test_the_defaults_are_the_first_trial_and_marked(space):
 
 
 def test_the_spaces_enqueued_values_follow_the_defaults_one_at_a_time(space):
-    assert space.enqueued() == [{VECTORS: "${paths.vectors}"}]  # spaces/tagger.cfg enqueues its vectors
+    # spaces/tagger.cfg enqueues its vectors and the optimizer's averages
+    assert space.enqueued() == [{VECTORS: "${paths.vectors}"}, {AVERAGES: True}]
     search = searcher(space, SweepSettings(space_path=str(SPACE), seed=5))
-    _, second, third = (search.suggest(str(i)) for i in range(3))
-    assert DEFAULTS_KEY not in second and DEFAULTS_KEY not in third
-    assert second[ENQUEUED_KEY] == f"{VECTORS} = ${{paths.vectors}}" and ENQUEUED_KEY not in third
-    expected = {**_defaults(space), VECTORS: "${paths.vectors}"}
-    assert trial_config(space, second)[1] == expected
-    assert trial_config(space, third)[1] not in (expected, _defaults(space))
-    assert second[SEED_KEY] == derive_seed(5, 1)
+    _, second, third, fourth = (search.suggest(str(i)) for i in range(4))
+    assert all(DEFAULTS_KEY not in trial for trial in (second, third, fourth))
+    assert second[ENQUEUED_KEY] == f"{VECTORS} = ${{paths.vectors}}"
+    assert third[ENQUEUED_KEY] == f"{AVERAGES} = true" and ENQUEUED_KEY not in fourth
+    with_vectors = {**_defaults(space), VECTORS: "${paths.vectors}"}
+    with_averages = {**_defaults(space), AVERAGES: True}
+    assert trial_config(space, second)[1] == with_vectors
+    assert trial_config(space, third)[1] == with_averages
+    assert trial_config(space, fourth)[1] not in (with_vectors, with_averages, _defaults(space))
+    assert [second[SEED_KEY], third[SEED_KEY]] == [derive_seed(5, 1), derive_seed(5, 2)]
 
 
 def test_an_enqueued_option_brings_its_own_dimensions_at_their_defaults(tmp_path):
@@ -128,11 +133,13 @@ def test_warm_start_skips_a_trial_with_nothing_in_this_space_and_says_so_once(sp
 def test_warm_started_study_holds_the_past_trials_after_the_defaults(space):
     warm = warm_start(space, [PastTrial(str(i), _shown(_defaults(space)), 0.1 * i) for i in range(3)])
     search = searcher(space, SweepSettings(space_path=str(SPACE), seed=1), warm)
-    first, enqueued, new = search.suggest("a"), search.suggest("b"), search.suggest("c")
+    first, vectors, averages, new = (search.suggest(name) for name in "abcd")
     assert first[DEFAULTS_KEY] is True
-    # trial numbers: the defaults 0, the space's enqueued vectors 1, the three past trials 2-4, the first new one 5
-    assert enqueued[SEED_KEY] == derive_seed(1, 1) and enqueued[VECTORS] is not None
-    assert new[SEED_KEY] == derive_seed(1, 5)
+    # trial numbers: the defaults 0, the space's enqueued vectors and averages 1-2, the three
+    # past trials 3-5, the first new one 6
+    assert vectors[SEED_KEY] == derive_seed(1, 1) and vectors[VECTORS] is not None
+    assert averages[SEED_KEY] == derive_seed(1, 2) and averages[AVERAGES] is True
+    assert ENQUEUED_KEY not in new and new[SEED_KEY] == derive_seed(1, 6)
     states = [t.state for t in search._study().trials]
     assert states.count(optuna.trial.TrialState.COMPLETE) == 3
 
