@@ -196,10 +196,11 @@ def memory_watched_ray():
 
 def _oom_space(path: Path) -> Path:
     """spaces/tagger.cfg with one 32-wide NORM table of 2,000 or HUGE_ROWS rows (no subword tables, no
-    static vectors)."""
+    static vectors), and nothing enqueued: after the defaults, every trial draws its table's size."""
     config = Config().from_disk(SPACE, interpolate=False)
     tok2vec = config["components"]["tagger"]["model"]["tok2vec"]
     tok2vec.update(width=32, subword_features=False, pretrained_vectors=None)
+    config["training"]["optimizer"]["use_averages"] = False
     tok2vec["embed_size"] = {DIST_KEY: "choice.v1", "values": [2000, HUGE_ROWS], "default": 2000}
     path.write_text(config.to_str())
     return path
