@@ -6,7 +6,7 @@ from thinc.api import Model, Softmax, chain, zero_init
 from thinc.types import Floats2d
 
 from .features import Doc
-from .layers import with_batch_array
+from .layers.with_batch_array import with_batch_array
 from .outputs import RESIZE_OUTPUT, set_output_dim
 from .registry import registry
 

@@ -38,7 +38,7 @@ from thinc.api import (
 from thinc.types import Floats2d, Ints2d
 
 from .features import Doc
-from .layers import FeatureExtractor, FixedDropout, StaticVectors
+from .layers import FeatureExtractor, FixedDropout, NormalizedMaxout, StaticVectors
 from .layers.extract_ngrams import extract_ngrams
 from .layers.sparse_linear import SparseLinear
 from .outputs import RESIZE_OUTPUT
@@ -146,7 +146,7 @@ def TextCatEnsemble(
     embedded: Model[Ints2d, Floats2d] = concatenate(*tables)
     if dropout:
         embedded = chain(embedded, FixedDropout(dropout))
-    mixer = Maxout(width, width + 3 * half, nP=3, normalize=True)
+    mixer = NormalizedMaxout(width, width + 3 * half, nP=3)
     trained: Model[List[Doc], List[Floats2d]] = chain(
         FeatureExtractor(cols),
         # thinc types with_array's layer as one array type in and out; this one maps Ints2d -> Floats2d
@@ -164,12 +164,12 @@ def TextCatEnsemble(
     conv = residual(
         chain(
             expand_window(window_size=window_size),
-            Maxout(width, width * (2 * window_size + 1), nP=3, normalize=True),
+            NormalizedMaxout(width, width * (2 * window_size + 1), nP=3),
         )
     )
     tok2vec: Model[List[Doc], List[Floats2d]] = chain(
         vector_layer,
-        with_array(chain(Maxout(width, vectors_width, nP=3, normalize=True), clone(conv, conv_depth)), pad=conv_depth),
+        with_array(chain(NormalizedMaxout(width, vectors_width, nP=3), clone(conv, conv_depth)), pad=conv_depth),
     )
     tok2vec.set_dim("nO", width)
     cnn_output = _tied(Linear(nO, width), 0)

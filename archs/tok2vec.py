@@ -4,7 +4,6 @@ from typing import List, Optional, Sequence, Union
 
 from thinc.api import (
     HashEmbed,
-    Maxout,
     Model,
     chain,
     clone,
@@ -23,6 +22,7 @@ from .layers import (
     CharacterEmbed,
     FeatureExtractor,
     FixedDropout,
+    NormalizedMaxout,
     StaticVectors,
     Tok2VecListener,
     with_batch_array,
@@ -249,7 +249,7 @@ def maxout_window_encoder(width: int, window_size: int, maxout_pieces: int, dept
     """depth x residual(expand_window(window_size) >> layer-normalised Maxout)."""
     cnn: Model[Floats2d, Floats2d] = chain(
         expand_window(window_size=window_size),
-        Maxout(nO=width, nI=width * (2 * window_size + 1), nP=maxout_pieces, dropout=0.0, normalize=True),
+        NormalizedMaxout(nO=width, nI=width * (2 * window_size + 1), nP=maxout_pieces, dropout=0.0),
     )
     model = clone(residual(cnn), depth)
     model.set_dim("nO", width)
@@ -258,7 +258,7 @@ def maxout_window_encoder(width: int, window_size: int, maxout_pieces: int, dept
 
 
 def _mixer(width: int, n_inputs: int, dropout: Optional[float]) -> Model:
-    maxout = Maxout(width, n_inputs, nP=3, dropout=0.0, normalize=True)
+    maxout = NormalizedMaxout(width, n_inputs, nP=3, dropout=0.0)
     if dropout is not None:
         maxout = chain(maxout, FixedDropout(dropout))
     return with_array(maxout)

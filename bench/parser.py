@@ -184,6 +184,10 @@ def bench_task(task: str, args) -> Dict[str, object]:
     })
     for name, (rows, _, _, _) in speed.items():
         r[f"{name}_wps"], r[f"{name}_rss"] = cpu_words_per_second(rows), max(row["peak_mb"] for row in rows)
+    if args.speed_only:
+        write_speed(task, r, args)
+        print(json.dumps(r, indent=2, default=str), flush=True)
+        return r
 
     print(f"[{task}] one epoch ...", flush=True)
     side_by_side({
@@ -299,6 +303,30 @@ def write(task: str, r: Dict[str, object], args) -> None:
         write_section(task, lines)
 
 
+def write_speed(task: str, r: Dict[str, object], args) -> None:
+    """The `{task}-speed` section: training speed only (--speed-only)."""
+    import spacy
+    import thinc
+
+    name = "Parser" if task == "parser" else "NER"
+    lines = [
+        f"## {name} training speed: archsweep vs spaCy 3.8", "",
+        f"- Command: `.venv/bin/python bench/parser.py --task {args.task} --speed-only --speed-steps {args.speed_steps}`",
+        f"- Date: {today()}; machine: {machine()}",
+        f"- Versions: thinc {thinc.__version__}, spaCy {spacy.__version__}; no GPU; each process single-threaded, archsweep",
+        "  and spaCy at the same time (one core each), so the figures are words per CPU-second of each process.",
+        f"- The data and architecture of the `{task}` section; {args.speed_steps} steps at 1000-word batches, words per CPU-second",
+        "  between the first evaluation (step 100) and the last.",
+        "",
+        "| figure | archsweep | spaCy 3.8 | ratio |",
+        "|---|---:|---:|---:|",
+        f"| training words per CPU-second, 1000-word batches | {r['ours_wps']:,.0f} | {r['spacy_wps']:,.0f} | **{r['ours_wps'] / r['spacy_wps']:.2f}x** |",
+        f"| peak RSS of that training process | {r['ours_rss']:,.0f} MB | {r['spacy_rss']:,.0f} MB | {r['ours_rss'] / r['spacy_rss']:.2f}x |",
+    ]
+    with RESULTS_LOCK:
+        write_section(f"{task}-speed", lines)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--task", choices=("parser", "ner", "all"), default="all")
@@ -306,6 +334,8 @@ def main() -> int:
     parser.add_argument("--budget", type=float, default=600.0, help="CPU seconds for the 'best within budget' figure")
     parser.add_argument("--cap", type=float, default=1200.0, help="CPU seconds after which the long run stops")
     parser.add_argument("--patience", type=int, default=2000, help="steps without a better dev score that end the long run")
+    parser.add_argument("--speed-only", action="store_true",
+                        help="measure training speed only (minutes, not hours) and write the TASK-speed section")
     parser.add_argument("--train-limit", type=int, default=0,
                         help="train on the first N sentences only (a quick check of this script; 0 = all)")
     args = parser.parse_args()

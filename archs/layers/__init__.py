@@ -5,6 +5,8 @@ from .character_embed import CharacterEmbed
 from .feature_extractor import FeatureExtractor
 from .fixed_dropout import FixedDropout
 from .hf_transformer import HFTransformer
+from .layer_norm import LayerNorm
+from .normalized_maxout import NormalizedMaxout
 from .precomputable_affine import PrecomputableAffine
 from .static_vectors import StaticVectors
 from .tok2vec_listener import Tok2VecListener
@@ -17,6 +19,8 @@ __all__ = [
     "CharacterEmbed",
     "BiLSTM",
     "FixedDropout",
+    "LayerNorm",
+    "NormalizedMaxout",
     "Tok2VecListener",
     "PrecomputableAffine",
     "HFTransformer",

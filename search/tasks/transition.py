@@ -7,7 +7,7 @@ One component class drives either transition system through the same protocol
 `segments(...)`, `batch(states, golds=None)`, `to_dict` / `from_dict`,
 `len(system)`, `class_names`. An episode runs on `batch(...)` (NerBatch /
 ArcEagerBatch: all its states as arrays, the oracle compiled, see
-search/tasks/parsing/jit.py), whose methods take the rows to work on:
+archs/jit.py), whose methods take the rows to work on:
 `is_final(rows)`, `feature_ids(rows, nF)`, `valid(rows)`, `costs(rows)`,
 `advance(rows, class_ids)`, `decode(row)`. The oracle runs on the host; per step
 the scores come to the host once and the feature ids and d_scores go to the
@@ -25,6 +25,8 @@ All docs of the batch advance together; at every step, for the live states:
     classes with cost <= 0 become "seen"; the scores of unseen classes are set to min(scores)
     d_scores = spaCy's cpu_log_loss (below); unseen classes get no gradient
     backprop(d_scores); each state takes its best-scoring valid move (exploration)
+
+(everything after the scores and costs in one compiled kernel, `k_training_step`)
 
 cpu_log_loss: `best` = the highest-scoring valid class among those whose cost is
 at most min(1, min valid cost) (a state with none gets no gradient); G = the
@@ -77,6 +79,7 @@ from archs.parser import n_actions as model_n_actions
 
 from ..corpora.example import Example
 from ..training.pipeline import INIT_SAMPLE, Component
+from .parsing.shared import k_training_step
 
 INVALID_COST = 9000.0
 
@@ -87,31 +90,6 @@ def _key_part(label: str) -> str:
 
 def _num(value: Any) -> float:
     return 0.0 if value is None else float(value)
-
-
-def log_loss(scores: numpy.ndarray, costs: numpy.ndarray, valid: numpy.ndarray) -> numpy.ndarray:
-    """spaCy's cpu_log_loss for a batch of states (see the module doc): d_scores
-    (n_states, n_classes), float32; rows without a usable gold move are zero."""
-    n, nC = scores.shape
-    d = numpy.zeros((n, nC), dtype="float32")
-    if n == 0:
-        return d
-    scores = scores.astype("float64", copy=False)
-    rows = numpy.arange(n)
-    valid_costs = numpy.where(valid, costs, numpy.inf)
-    threshold = numpy.minimum(1.0, valid_costs.min(axis=1))
-    candidates = valid & (costs <= threshold[:, None])
-    has_gold = candidates.any(axis=1)
-    best = numpy.where(candidates, scores, -numpy.inf).argmax(axis=1)
-    gold = costs <= costs[rows, best][:, None]
-    top = scores.max(axis=1, keepdims=True)
-    e = numpy.exp(scores - top)
-    probs = e / (1e-10 + e.sum(axis=1, keepdims=True))
-    # members of G score at most s_best (they are all candidates), so no overflow
-    g = numpy.where(gold, numpy.exp(numpy.minimum(scores - scores[rows, best][:, None], 0.0)), 0.0)
-    d[:] = probs - g / (1e-10 + g.sum(axis=1, keepdims=True))
-    d[~has_gold] = 0.0
-    return d
 
 
 def best_valid(scores: numpy.ndarray, valid: numpy.ndarray, seen: Optional[numpy.ndarray]) -> numpy.ndarray:
@@ -152,6 +130,7 @@ class TransitionComponent(Component):
         self.per_type_scores = bool(per_type_scores)
         self.system: Any = None
         self.seen: Optional[numpy.ndarray] = None  # (n_classes,) bool
+        self._gold_key: Tuple[Any, ...] = ()
 
     # ------------------------------------------------------------ to override
     def make_system(self, examples: Sequence[Example]) -> Any:
@@ -200,6 +179,7 @@ class TransitionComponent(Component):
         resize_output(self.model, n)
         self.system = system
         self.seen = numpy.ones(n, dtype=bool)
+        self._gold_key = ("transition_gold", self.name, object())  # golds cached for another system are stale
 
     def _model_initialized(self) -> bool:
         layer = self.model.get_ref("upper" if self.model.attrs["use_upper"] else "lower")
@@ -215,6 +195,15 @@ class TransitionComponent(Component):
         self.model.initialize(X=[eg.doc for eg in examples[:INIT_SAMPLE]])
 
     # ------------------------------------------------------------ training
+    def example_gold(self, eg: Example) -> Any:
+        """The oracle's gold for one example (the parser's projectivised tree with
+        labels mapped to the system's classes; NER's BILUO tags), made once per
+        system and cached on the example: every epoch reuses it."""
+        gold = eg.cache.get(self._gold_key)
+        if gold is None:
+            gold = eg.cache[self._gold_key] = self.system.gold_from_example(eg)
+        return gold
+
     def get_loss(self, examples: Sequence[Example], outputs: Any) -> Tuple[float, None]:
         """Run the batch's episode on the step model (outputs of begin_update),
         accumulating every step's gradient in it; the pipeline's backprop(None)
@@ -230,7 +219,7 @@ class TransitionComponent(Component):
         for eg, state in zip(examples, system.init_states(lengths, step.doc_offsets)):
             if state.is_final() or not self.has_gold(eg):
                 continue
-            gold = system.gold_from_example(eg)
+            gold = self.example_gold(eg)
             if not gold.has_gold():
                 continue
             if cut and len(eg) >= cut:
@@ -252,18 +241,14 @@ class TransitionComponent(Component):
             if n_steps >= limit:
                 raise RuntimeError(f"components.{self.name}: an episode did not finish in {limit} moves")
             scores_dev, backprop = step.score(batch.feature_ids(live, self.nF))
-            scores = ops.to_numpy(scores_dev).astype("float32", copy=True)
-            costs = batch.costs(live)
-            valid = costs < INVALID_COST
-            seen |= (costs <= 0.0).any(axis=0)
-            unseen = ~seen
-            if unseen.any():
-                scores[:, unseen] = scores.min()
-            d_scores = log_loss(scores, costs, valid)
-            d_scores[:, unseen] = 0.0
-            loss += float((d_scores**2).sum())
+            scores = numpy.ascontiguousarray(ops.to_numpy(scores_dev), dtype="float32")
+            if scores is scores_dev:
+                scores = scores.copy()  # the kernel masks unseen classes in place
+            d_scores = numpy.empty_like(scores)
+            moves = numpy.empty(len(live), dtype=numpy.int64)
+            loss += k_training_step(scores, batch.costs(live), INVALID_COST, seen, d_scores, moves)
             backprop(ops.asarray2f(cast(Floats2d, d_scores)))
-            batch.advance(live, best_valid(scores, valid, seen))
+            batch.advance(live, moves)
             n_steps += 1
             if cut and n_steps >= cut:
                 break

@@ -54,7 +54,7 @@ batch-concatenated token matrix (``state.offset + i``), -1 = missing.
 
 The rules run in one form, ``ArcEagerBatch`` (``ArcEager.batch``): many states as
 int32 arrays, with feature ids, validity, costs and transitions as numba-compiled
-loops over the rows to work on (search/tasks/parsing/jit.py says why compiled
+loops over the rows to work on (archs/jit.py says why compiled
 rather than NumPy-vectorised): the training and decoding loops advance it. The
 per-state methods (``valid_mask``, ``costs``, ``oracle_move``, ``oracle_sequence``)
 run on a batch made from the given states; ``State`` and ``ArcEager.apply`` remain
@@ -66,7 +66,8 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple, cast
 
 import numpy
 
-from .jit import njit
+from archs.jit import njit
+
 from .nonproj import deprojectivize, projectivize
 from .shared import StateBatch, k_shift_token_ids, oracle_segments
 
@@ -234,7 +235,7 @@ class Gold:
     """A sentence's gold parse for the oracle: projectivised, labels mapped to the
     inventory (label ids), roots have ``heads[i] == i``, missing heads ``-2``."""
 
-    __slots__ = ("length", "heads", "labels", "known", "kids", "sent_starts", "orig_heads", "orig_labels")
+    __slots__ = ("length", "heads", "labels", "known", "kids", "sent_starts", "orig_heads", "orig_labels", "_array")
 
     def __init__(self, heads, labels, known, sent_starts, orig_heads, orig_labels) -> None:
         self.length = len(heads)
@@ -249,6 +250,15 @@ class Gold:
             if known[i] and h != i:
                 kids[h].append(i)
         self.kids = kids
+        self._array: Optional[numpy.ndarray] = None
+
+    def as_array(self) -> numpy.ndarray:
+        """(4, length) int32: heads, labels, known, sentence starts (1, 0, -1 for
+        None), ArcEagerBatch's gold rows; made on first use and kept."""
+        if self._array is None:
+            starts = [-1 if s is None else int(bool(s)) for s in self.sent_starts]
+            self._array = numpy.array([self.heads, self.labels, self.known, starts], dtype=numpy.int32).reshape(4, self.length)
+        return self._array
 
     def has_gold(self, start: int = 0, end: Optional[int] = None) -> bool:
         return any(self.known[start:end])
@@ -1081,11 +1091,7 @@ class ArcEagerBatch(StateBatch["ArcEager"], supported_nf=SUPPORTED_NF, final_ker
         if golds is not None:
             self.gold = numpy.zeros((n, 4, width), dtype=numpy.int32)
             for r, g in enumerate(golds):
-                m = g.length
-                self.gold[r, _GHEAD, :m] = g.heads
-                self.gold[r, _GLABEL, :m] = g.labels
-                self.gold[r, _GKNOWN, :m] = g.known
-                self.gold[r, _GSS, :m] = [-1 if s is None else int(bool(s)) for s in g.sent_starts]
+                self.gold[r, :, : g.length] = g.as_array()  # rows _GHEAD, _GLABEL, _GKNOWN, _GSS
 
     def _load(self, r: int, st: State) -> None:
         n = st.length

@@ -61,7 +61,7 @@ Two forms of the same rules, as in arc_eager: ``State`` with the per-state metho
 ``segments``: pure Python), and ``NerBatch`` (``BiluoSystem.batch``), the training
 and decoding loops' form: many states as int32 arrays, feature ids, validity,
 costs and moves as numba-compiled loops over the rows to work on
-(search/tasks/parsing/jit.py says why). ``feature_ids``, ``valid_masks`` and
+(archs/jit.py says why). ``feature_ids``, ``valid_masks`` and
 ``costs_batch`` run on a batch made from the given states.
 """
 
@@ -69,7 +69,8 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy
 
-from .jit import njit
+from archs.jit import njit
+
 from .shared import StateBatch, k_shift_token_ids, oracle_segments
 
 Entity = Tuple[int, int, str]  # (start, end exclusive, label)

@@ -9,7 +9,7 @@ from typing import Generic, Protocol, TypeVar
 
 import numpy
 
-from .jit import njit
+from archs.jit import njit
 
 SystemT = TypeVar("SystemT")
 StateT = TypeVar("StateT", bound="SteppedState")
@@ -103,3 +103,90 @@ def k_shift_token_ids(ids: numpy.ndarray, offset: int) -> None:
     for f in range(ids.shape[0]):
         if ids[f] >= 0:
             ids[f] += offset
+
+
+@njit
+def k_training_step(
+    scores: numpy.ndarray, costs: numpy.ndarray, invalid_cost: float, seen: numpy.ndarray, d_scores: numpy.ndarray, moves: numpy.ndarray
+) -> float:
+    """One training step's host work for the live states, in one pass (the
+    transition components' module doc gives the rules): mark the classes that
+    cost <= 0 somewhere as seen; give the unseen ones the minimum score (in
+    ``scores``, float32 (n, n_classes), in place); write spaCy's cpu_log_loss
+    gradient into ``d_scores`` (float32, zero for unseen classes and for states
+    without a usable gold move) and each state's move into ``moves`` (int64: its
+    best-scoring valid class, unseen ones only where no seen class is valid);
+    return the loss, the sum of d_scores squared. Costs >= ``invalid_cost`` mark
+    invalid moves."""
+    n, n_classes = scores.shape
+    for i in range(n):
+        for c in range(n_classes):
+            if costs[i, c] <= 0.0:
+                seen[c] = True
+    any_unseen = False
+    for c in range(n_classes):
+        if not seen[c]:
+            any_unseen = True
+    if any_unseen and n > 0:
+        lowest = scores[0, 0]
+        for i in range(n):
+            for c in range(n_classes):
+                if scores[i, c] < lowest:
+                    lowest = scores[i, c]
+        for i in range(n):
+            for c in range(n_classes):
+                if not seen[c]:
+                    scores[i, c] = lowest
+    loss = 0.0
+    for i in range(n):
+        # the gold move the gradient aims at: the best-scoring valid class costing
+        # at most min(1, the lowest valid cost)
+        threshold = 1.0
+        for c in range(n_classes):
+            if costs[i, c] < invalid_cost and costs[i, c] < threshold:
+                threshold = costs[i, c]
+        best = -1
+        for c in range(n_classes):
+            if costs[i, c] < invalid_cost and costs[i, c] <= threshold and (best < 0 or scores[i, c] > scores[i, best]):
+                best = c
+        if best < 0:
+            for c in range(n_classes):
+                d_scores[i, c] = 0.0
+        else:
+            top = numpy.float64(scores[i, 0])
+            for c in range(1, n_classes):
+                top = max(top, numpy.float64(scores[i, c]))
+            s_best = numpy.float64(scores[i, best])
+            gold_cost = costs[i, best]
+            z = 0.0
+            z_gold = 0.0
+            for c in range(n_classes):
+                s = numpy.float64(scores[i, c])
+                z += numpy.exp(s - top)
+                if costs[i, c] <= gold_cost:
+                    z_gold += numpy.exp(min(s - s_best, 0.0))
+            z += 1e-10
+            z_gold += 1e-10
+            for c in range(n_classes):
+                if not seen[c]:
+                    d_scores[i, c] = 0.0
+                    continue
+                s = numpy.float64(scores[i, c])
+                d = numpy.exp(s - top) / z
+                if costs[i, c] <= gold_cost:
+                    d -= numpy.exp(min(s - s_best, 0.0)) / z_gold
+                d_scores[i, c] = d
+                loss += numpy.float64(d_scores[i, c]) * numpy.float64(d_scores[i, c])
+        # the move taken: the best-scoring valid class, a seen one where there is one
+        move = -1
+        move_seen = False
+        for c in range(n_classes):
+            if costs[i, c] >= invalid_cost:
+                continue
+            if move < 0 or (seen[c] and not move_seen):
+                move = c
+                move_seen = seen[c]
+            elif seen[c] == move_seen and scores[i, c] > scores[i, move]:
+                move = c
+        moves[i] = max(move, 0)  # no valid move: 0, as argmax over nothing but -inf
+    return loss

@@ -21,7 +21,8 @@ from search.corpora.conllu import read_conllu
 from search.corpora.iob2 import read_iob2
 from search.space import Space
 from search.tasks.parsing.ner_scorer import score_examples
-from search.tasks.transition import NERComponent, ParserComponent, best_valid, log_loss
+from search.tasks.parsing.shared import k_training_step
+from search.tasks.transition import INVALID_COST, NERComponent, ParserComponent, best_valid
 from search.training.config import load_config
 from search.training.device import use_cpu
 from search.training.loop import train
@@ -38,11 +39,55 @@ NER_PATHS = {"paths.train": str(NER_TRAIN), "paths.dev": str(NER_DEV)}
 # ------------------------------------------------------------------ the loss
 
 
-def test_log_loss_is_spacys_multilabel_rule():
+def reference_log_loss(scores, costs, valid):
+    """spaCy's cpu_log_loss for a batch of states in NumPy (the kernel's reference):
+    d_scores (n_states, n_classes), float32; rows without a usable gold move are zero."""
+    n, nC = scores.shape
+    d = numpy.zeros((n, nC), dtype="float32")
+    if n == 0:
+        return d
+    scores = scores.astype("float64", copy=False)
+    rows = numpy.arange(n)
+    valid_costs = numpy.where(valid, costs, numpy.inf)
+    threshold = numpy.minimum(1.0, valid_costs.min(axis=1))
+    candidates = valid & (costs <= threshold[:, None])
+    has_gold = candidates.any(axis=1)
+    best = numpy.where(candidates, scores, -numpy.inf).argmax(axis=1)
+    gold = costs <= costs[rows, best][:, None]
+    top = scores.max(axis=1, keepdims=True)
+    e = numpy.exp(scores - top)
+    probs = e / (1e-10 + e.sum(axis=1, keepdims=True))
+    g = numpy.where(gold, numpy.exp(numpy.minimum(scores - scores[rows, best][:, None], 0.0)), 0.0)
+    d[:] = probs - g / (1e-10 + g.sum(axis=1, keepdims=True))
+    d[~has_gold] = 0.0
+    return d
+
+
+def reference_training_step(scores, costs, seen):
+    """The training step's host work in NumPy, as the kernel documents it."""
+    scores = scores.copy()
+    valid = costs < INVALID_COST
+    seen |= (costs <= 0.0).any(axis=0)
+    unseen = ~seen
+    if unseen.any():
+        scores[:, unseen] = scores.min()
+    d_scores = reference_log_loss(scores, costs, valid)
+    d_scores[:, unseen] = 0.0
+    return scores, d_scores, float((d_scores.astype("float64") ** 2).sum()), best_valid(scores, valid, seen)
+
+
+def run_training_step(scores, costs, seen):
+    scores = numpy.array(scores, dtype="float32")
+    d_scores = numpy.empty_like(scores)
+    moves = numpy.empty(len(scores), dtype=numpy.int64)
+    loss = k_training_step(scores, numpy.asarray(costs, dtype="float32"), INVALID_COST, seen, d_scores, moves)
+    return scores, d_scores, loss, moves
+
+
+def test_training_step_loss_is_spacys_multilabel_rule():
     scores = numpy.array([[2.0, 1.0, 0.5, -1.0], [0.0, 3.0, 1.0, 2.0], [1.0, 2.0, 0.0, 0.0]], dtype="f")
     costs = numpy.array([[0, 0, 1, 9000], [1, 1, 0, 9000], [2, 2, 3, 9000]], dtype="f")
-    valid = costs < 9000
-    d = log_loss(scores, costs, valid)
+    _, d, loss, moves = run_training_step(scores, costs, numpy.ones(4, dtype=bool))
     p = numpy.exp(scores - scores.max(1, keepdims=True))
     p /= p.sum(1, keepdims=True)
     # row 0: gold set = the two zero-cost classes, softmax restricted to them
@@ -52,14 +97,53 @@ def test_log_loss_is_spacys_multilabel_rule():
     numpy.testing.assert_allclose(d[1], p[1] - numpy.r_[0, 0, 1, 0], atol=1e-6)
     # row 2: no valid class costs <= 1: spaCy gives no gradient
     assert not d[2].any()
-    assert d.dtype == numpy.float32
     # the invalid class is pushed down too (not masked out of Z)
     assert d[0, 3] > 0
-    # the best valid move, unseen classes only as a last resort
+    assert loss == pytest.approx(float((d.astype("float64") ** 2).sum()))
+    # exploration: each state takes its best-scoring valid move, whatever its cost
+    assert moves.tolist() == [0, 1, 1]
+
+
+def test_training_step_prefers_seen_classes_and_masks_unseen_ones():
+    scores = numpy.array([[3.0, 1.0, 2.0, 0.5], [0.0, 1.0, 5.0, 2.0]], dtype="f")
+    costs = numpy.array([[1, 1, 9000, 1], [9000, 9000, 1, 1]], dtype="f")
+    seen = numpy.array([False, True, False, False])
+    masked, d, _, moves = run_training_step(scores, costs, seen)
+    assert seen.tolist() == [False, True, False, False]  # nothing costs <= 0
+    assert masked[:, [0, 2, 3]].tolist() == [[0.0] * 3] * 2  # the lowest score
+    assert not d[:, [0, 2, 3]].any()
+    # row 0: the seen class although an unseen one scores higher; row 1: no seen
+    # class is valid, so the best-scoring valid unseen one (first on ties)
+    assert moves.tolist() == [1, 2]
+    costs[1, 3] = 0.0
+    run_training_step(scores, costs, seen)
+    assert seen.tolist() == [False, True, False, True]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_training_step_kernel_matches_the_numpy_reference(seed):
+    rng = numpy.random.default_rng(seed)
+    n, n_classes = int(rng.integers(1, 40)), int(rng.integers(2, 30))
+    scores = rng.normal(0, 3, (n, n_classes)).astype("float32")
+    costs = rng.choice(numpy.array([0, 1, 2, 9000], dtype="float32"), size=(n, n_classes), p=[0.1, 0.3, 0.2, 0.4])
+    costs[rng.random(n) < 0.2] = 9000.0  # some states with no valid move
+    seen = rng.random(n_classes) < 0.6
+    seen_ref = seen.copy()
+    masked, d, loss, moves = run_training_step(scores, costs, seen)
+    masked_ref, d_ref, loss_ref, moves_ref = reference_training_step(scores, costs, seen_ref)
+    numpy.testing.assert_array_equal(seen, seen_ref)
+    numpy.testing.assert_array_equal(masked, masked_ref)
+    numpy.testing.assert_allclose(d, d_ref, rtol=1e-6, atol=1e-7)
+    assert loss == pytest.approx(loss_ref, rel=1e-6)
+    numpy.testing.assert_array_equal(moves, moves_ref)
+
+
+def test_best_valid_takes_unseen_classes_only_as_a_last_resort():
+    scores = numpy.array([[2.0, 1.0, 0.5, -1.0], [0.0, 3.0, 1.0, 2.0]], dtype="f")
     valid = numpy.array([[True, False, True, False], [False, False, False, True]])
     seen = numpy.array([True, True, False, False])
-    assert best_valid(scores[:2], valid, seen).tolist() == [0, 3]
-    assert best_valid(scores[:2], valid, None).tolist() == [0, 3]
+    assert best_valid(scores, valid, seen).tolist() == [0, 3]
+    assert best_valid(scores, valid, None).tolist() == [0, 3]
 
 
 # ------------------------------------------------------------------ NER
@@ -234,6 +318,26 @@ def test_parser_predictions_are_trees_with_inventory_labels():
     for heads, labels in nlp.predict([eg.doc for eg in read_conllu(DEV, limit=20)])["parser"]:
         assert len(heads) == len(labels)
         assert all(h == -1 or 0 <= h < len(heads) for h in heads)
+
+
+def test_parser_golds_are_made_once_per_example_and_system():
+    """Every epoch reuses an example's gold (projectivising is not repeated); a
+    component with a new system (set_labels) makes its golds anew."""
+    config = load_config(PARSER_CFG, PATHS)
+    examples = read_conllu(TRAIN, limit=40)
+    nlp, _ = _small_run(config, examples, 3)
+    parser = nlp.components["parser"]
+    made = []
+    real_gold_from_example = parser.system.gold_from_example
+    parser.system.gold_from_example = lambda eg: made.append(eg) or real_gold_from_example(eg)
+    first = [parser.example_gold(eg) for eg in examples]
+    assert len(made) == 0  # all made by the three updates already
+    assert [parser.example_gold(eg) for eg in examples] == first
+    fresh = real_gold_from_example(examples[0])
+    assert (first[0].heads, first[0].labels) == (fresh.heads, fresh.labels)
+    parser.set_labels(parser.label_data)
+    renewed = parser.example_gold(examples[0])
+    assert renewed is not first[0] and renewed.heads == first[0].heads
 
 
 def test_tagger_and_parser_share_one_tok2vec():

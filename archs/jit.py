@@ -1,7 +1,8 @@
-"""Compilation of the transition systems' batched oracles (``ArcEagerBatch``,
-``NerBatch``): numba's ``njit`` with an on-disk cache.
+"""CPU kernels compiled with numba's ``njit`` and an on-disk cache: the transition
+systems' batched oracles (``ArcEagerBatch``, ``NerBatch``) and the CPU path of
+layer normalisation (``archs.layers.layer_norm``).
 
-Why compiled rather than vectorised with NumPy: training advances all states of a
+Why the oracles are compiled rather than vectorised with NumPy: training advances all states of a
 batch together, but at 1000-word batches only about 20-60 states are live per
 step, so a NumPy formulation of spaCy's arc-eager oracle (a few dozen array
 operations per step over (states, words) arrays: buffer membership around
@@ -21,8 +22,8 @@ Cost per process: ``cache=True`` stores the machine code next to the modules
 not writable), so only the first process after a code change compiles: on a
 2-core AMD EPYC, 5.0 s for the parser's five kernels, 1.8 s for the NER's (up to
 3x that on a loaded machine). Later processes (each sweep trial) pay about 0.25 s
-to import numba (only when a parser or NER is built) and 0.4 s to load the
-cached kernels. Kernels take fixed dtypes (int32 arrays, int64 row indices) so
+to import numba (only once a model runs on the CPU or a parser or NER is built)
+and 0.4 s to load the cached kernels. Kernels take fixed dtypes (int32 arrays, int64 row indices) so
 one compiled version serves every call.
 """
 
@@ -35,3 +36,16 @@ import numba
 def njit(fn: Callable[..., Any]) -> Callable[..., Any]:
     """``numba.njit`` with the on-disk cache (see the module doc)."""
     return numba.njit(cache=True, nogil=True)(fn)
+
+
+# fastmath without "nnan"/"ninf": a non-finite input must come out non-finite
+# (the training loop names the step whose loss went nan), not be assumed away
+_REORDER_FLOATS = {"reassoc", "nsz", "arcp", "contract"}
+
+
+def njit_fastmath(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``njit`` that lets LLVM reorder float sums, so that row reductions
+    vectorise (results may differ from a sequential sum in the last bits, the
+    same on every run), with NumPy's float semantics (x / 0 is inf or nan, not
+    an exception)."""
+    return numba.njit(cache=True, nogil=True, fastmath=_REORDER_FLOATS, error_model="numpy")(fn)

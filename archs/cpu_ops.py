@@ -1,0 +1,46 @@
+"""The ops archsweep trains with on the CPU."""
+
+import math
+from typing import Optional, Tuple, cast
+
+import numpy
+from thinc.api import NumpyOps
+from thinc.types import Floats2d, Floats3d, FloatsXd, Ints2d, Shape
+
+# dropout draws 16 random bits per unit: rates are exact to 1/65536
+_LEVELS = 1 << 16
+
+
+class CpuOps(NumpyOps):
+    """Thinc's NumpyOps with a faster dropout mask and maxout, the two ops besides
+    matrix products that every step of the CNN tok2vec calls per layer.
+
+    - `get_dropout_mask`: NumpyOps draws float64 uniforms and divides them, about
+      1.5 ms for a (1000, 96) mask (as much as a tenth of a tagger's training
+      time); this draws 16 random bits per unit from the same global NumPy
+      generator (so `fix_random_seed` still makes runs repeatable), about 8x faster.
+    - `maxout`: a compiled kernel (archs/cpu_kernels.py), 3x faster on float32;
+      the same result, ties going to the first piece.
+    """
+
+    def maxout(self, X: Floats3d) -> Tuple[Floats2d, Ints2d]:
+        if X.dtype != numpy.float32 or X.ndim != 3 or not X.flags.c_contiguous:
+            return super().maxout(X)
+        from . import cpu_kernels
+
+        n, width, pieces = X.shape
+        best = numpy.empty((n, width), dtype=numpy.float32)
+        which = numpy.empty((n, width), dtype=numpy.int32)
+        cpu_kernels.maxout(X.reshape((n * width, pieces)), best.reshape(-1), which.reshape(-1))
+        return cast(Floats2d, best), cast(Ints2d, which)
+
+    def get_dropout_mask(self, shape: Shape, drop: Optional[float]) -> FloatsXd:
+        if drop is None or drop <= 0:
+            return self.xp.ones(shape, dtype="f")
+        if drop >= 1.0:
+            return self.alloc_f(shape)
+        size = shape if isinstance(shape, int) else math.prod(shape)
+        bits = numpy.frombuffer(numpy.random.bytes(2 * size), dtype=numpy.uint16).reshape(shape)
+        mask = numpy.empty(bits.shape, dtype=numpy.float32)
+        numpy.multiply(bits >= round(drop * _LEVELS), numpy.float32(1.0 / (1.0 - drop)), out=mask)
+        return cast(FloatsXd, mask)
