@@ -1,5 +1,7 @@
-"""Compiled CPU kernels of layers whose NumPy form spends its time in many small
-array operations (archs/jit.py says how they are compiled and cached). Imported
+"""Compiled CPU kernels for what a training step spends its time in besides matrix
+products, where the NumPy form makes many small passes over the arrays: layers'
+and ops' inner loops, and the optimizer's Adam update (archs/jit.py says how
+they are compiled and cached). Imported
 on first use, so a process that never runs a model on the CPU does not load numba.
 
 Every kernel takes float32 C-contiguous arrays and writes its outputs into
@@ -76,3 +78,63 @@ def maxout(X: numpy.ndarray, best: numpy.ndarray, which: numpy.ndarray) -> None:
                 k = p
         best[i] = top
         which[i] = k
+
+
+@njit_fastmath
+def adam_step(
+    weights: numpy.ndarray,
+    gradient: numpy.ndarray,
+    mom1: numpy.ndarray,
+    mom2: numpy.ndarray,
+    l2: float,
+    grad_clip: float,
+    beta1: numpy.float32,
+    one_minus_beta1: numpy.float32,
+    beta2: numpy.float32,
+    one_minus_beta2: numpy.float32,
+    eps: numpy.float32,
+    learn_rate: numpy.float32,
+    weight_decay: numpy.float32,
+) -> None:
+    """One Adam update of a parameter as Thinc's Optimizer makes it (1-d float32
+    arrays, in place), in two passes instead of about eight: gradient += l2 *
+    weights (l2 != 0: L2 as a gradient term); the gradient scaled to norm
+    grad_clip where its norm is at least that (grad_clip > 0); the moments; the
+    weights moved by learn_rate * mom1 / (sqrt(mom2) + eps), then shrunk by
+    weight_decay * weights (L2 as weight decay); the gradient zeroed."""
+    n = weights.shape[0]
+    if l2 != 0.0:
+        for i in range(n):
+            gradient[i] += numpy.float32(l2) * weights[i]
+    scale = numpy.float32(1.0)
+    if grad_clip > 0.0:
+        squares = 0.0
+        for i in range(n):
+            squares += numpy.float64(gradient[i]) * numpy.float64(gradient[i])
+        norm = numpy.sqrt(squares)
+        if norm >= grad_clip:
+            scale = numpy.float32(grad_clip / norm)
+    for i in range(n):
+        g = gradient[i] * scale
+        m1 = mom1[i] * beta1 + g * one_minus_beta1
+        m2 = mom2[i] * beta2 + one_minus_beta2 * (g * g)
+        mom1[i] = m1
+        mom2[i] = m2
+        w = weights[i] - learn_rate * (m1 / (numpy.sqrt(m2) + eps))
+        weights[i] = w - weight_decay * w
+        gradient[i] = 0.0
+
+
+@njit_fastmath
+def gather_add(table: numpy.ndarray, indices: numpy.ndarray, out: numpy.ndarray) -> None:
+    """out[i] += the sum of table's rows indices[i, :] (out (n, width), indices (n, k));
+    IndexError for a row outside the table."""
+    n, k = indices.shape
+    n_rows, width = table.shape
+    for i in range(n):
+        for j in range(k):
+            row = indices[i, j]
+            if row < 0 or row >= n_rows:
+                raise IndexError("gather_add: index outside the table")
+            for c in range(width):
+                out[i, c] += table[row, c]

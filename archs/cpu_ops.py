@@ -12,16 +12,27 @@ _LEVELS = 1 << 16
 
 
 class CpuOps(NumpyOps):
-    """Thinc's NumpyOps with a faster dropout mask and maxout, the two ops besides
-    matrix products that every step of the CNN tok2vec calls per layer.
+    """Thinc's NumpyOps with faster versions of the ops, besides matrix products,
+    that a training step spends its time in (measured on a tagger and a parser
+    at 1000-word batches):
 
     - `get_dropout_mask`: NumpyOps draws float64 uniforms and divides them, about
-      1.5 ms for a (1000, 96) mask (as much as a tenth of a tagger's training
-      time); this draws 16 random bits per unit from the same global NumPy
-      generator (so `fix_random_seed` still makes runs repeatable), about 8x faster.
-    - `maxout`: a compiled kernel (archs/cpu_kernels.py), 3x faster on float32;
-      the same result, ties going to the first piece.
+      1.5 ms for a (1000, 96) mask, one per dropout layer and step; this draws 16
+      random bits per unit from the same global NumPy generator (so
+      `fix_random_seed` still makes runs repeatable), about 8x faster.
+    - `maxout` and `gather_add` (hash embeddings' rows): compiled kernels
+      (archs/cpu_kernels.py) on float32 arrays, 3x faster; the same results (ties
+      in maxout go to the first piece).
     """
+
+    def gather_add(self, table: Floats2d, indices: Ints2d) -> Floats2d:
+        if table.dtype != numpy.float32 or table.ndim != 2 or indices.ndim != 2 or numpy.dtype(indices.dtype).kind not in "iu":
+            return super().gather_add(table, indices)
+        from . import cpu_kernels
+
+        out = numpy.zeros((indices.shape[0], table.shape[1]), dtype=numpy.float32)
+        cpu_kernels.gather_add(numpy.ascontiguousarray(table), numpy.ascontiguousarray(indices), out)
+        return cast(Floats2d, out)
 
     def maxout(self, X: Floats3d) -> Tuple[Floats2d, Ints2d]:
         if X.dtype != numpy.float32 or X.ndim != 3 or not X.flags.c_contiguous:

@@ -16,7 +16,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
 import numpy
 from confection import Config
-from thinc.api import fix_random_seed, get_array_module, to_numpy
+from thinc.api import Optimizer, fix_random_seed, get_array_module, to_numpy
 
 from archs import registry
 
@@ -26,6 +26,7 @@ from .config import ConfigError, apply_overrides, fill_config, load_config
 from .corpus_cache import CorpusCache
 from .debug import count_params
 from .device import gpu_allocator, select_device
+from .optimizer import FusedAdam
 from .pipeline import Pipeline
 from .run_output import RunOutput
 
@@ -131,6 +132,8 @@ def _train(
     train_corpus = _corpus(resolved["corpora"], T["train_corpus"], "training.train_corpus")
     dev_corpus = _corpus(resolved["corpora"], T["dev_corpus"], "training.dev_corpus")
     optimizer = resolved["training"]["optimizer"]
+    if type(optimizer) is Optimizer:
+        optimizer = FusedAdam.from_optimizer(optimizer)
     batcher = resolved["training"]["batcher"]
     if corpus_cache is None:
         train_examples = list(train_corpus())

@@ -100,3 +100,26 @@ def test_layer_norm_lets_non_finite_inputs_through_as_non_finite():
     assert not numpy.isfinite(Y[:2]).any()
     numpy.testing.assert_array_equal(Y[2], numpy.zeros(4, dtype="float32"))  # a constant row normalises to 0
     assert backprop(numpy.ones_like(X)).shape == X.shape
+
+
+@pytest.mark.parametrize("size", [1, 63, 1000])
+def test_cpu_ops_adam_matches_numpy_ops_and_zeroes_the_gradient(size):
+    arrays = [_random(size, 10), _random(size, 11), _random(size, 12) * 0.1, numpy.abs(_random(size, 13)) * 0.01]
+    ours = [a.copy() for a in arrays]
+    theirs = [a.copy() for a in arrays]
+    for _ in range(3):
+        ours[1][:] = theirs[1][:] = arrays[1]
+        CpuOps().adam(*ours, 0.9, 0.999, 1e-8, 0.01)
+        NumpyOps().adam(*theirs, 0.9, 0.999, 1e-8, 0.01)
+        for mine, reference in zip(ours, theirs):
+            numpy.testing.assert_allclose(mine, reference, rtol=1e-5, atol=1e-7)
+    assert not ours[1].any()
+
+
+def test_cpu_ops_gather_add_matches_numpy_ops_and_checks_indices():
+    table = _random((50, 8), 14)
+    indices = numpy.random.default_rng(15).integers(0, 50, (30, 4)).astype("uint32")
+    numpy.testing.assert_allclose(CpuOps().gather_add(table, indices), NumpyOps().gather_add(table, indices), rtol=1e-6, atol=1e-6)
+    indices[3, 2] = 50
+    with pytest.raises(IndexError):
+        CpuOps().gather_add(table, indices)
