@@ -138,3 +138,33 @@ def gather_add(table: numpy.ndarray, indices: numpy.ndarray, out: numpy.ndarray)
                 raise IndexError("gather_add: index outside the table")
             for c in range(width):
                 out[i, c] += table[row, c]
+
+
+@njit_fastmath
+def state_rows(ids: numpy.ndarray, n_tokens: int, rows: numpy.ndarray) -> bool:
+    """A parser step's rows of its precomputed block: rows[i, f] = (ids[i, f] + 1) *
+    nF + f for ids (n, nF) of tokens in [-1, n_tokens) (-1: the padding row);
+    False, leaving rows unfinished, if an id lies outside that range."""
+    n, n_features = ids.shape
+    for i in range(n):
+        for f in range(n_features):
+            token = ids[i, f]
+            if token < -1 or token >= n_tokens:
+                return False
+            rows[i, f] = (token + 1) * n_features + f
+    return True
+
+
+@njit_fastmath
+def scatter_state_gradient(d_pre: numpy.ndarray, rows: numpy.ndarray, d_block: numpy.ndarray, d_bias: numpy.ndarray) -> None:
+    """A parser step's gradient into its precomputed block: d_pre[i] (n, width) added
+    to every row rows[i, :] of d_block, and to d_bias (width,)."""
+    n, n_features = rows.shape
+    width = d_pre.shape[1]
+    for i in range(n):
+        for c in range(width):
+            d_bias[c] += d_pre[i, c]
+        for f in range(n_features):
+            row = rows[i, f]
+            for c in range(width):
+                d_block[row, c] += d_pre[i, c]

@@ -253,10 +253,12 @@ class ParserStepModel:
         if ids.ndim != 2 or int(ids.shape[1]) != nF:
             raise ValueError(f"ids must have shape (n_states, {nF}), got {tuple(ids.shape)}")
         if isinstance(ids, numpy.ndarray):
-            if ids.size and (int(ids.min()) < -1 or int(ids.max()) >= self.n_tokens):
+            from . import cpu_kernels
+
+            host_rows = numpy.empty(ids.shape, dtype="int32")
+            if not cpu_kernels.state_rows(numpy.ascontiguousarray(ids, dtype="int32"), self.n_tokens, host_rows):
                 raise ValueError(f"token ids must lie in [-1, {self.n_tokens}), got {int(ids.min())}..{int(ids.max())}")
-            rows = (ids.astype("int32") + 1) * nF + numpy.arange(nF, dtype="int32")
-            return self.ops.asarray1i(cast(Ints1d, numpy.ascontiguousarray(rows.ravel())), dtype="int32")
+            return self.ops.asarray1i(cast(Ints1d, host_rows.reshape(-1)), dtype="int32")
         xp = self.ops.xp
         rows = (ids.astype("int32") + 1) * nF + xp.arange(nF, dtype="int32")
         return xp.ascontiguousarray(rows.ravel())
@@ -275,7 +277,7 @@ class ParserStepModel:
         rows = self._rows(ids)
         if n_states == 0:
             return self._no_states()
-        pre = ops.reshape3f(self._Yf2[rows], n_states, nF, nH * nP).sum(axis=1, keepdims=False) + self._b
+        pre = ops.gather_add(self._Yf2, ops.reshape2i(rows, n_states, nF)) + self._b  # the states' nF rows summed
         which = relu_mask = drop_mask = bp_upper = None
         if nP >= 2:
             hidden, which = ops.maxout(xp.ascontiguousarray(pre.reshape((n_states, nH, nP))))
@@ -314,8 +316,13 @@ class ParserStepModel:
             else:
                 d_pre = d_hidden
             d_pre = xp.ascontiguousarray(d_pre, dtype=self._dYf2.dtype)
-            self._d_b += d_pre.sum(axis=0)
-            ops.scatter_add(self._dYf2, rows, xp.repeat(d_pre, nF, axis=0))
+            if isinstance(d_pre, numpy.ndarray) and d_pre.dtype == numpy.float32:
+                from . import cpu_kernels
+
+                cpu_kernels.scatter_state_gradient(d_pre, rows.reshape(n_states, nF), self._dYf2, self._d_b)
+            else:
+                self._d_b += d_pre.sum(axis=0)
+                ops.scatter_add(self._dYf2, rows, xp.repeat(d_pre, nF, axis=0))
             self._n_steps_backpropped += 1
             return None
 

@@ -4,6 +4,7 @@
 which the CLI table, a Ray Tune reporter or an MLflow logger can all consume.
 """
 
+import gc
 import json
 import logging
 import math
@@ -93,19 +94,22 @@ def train(
     already is refused unless overwrite. corpus_cache: where the corpora are
     looked up before they are read (a process that trains many configs).
     """
-    if output_dir is None:
-        return _train(config, None, gpu_id=gpu_id, overrides=overrides, on_evaluation=on_evaluation, corpus_cache=corpus_cache)
-    output = RunOutput(output_dir, overwrite=overwrite)
     try:
-        result = _train(
-            config, output.staging, gpu_id=gpu_id, overrides=overrides, on_evaluation=on_evaluation, corpus_cache=corpus_cache
-        )
-    except BaseException:
-        output.discard()
-        raise
-    output.commit()
-    result.output_dir = output.path
-    return result
+        if output_dir is None:
+            return _train(config, None, gpu_id=gpu_id, overrides=overrides, on_evaluation=on_evaluation, corpus_cache=corpus_cache)
+        output = RunOutput(output_dir, overwrite=overwrite)
+        try:
+            result = _train(
+                config, output.staging, gpu_id=gpu_id, overrides=overrides, on_evaluation=on_evaluation, corpus_cache=corpus_cache
+            )
+        except BaseException:
+            output.discard()
+            raise
+        output.commit()
+        result.output_dir = output.path
+        return result
+    finally:
+        gc.unfreeze()  # frozen by _train once set up: collectable again
 
 
 def _train(
@@ -214,6 +218,12 @@ def _train(
             return f"no improvement for {T['patience']} steps"
         return ""
 
+    # What lives for the whole run (the corpora, the pipeline, the optimizer's
+    # state: hundreds of thousands of objects) leaves the cyclic garbage collector's
+    # view, which otherwise rescans it whenever the steps' short-lived objects
+    # trigger a full collection (about 5% of a parser's training time).
+    gc.collect()
+    gc.freeze()
     while not stop_reason:
         order = list(train_examples)
         rng.shuffle(order)

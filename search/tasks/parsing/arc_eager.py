@@ -98,8 +98,8 @@ class State:
         "where",
         "unshiftable",
         "sent_starts",
-        "lefts",
-        "rights",
+        "_lefts",
+        "_rights",
         "history",
     )
 
@@ -114,9 +114,23 @@ class State:
         self.where = [_BUFFER] * self.length
         self.unshiftable = [False] * self.length
         self.sent_starts: set = set()
-        self.lefts: List[List[int]] = [[] for _ in range(self.length)]  # children in order added
-        self.rights: List[List[int]] = [[] for _ in range(self.length)]
+        # children in the order added, per word; made on first use (a batch's fresh
+        # states never need them, and their lists cost more than the rest)
+        self._lefts: Optional[List[List[int]]] = None
+        self._rights: Optional[List[List[int]]] = None
         self.history: List[int] = []
+
+    @property
+    def lefts(self) -> List[List[int]]:
+        if self._lefts is None:
+            self._lefts = [[] for _ in range(self.length)]
+        return self._lefts
+
+    @property
+    def rights(self) -> List[List[int]]:
+        if self._rights is None:
+            self._rights = [[] for _ in range(self.length)]
+        return self._rights
 
     def copy(self) -> "State":
         new = State.__new__(State)
@@ -130,8 +144,8 @@ class State:
         new.where = list(self.where)
         new.unshiftable = list(self.unshiftable)
         new.sent_starts = set(self.sent_starts)
-        new.lefts = [list(x) for x in self.lefts]
-        new.rights = [list(x) for x in self.rights]
+        new._lefts = None if self._lefts is None else [list(x) for x in self._lefts]
+        new._rights = None if self._rights is None else [list(x) for x in self._rights]
         new.history = list(self.history)
         return new
 
@@ -1107,7 +1121,7 @@ class ArcEagerBatch(StateBatch["ArcEager"], supported_nf=SUPPORTED_NF, final_ker
         tok[_UNSHIFTABLE, :n] = st.unshiftable
         tok[_SENT_START, list(st.sent_starts)] = 1
         # attachment times only order the children of one head: list positions do
-        for kids in st.lefts + st.rights:
+        for kids in (st._lefts or []) + (st._rights or []):  # none made: no arcs yet
             for pos, child in enumerate(kids):
                 tok[_ATTACHED, child] = pos
         scal[_CLOCK] = n
