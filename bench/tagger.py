@@ -92,7 +92,7 @@ def make_docbins() -> Tuple[Path, Path]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--budget", type=float, default=600.0, help="wall-clock budget for the best-score run (s)")
-    parser.add_argument("--speed-steps", type=int, default=400)
+    parser.add_argument("--speed-steps", type=int, default=800)
     parser.add_argument("--spacy-budget", action="store_true", help="also run spaCy for the budget (adds its length)")
     parser.add_argument("--skip-budget", action="store_true")
     args = parser.parse_args()
@@ -157,6 +157,20 @@ def main() -> int:
     return 0
 
 
+def _options(args) -> str:
+    """The command-line options that differ from the defaults, as typed."""
+    options = ""
+    if args.speed_steps != 800:
+        options += f" --speed-steps {args.speed_steps}"
+    if args.skip_budget:
+        options += " --skip-budget"
+    elif args.budget != 600.0:
+        options += f" --budget {args.budget:.0f}"
+    if args.spacy_budget:
+        options += " --spacy-budget"
+    return options
+
+
 def write_results(r: Dict[str, object], args) -> None:
     import spacy
     import thinc
@@ -165,7 +179,7 @@ def write_results(r: Dict[str, object], args) -> None:
     lines = [
         "## Tagger: archsweep vs spaCy 3.8",
         "",
-        f"- Command: `.venv/bin/python bench/tagger.py{' --spacy-budget' if args.spacy_budget else ''}` (`make bench`)",
+        f"- Command: `.venv/bin/python bench/tagger.py{_options(args)}`" + ("" if _options(args) else " (`make bench`)"),
         f"- Date: {today()}; machine: {machine()}",
         f"- Versions: thinc {thinc.__version__}, spaCy {spacy.__version__}; no GPU",
         "- Data: full UD English-EWT v2.16 from ../shared/data (train 204,577 words, dev 25,147), gold tokens, UPOS labels.",

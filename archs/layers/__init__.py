@@ -6,6 +6,7 @@ from .feature_extractor import FeatureExtractor
 from .fixed_dropout import FixedDropout
 from .hf_transformer import HFTransformer
 from .layer_norm import LayerNorm
+from .maxout import Maxout
 from .normalized_maxout import NormalizedMaxout
 from .precomputable_affine import PrecomputableAffine
 from .static_vectors import StaticVectors
@@ -20,6 +21,7 @@ __all__ = [
     "BiLSTM",
     "FixedDropout",
     "LayerNorm",
+    "Maxout",
     "NormalizedMaxout",
     "Tok2VecListener",
     "PrecomputableAffine",

@@ -6,7 +6,7 @@ from thinc.api import LayerNorm as ThincLayerNorm
 from thinc.api import Maxout, NumpyOps, fix_random_seed
 
 from archs.cpu_ops import CpuOps
-from archs.layers import LayerNorm, NormalizedMaxout
+from archs.layers import LayerNorm, Maxout as ArchsweepMaxout, NormalizedMaxout
 
 
 def _random(shape, seed, scale=1.0, shift=0.0):
@@ -123,3 +123,38 @@ def test_cpu_ops_gather_add_matches_numpy_ops_and_checks_indices():
     indices[3, 2] = 50
     with pytest.raises(IndexError):
         CpuOps().gather_add(table, indices)
+
+
+@pytest.mark.parametrize("n,nO,nP,nI", [(9, 5, 3, 7), (1, 1, 2, 1), (2, 4, 2, 3), (40, 16, 1, 8)])
+def test_maxout_matches_thincs_forward_backward_and_gradients(n, nO, nP, nI):
+    ours, theirs = ArchsweepMaxout(nO, nI, nP=nP), Maxout(nO, nI, nP=nP)
+    X, dY = _random((n, nI), 20), _random((n, nO), 21)
+    ours.initialize(X=X)
+    theirs.initialize(X=X)
+    ours.set_param("b", _random((nO, nP), 22))
+    theirs.from_bytes(ours.to_bytes())
+    Y, backprop = ours(X, is_train=True)
+    Y_ref, backprop_ref = theirs(X, is_train=True)
+    numpy.testing.assert_allclose(Y, Y_ref, rtol=1e-5, atol=1e-6)
+    numpy.testing.assert_allclose(backprop(dY), backprop_ref(dY), rtol=1e-5, atol=1e-5)
+    for name in ("W", "b"):
+        numpy.testing.assert_allclose(ours.get_grad(name), theirs.get_grad(name), rtol=1e-5, atol=1e-5)
+
+
+def test_maxout_keeps_thincs_name_dims_params_and_initialisation():
+    ours, theirs = ArchsweepMaxout(6, 4, nP=2), Maxout(6, 4, nP=2)
+    ours.initialize()
+    theirs.initialize()
+    assert ours.name == theirs.name == "maxout"
+    assert ours.param_names == theirs.param_names
+    assert [ours.get_dim(d) for d in ("nO", "nI", "nP")] == [6, 4, 2]
+    assert ours.get_param("W").shape == theirs.get_param("W").shape == (6, 2, 4)
+    assert not ours.get_param("b").any() and ours.get_param("W").std() > 0
+
+
+def test_maxout_takes_an_empty_batch():
+    model = ArchsweepMaxout(4, 3, nP=2)
+    model.initialize()
+    Y, backprop = model(numpy.zeros((0, 3), dtype="float32"), is_train=True)
+    assert Y.shape == (0, 4)
+    assert backprop(numpy.zeros((0, 4), dtype="float32")).shape == (0, 3)
