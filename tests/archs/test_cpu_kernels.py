@@ -6,7 +6,8 @@ from thinc.api import LayerNorm as ThincLayerNorm
 from thinc.api import Maxout, NumpyOps, fix_random_seed
 
 from archs.cpu_ops import CpuOps
-from archs.layers import LayerNorm, Maxout as ArchsweepMaxout, NormalizedMaxout
+from archs.layers import LayerNorm, NormalizedMaxout
+from archs.layers import Maxout as ArchsweepMaxout
 
 
 def _random(shape, seed, scale=1.0, shift=0.0):
