@@ -171,34 +171,14 @@ def scatter_state_gradient(d_pre: numpy.ndarray, rows: numpy.ndarray, d_block: n
 
 
 @njit_fastmath
-def bias_maxout(Y: numpy.ndarray, bias: numpy.ndarray, pieces: int, best: numpy.ndarray, which: numpy.ndarray) -> None:
-    """Maxout over Y + bias (Y (n, width * pieces), bias (width * pieces,)): best (n,
-    width) the largest biased piece, which (n, width) its index (the first on ties)."""
-    n, width = best.shape
-    for i in range(n):
-        for o in range(width):
-            start = o * pieces
-            k = 0
-            top = Y[i, start] + bias[start]
-            for p in range(1, pieces):
-                x = Y[i, start + p] + bias[start + p]
-                if x > top:
-                    top = x
-                    k = p
-            best[i, o] = top
-            which[i, o] = k
-
-
-@njit_fastmath
 def backprop_bias_maxout(d_best: numpy.ndarray, which: numpy.ndarray, pieces: int, dY: numpy.ndarray, d_bias: numpy.ndarray) -> None:
-    """Gradients of bias_maxout: dY (n, width * pieces, written: d_best at each chosen
-    piece, 0 elsewhere), d_bias (width * pieces,, added to)."""
+    """Gradients of a biased maxout (Y + bias, Y (n, width * pieces), pieces chosen as
+    `which` (n, width)): dY (overwritten: d_best at each chosen piece, 0 elsewhere) and
+    d_bias (width * pieces,; added to), in one pass."""
     n, width = d_best.shape
+    dY[:] = 0.0
     for i in range(n):
         for o in range(width):
-            start = o * pieces
-            for p in range(pieces):
-                dY[i, start + p] = 0.0
-            chosen = start + which[i, o]
+            chosen = o * pieces + which[i, o]
             dY[i, chosen] = d_best[i, o]
             d_bias[chosen] += d_best[i, o]
