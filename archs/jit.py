@@ -1,6 +1,6 @@
 """CPU kernels compiled with numba's ``njit`` and an on-disk cache: the transition
-systems' batched oracles (``ArcEagerBatch``, ``NerBatch``) and the CPU path of
-layer normalisation (``archs.layers.layer_norm``).
+systems' batched oracles (``ArcEagerBatch``, ``NerBatch``) and the layers', ops'
+and optimizer's kernels in ``archs.cpu_kernels``.
 
 Why the oracles are compiled rather than vectorised with NumPy: training advances all states of a
 batch together, but at 1000-word batches only about 20-60 states are live per

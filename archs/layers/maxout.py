@@ -13,8 +13,8 @@ from ..registry import registry
 @registry.layers("archsweep.Maxout.v1")
 def Maxout(nO: Optional[int] = None, nI: Optional[int] = None, nP: int = 3) -> Model[Floats2d, Floats2d]:
     """Thinc's `Maxout` layer (same name, dims, params W (nO, nP, nI) and b (nO, nP),
-    initialisation), whose CPU path takes compiled kernels: the maxout, and in its
-    backward pass one kernel that routes the gradient to the chosen pieces and
+    initialisation), whose CPU path takes a compiled kernel in its backward pass:
+    one that routes the gradient to the chosen pieces and
     sums the bias gradient (half the time of Thinc's two passes). On other devices
     it is Thinc's own array code."""
     return Model(
@@ -36,9 +36,7 @@ def forward(model: Model[Floats2d, Floats2d], X: Floats2d, is_train: bool) -> Tu
     b = model.get_param("b").reshape(-1)
     Y = model.ops.gemm(X, W, trans2=True)
     Y += b
-    best = numpy.empty((X.shape[0], nO), dtype=numpy.float32)
-    which = numpy.empty((X.shape[0], nO), dtype=numpy.int32)
-    cpu_kernels.maxout(Y.reshape(-1, nP), best.reshape(-1), which.reshape(-1))
+    best, which = model.ops.maxout(model.ops.reshape3f(Y, Y.shape[0], nO, nP))
 
     def backprop(d_best: Floats2d) -> Floats2d:
         dY = numpy.empty_like(Y)

@@ -14,6 +14,16 @@ def _random(shape, seed, scale=1.0, shift=0.0):
     return (numpy.random.default_rng(seed).standard_normal(shape) * scale + shift).astype("float32")
 
 
+def _assert_same_layer(ours, theirs, X, dY, params, *, outputs, inputs, grads):
+    """Forward, backward and parameter gradients agree; each tolerance is (rtol, atol)."""
+    Y, backprop = ours(X, is_train=True)
+    Y_ref, backprop_ref = theirs(X, is_train=True)
+    numpy.testing.assert_allclose(Y, Y_ref, rtol=outputs[0], atol=outputs[1])
+    numpy.testing.assert_allclose(backprop(dY), backprop_ref(dY), rtol=inputs[0], atol=inputs[1])
+    for name in params:
+        numpy.testing.assert_allclose(ours.get_grad(name), theirs.get_grad(name), rtol=grads[0], atol=grads[1])
+
+
 @pytest.mark.parametrize("shape", [(1, 4), (7, 96), (300, 64), (0, 8)])
 def test_layer_norm_matches_thincs_forward_backward_and_gradients(shape):
     n, width = shape
@@ -23,12 +33,7 @@ def test_layer_norm_matches_thincs_forward_backward_and_gradients(shape):
         model.set_param("G", _random(width, 1, shift=1.0))
         model.set_param("b", _random(width, 2))
     X, dY = _random(shape, 3, scale=3.0, shift=1.0), _random(shape, 4)
-    Y, backprop = ours(X, is_train=True)
-    Y_ref, backprop_ref = theirs(X, is_train=True)
-    numpy.testing.assert_allclose(Y, Y_ref, rtol=1e-5, atol=1e-5)
-    numpy.testing.assert_allclose(backprop(dY), backprop_ref(dY), rtol=1e-4, atol=1e-5)
-    for name in ("G", "b"):
-        numpy.testing.assert_allclose(ours.get_grad(name), theirs.get_grad(name), rtol=1e-4, atol=1e-4)
+    _assert_same_layer(ours, theirs, X, dY, ("G", "b"), outputs=(1e-5, 1e-5), inputs=(1e-4, 1e-5), grads=(1e-4, 1e-4))
 
 
 def test_layer_norm_keeps_thincs_name_dims_and_params():
@@ -134,12 +139,7 @@ def test_maxout_matches_thincs_forward_backward_and_gradients(n, nO, nP, nI):
     theirs.initialize(X=X)
     ours.set_param("b", _random((nO, nP), 22))
     theirs.from_bytes(ours.to_bytes())
-    Y, backprop = ours(X, is_train=True)
-    Y_ref, backprop_ref = theirs(X, is_train=True)
-    numpy.testing.assert_allclose(Y, Y_ref, rtol=1e-5, atol=1e-6)
-    numpy.testing.assert_allclose(backprop(dY), backprop_ref(dY), rtol=1e-5, atol=1e-5)
-    for name in ("W", "b"):
-        numpy.testing.assert_allclose(ours.get_grad(name), theirs.get_grad(name), rtol=1e-5, atol=1e-5)
+    _assert_same_layer(ours, theirs, X, dY, ("W", "b"), outputs=(1e-5, 1e-6), inputs=(1e-5, 1e-5), grads=(1e-5, 1e-5))
 
 
 def test_maxout_keeps_thincs_name_dims_params_and_initialisation():
