@@ -182,3 +182,103 @@ def backprop_bias_maxout(d_best: numpy.ndarray, which: numpy.ndarray, pieces: in
             chosen = o * pieces + which[i, o]
             dY[i, chosen] = d_best[i, o]
             d_bias[chosen] += d_best[i, o]
+
+
+@njit_fastmath
+def state_forward(
+    block: numpy.ndarray,
+    bias: numpy.ndarray,
+    rows: numpy.ndarray,
+    pieces: int,
+    keep_bits: numpy.ndarray,
+    keep_threshold: int,
+    keep_scale: numpy.float32,
+    W: numpy.ndarray,
+    b: numpy.ndarray,
+    hidden: numpy.ndarray,
+    which: numpy.ndarray,
+    scores: numpy.ndarray,
+) -> None:
+    """A parser step's forward pass for n states in one pass per state: the sum of
+    its precomputed rows block[rows[i, :]] (rows (n, nF) in range, as state_rows
+    makes them) plus bias (width * pieces,); maxout over pieces into hidden (n,
+    width) and which (n, width); dropout where keep_bits has rows (uint16 (n,
+    width): a unit is kept, and scaled by keep_scale, where its bits are at least
+    keep_threshold; (0, 0): no dropout); scores (n, nO) = hidden @ W.T + b, W (nO,
+    width) the output layer's."""
+    n, n_features = rows.shape
+    width = hidden.shape[1]
+    n_out = W.shape[0]
+    n_pre = width * pieces
+    dropout = keep_bits.shape[0] > 0
+    pre = numpy.empty(n_pre, dtype=numpy.float32)
+    for i in range(n):
+        for c in range(n_pre):
+            pre[c] = bias[c]
+        for f in range(n_features):
+            row = rows[i, f]
+            for c in range(n_pre):
+                pre[c] += block[row, c]
+        for o in range(width):
+            k = 0
+            top = pre[o * pieces]
+            for p in range(1, pieces):
+                x = pre[o * pieces + p]
+                if x > top:
+                    top = x
+                    k = p
+            which[i, o] = k
+            if dropout:
+                top = top * keep_scale if keep_bits[i, o] >= keep_threshold else numpy.float32(0.0)
+            hidden[i, o] = top
+        for a in range(n_out):
+            s = b[a]
+            for o in range(width):
+                s += hidden[i, o] * W[a, o]
+            scores[i, a] = s
+
+
+@njit_fastmath
+def state_backward(
+    d_scores: numpy.ndarray,
+    W: numpy.ndarray,
+    hidden: numpy.ndarray,
+    which: numpy.ndarray,
+    pieces: int,
+    keep_bits: numpy.ndarray,
+    keep_threshold: int,
+    keep_scale: numpy.float32,
+    rows: numpy.ndarray,
+    d_block: numpy.ndarray,
+    d_bias: numpy.ndarray,
+    d_W: numpy.ndarray,
+    d_b: numpy.ndarray,
+) -> None:
+    """The gradient of state_forward's scores, d_scores (n, nO), added to the
+    output layer's d_W (nO, width) and d_b (nO,), and, through the dropout and
+    the chosen pieces, to the precomputed rows' d_block and to d_bias (the
+    arguments as in state_forward)."""
+    n, n_features = rows.shape
+    width = hidden.shape[1]
+    n_out = W.shape[0]
+    dropout = keep_bits.shape[0] > 0
+    d_hidden = numpy.empty(width, dtype=numpy.float32)
+    for i in range(n):
+        for o in range(width):
+            d_hidden[o] = 0.0
+        for a in range(n_out):
+            g = d_scores[i, a]
+            if g == 0.0:  # unseen classes, states without a gold move
+                continue
+            d_b[a] += g
+            for o in range(width):
+                d_W[a, o] += g * hidden[i, o]
+                d_hidden[o] += g * W[a, o]
+        for o in range(width):
+            d = d_hidden[o]
+            if dropout:
+                d = d * keep_scale if keep_bits[i, o] >= keep_threshold else numpy.float32(0.0)
+            chosen = o * pieces + which[i, o]
+            d_bias[chosen] += d
+            for f in range(n_features):
+                d_block[rows[i, f], chosen] += d

@@ -17,7 +17,7 @@ How a parser / NER component drives it, per batch of docs:
                                                  # (step.doc_offsets[d] + i), -1 = empty slot
         scores, backprop = step.score(ids)       # (n_states, n_actions)
         d_scores = ...                           # loss gradient (unseen classes masked, see below)
-        backprop(d_scores)                       # upper's gradient now, the rest accumulated
+        backprop(d_scores)                       # the step's gradient, accumulated
         ... advance the states ...
     finish(None)                                 # one backprop through lower and tok2vec'
     model.finish_update(optimizer)
@@ -39,6 +39,7 @@ import numpy
 from thinc.api import Linear, Model, chain, list2array, zero_init
 from thinc.types import Floats1d, Floats2d, Floats4d, FloatsXd, Ints1d, Ints2d
 
+from .cpu_ops import CpuOps, cpu_kernels, dropout_bits, keep_threshold
 from .features import Doc
 from .layers import PrecomputableAffine
 from .outputs import RESIZE_OUTPUT
@@ -230,13 +231,30 @@ class ParserStepModel:
         self._bp_lower: Optional[Callable] = bp_lower
         width = self.nH * self.nP
         # (N+1) * nF rows of nH * nP: row (token + 1) * nF + f; token -1 = the pad.
-        self._Yf2: Floats2d = self.ops.reshape2f(Yf, (self.n_tokens + 1) * self.nF, width)
+        self._Yf2: Floats2d = self.ops.xp.ascontiguousarray(self.ops.reshape2f(Yf, (self.n_tokens + 1) * self.nF, width))
         self._b: Floats2d = self.ops.reshape2f(self.lower.get_param("b"), 1, width)
         # The gradient accumulators: only in training, cleared by backprop_tokvecs.
         self._dYf2: Optional[Floats2d] = self.ops.alloc2f(*self._Yf2.shape, dtype=Yf.dtype) if is_train else None
         self._d_b: Optional[Floats1d] = self.ops.alloc1f(width, dtype=Yf.dtype) if is_train else None
         self._n_steps_backpropped = 0
         self._finished = False
+        # On CpuOps, a step with an upper layer over maxout runs as two compiled
+        # kernels (state_forward, state_backward) instead of about fifteen NumPy and
+        # Thinc calls; the upper layer's gradient is then summed here over the steps
+        # and handed to it by backprop_tokvecs.
+        self._fused = (
+            isinstance(self.ops, CpuOps)
+            and self.upper is not None
+            and self.nP >= 2
+            and self._Yf2.dtype == numpy.float32
+            and self.upper.get_param("W").dtype == numpy.float32
+        )
+        self._d_W_upper: Optional[Floats2d] = None
+        self._d_b_upper: Optional[Floats1d] = None
+        if self._fused and is_train:
+            assert self.upper is not None
+            self._d_W_upper = self.ops.alloc2f(self.n_actions, self.nH)
+            self._d_b_upper = self.ops.alloc1f(self.n_actions)
 
     @classmethod
     def begin(cls, model: Model, docs: List[Doc], is_train: bool) -> "ParserStepModel":
@@ -253,10 +271,8 @@ class ParserStepModel:
         if ids.ndim != 2 or int(ids.shape[1]) != nF:
             raise ValueError(f"ids must have shape (n_states, {nF}), got {tuple(ids.shape)}")
         if isinstance(ids, numpy.ndarray):
-            from . import cpu_kernels
-
             host_rows = numpy.empty(ids.shape, dtype="int32")
-            if not cpu_kernels.state_rows(numpy.ascontiguousarray(ids, dtype="int32"), self.n_tokens, host_rows):
+            if not cpu_kernels().state_rows(numpy.ascontiguousarray(ids, dtype="int32"), self.n_tokens, host_rows):
                 raise ValueError(f"token ids must lie in [-1, {self.n_tokens}), got {int(ids.min())}..{int(ids.max())}")
             return self.ops.asarray1i(cast(Ints1d, host_rows.reshape(-1)), dtype="int32")
         xp = self.ops.xp
@@ -266,8 +282,9 @@ class ParserStepModel:
     def score(self, ids: Ints2d) -> Tuple[Floats2d, Callable[[Floats2d], None]]:
         """Scores (n_states, n_actions) of the states whose feature tokens are ids
         (n_states, nF), and a callback that takes d_scores and accumulates the
-        gradient (the upper layer's immediately; the lower layer's and the token
-        vectors' until `backprop_tokvecs`). It returns None."""
+        gradient (the upper layer's immediately, or on CpuOps summed over the steps
+        until `backprop_tokvecs`; the lower layer's and the token vectors' until
+        `backprop_tokvecs`). It returns None."""
         if self._finished:
             raise ValueError("this batch's step model has been backpropagated already: call model.begin_update again")
         ops = self.ops
@@ -277,6 +294,8 @@ class ParserStepModel:
         rows = self._rows(ids)
         if n_states == 0:
             return self._no_states()
+        if self._fused:
+            return self._fused_score(cast(numpy.ndarray, rows).reshape((n_states, nF)))
         pre = ops.gather_add(self._Yf2, ops.reshape2i(rows, n_states, nF)) + self._b  # the states' nF rows summed
         which = relu_mask = drop_mask = bp_upper = None
         if nP >= 2:
@@ -295,10 +314,7 @@ class ParserStepModel:
             scores = hidden
 
         def backprop_scores(d_scores: Floats2d) -> None:
-            if not self.is_train:
-                raise ValueError("the step model was made in prediction mode (model.predict): no gradient")
-            if self._finished:
-                raise ValueError("backprop after backprop_tokvecs: this batch is finished")
+            self._check_backprop()
             d_scores = ops.asarray2f(d_scores)
             if tuple(d_scores.shape) != (n_states, self.n_actions):
                 raise ValueError(f"d_scores must have shape {(n_states, self.n_actions)}, got {tuple(d_scores.shape)}")
@@ -317,9 +333,7 @@ class ParserStepModel:
                 d_pre = d_hidden
             d_pre = xp.ascontiguousarray(d_pre, dtype=self._dYf2.dtype)
             if isinstance(d_pre, numpy.ndarray) and d_pre.dtype == numpy.float32:
-                from . import cpu_kernels
-
-                cpu_kernels.scatter_state_gradient(d_pre, rows.reshape(n_states, nF), self._dYf2, self._d_b)
+                cpu_kernels().scatter_state_gradient(d_pre, rows.reshape(n_states, nF), self._dYf2, self._d_b)
             else:
                 self._d_b += d_pre.sum(axis=0)
                 ops.scatter_add(self._dYf2, rows, xp.repeat(d_pre, nF, axis=0))
@@ -327,6 +341,41 @@ class ParserStepModel:
             return None
 
         return scores, backprop_scores
+
+    def _fused_score(self, rows: numpy.ndarray) -> Tuple[Floats2d, Callable[[Floats2d], None]]:
+        """score() on CpuOps: the same computation as two compiled kernels."""
+        assert self.upper is not None
+        kernels = cpu_kernels()
+        n_states = rows.shape[0]
+        W = self.upper.get_param("W")
+        b = self.upper.get_param("b")
+        hidden = numpy.empty((n_states, self.nH), dtype=numpy.float32)
+        which = numpy.empty((n_states, self.nH), dtype=numpy.int32)
+        scores = numpy.empty((n_states, self.n_actions), dtype=numpy.float32)
+        dropout = self.is_train and self.dropout > 0
+        bits = dropout_bits((n_states, self.nH)) if dropout else numpy.empty((0, 0), dtype=numpy.uint16)
+        threshold = keep_threshold(self.dropout) if dropout else 0
+        scale = numpy.float32(1.0 / (1.0 - self.dropout)) if dropout else numpy.float32(1.0)
+        kernels.state_forward(self._Yf2, self._b.reshape((-1,)), rows, self.nP, bits, threshold, scale, W, b, hidden, which, scores)
+
+        def backprop_scores(d_scores: Floats2d) -> None:
+            self._check_backprop()
+            gradient = numpy.ascontiguousarray(d_scores, dtype=numpy.float32)
+            if gradient.shape != (n_states, self.n_actions):
+                raise ValueError(f"d_scores must have shape {(n_states, self.n_actions)}, got {tuple(gradient.shape)}")
+            kernels.state_backward(
+                gradient, W, hidden, which, self.nP, bits, threshold, scale, rows,
+                self._dYf2, self._d_b, self._d_W_upper, self._d_b_upper,
+            )
+            self._n_steps_backpropped += 1
+
+        return cast(Floats2d, scores), backprop_scores
+
+    def _check_backprop(self) -> None:
+        if not self.is_train:
+            raise ValueError("the step model was made in prediction mode (model.predict): no gradient")
+        if self._finished:
+            raise ValueError("backprop after backprop_tokvecs: this batch is finished")
 
     def _no_states(self) -> Tuple[Floats2d, Callable[[Floats2d], None]]:
         def backprop_nothing(d_scores: Floats2d) -> None:
@@ -354,10 +403,13 @@ class ParserStepModel:
         assert self._bp_lower is not None and self._bp_tokvecs is not None
         self._finished = True
         if self._n_steps_backpropped:
+            if self.upper is not None and self._d_W_upper is not None and self._d_b_upper is not None:
+                self.upper.inc_grad("W", self._d_W_upper)
+                self.upper.inc_grad("b", self._d_b_upper)
             self.lower.inc_grad("b", self.ops.reshape2f(self._d_b, self.nH, self.nP))
             dYf = self.ops.reshape4f(self._dYf2, self.n_tokens + 1, self.nF, self.nH, self.nP)
             d_tokvecs = self._bp_lower(dYf)
             self._bp_tokvecs(d_tokvecs)
         # the batch's caches are no longer needed
-        self._dYf2 = self._d_b = None
+        self._dYf2 = self._d_b = self._d_W_upper = self._d_b_upper = None
         self._bp_lower = self._bp_tokvecs = None

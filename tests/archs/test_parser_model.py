@@ -5,16 +5,18 @@ correct use_upper=false sizes) and §3.3 (75 EWT actions); the step model is
 checked against a closed form of the graph and by finite differences.
 """
 
+import contextlib
 import time
-from typing import Dict, List, Tuple
+from typing import Dict, Iterator, List, Tuple
 
 import numpy
 import pytest
 from confection import Config
-from thinc.api import Adam, CupyOps, Model, NumpyOps, fix_random_seed, use_ops
+from thinc.api import Adam, CupyOps, Model, NumpyOps, fix_random_seed, get_current_ops, set_current_ops, use_ops
 from thinc.util import has_cupy_gpu
 
 from archs import make_docs, registry
+from archs.cpu_ops import CpuOps
 from archs.layers import PrecomputableAffine
 from archs.outputs import resize_output
 from archs.parser import ParserStepModel, n_actions
@@ -32,12 +34,28 @@ SMALL_T2V = dict(width=16, depth=1, embed_size=200, window_size=1, maxout_pieces
 
 OPS = [
     pytest.param("numpy", id="numpy"),
+    pytest.param("cpu", id="cpu"),  # archsweep's CpuOps: the step's compiled kernels
     pytest.param(
         "cupy",
         id="cupy",
         marks=pytest.mark.skipif(not has_cupy_gpu, reason="no CUDA GPU with CuPy available"),
     ),
 ]
+
+
+@contextlib.contextmanager
+def ops_named(name: str) -> Iterator[None]:
+    """Thinc's use_ops, and "cpu" for archsweep's CpuOps (what training runs on)."""
+    if name != "cpu":
+        with use_ops(name):
+            yield
+        return
+    previous = get_current_ops()
+    set_current_ops(CpuOps())
+    try:
+        yield
+    finally:
+        set_current_ops(previous)
 
 
 def parser(tok2vec: Model, **kwargs) -> Model:
@@ -298,7 +316,7 @@ def small_model(ops_name: str, use_upper: bool, nP: int = 2, nF: int = 3, n_act:
 @pytest.mark.parametrize("ops_name", OPS)
 @pytest.mark.parametrize("use_upper,nP", [(True, 2), (False, 2), (True, 1), (False, 1)])
 def test_scores_match_closed_form(ops_name, use_upper, nP):
-    with use_ops(ops_name):
+    with ops_named(ops_name):
         model, docs = small_model(ops_name, use_upper, nP)
         step = model.predict(docs)
         assert isinstance(step, ParserStepModel) and step.nO == step.n_actions == 5
@@ -357,11 +375,19 @@ class ConstTok2Vec:
         return [X for X in self.Xs[: len(docs)]], backprop
 
 
+@pytest.mark.parametrize("ops_name", ["numpy", "cpu"])
 @pytest.mark.parametrize("use_upper,nP", [(True, 2), (False, 2), (True, 1), (False, 1)])
-def test_step_model_gradients_match_finite_differences(use_upper, nP):
+def test_step_model_gradients_match_finite_differences(ops_name, use_upper, nP):
     """width 8, hidden 4, pieces 2 (and 1), nF 3, 5 actions; two steps whose
     states share tokens and have missing slots, so that the accumulation of
-    the per-step gradients and the pad gradient are exercised."""
+    the per-step gradients and the pad gradient are exercised. On CpuOps, with
+    an upper layer over maxout, the step runs as compiled kernels: their
+    gradients are checked the same way."""
+    with ops_named(ops_name):
+        _check_step_model_gradients(use_upper, nP)
+
+
+def _check_step_model_gradients(use_upper: bool, nP: int) -> None:
     rng = numpy.random.default_rng(0)
     docs = make_docs([["a", "b", "c"], ["d", "e", "f", "g"]])
     Xs = [rng.normal(size=(len(d), 8)).astype("float32") for d in docs]
@@ -415,17 +441,51 @@ def test_step_model_gradients_match_finite_differences(use_upper, nP):
     assert (numpy.abs(d_pad).sum(axis=(1, 2)) > 0).tolist() == [True, True, True]
 
 
-def test_training_dropout_on_hidden_only_with_upper():
-    model, docs = small_model("numpy", use_upper=True)
-    ids = random_ids(numpy.random.default_rng(3), 20, 3, 31)
-    step, _ = model.begin_update(docs)
-    a, b = step.score(ids)[0], step.score(ids)[0]
-    assert not numpy.allclose(a, b)  # fresh 0.1 dropout masks
-    assert numpy.allclose(model.predict(docs).predict(ids), model.predict(docs).predict(ids))
-    model, docs = small_model("numpy", use_upper=False)
-    step, _ = model.begin_update(docs)
-    numpy.testing.assert_array_equal(step.score(ids)[0], step.score(ids)[0])
-    numpy.testing.assert_allclose(step.score(ids)[0], model.predict(docs).predict(ids), rtol=1e-6)
+@pytest.mark.parametrize("ops_name", ["numpy", "cpu"])
+def test_training_dropout_on_hidden_only_with_upper(ops_name):
+    with ops_named(ops_name):
+        model, docs = small_model(ops_name, use_upper=True)
+        ids = random_ids(numpy.random.default_rng(3), 20, 3, 31)
+        step, _ = model.begin_update(docs)
+        a, b = step.score(ids)[0], step.score(ids)[0]
+        assert not numpy.allclose(a, b)  # fresh 0.1 dropout masks
+        assert numpy.allclose(model.predict(docs).predict(ids), model.predict(docs).predict(ids))
+        model, docs = small_model(ops_name, use_upper=False)
+        step, _ = model.begin_update(docs)
+        numpy.testing.assert_array_equal(step.score(ids)[0], step.score(ids)[0])
+        numpy.testing.assert_allclose(step.score(ids)[0], model.predict(docs).predict(ids), rtol=1e-6)
+
+
+def test_cpu_step_kernels_match_the_numpy_form_with_dropout():
+    """On CpuOps a step with an upper layer over maxout runs as two compiled kernels;
+    from the same random state they give the scores and gradients of the step's
+    NumPy form (the same dropout bits: 0.3 here)."""
+    runs = []
+    for fused in (True, False):
+        with ops_named("cpu"):
+            model, docs = small_model("cpu", use_upper=True)
+            model.get_ref("lower").attrs["dropout_rate"] = 0.3
+            rng = numpy.random.default_rng(4)
+            fix_random_seed(1)
+            step, finish = model.begin_update(docs)
+            assert step._fused
+            step._fused = fused
+            scores = []
+            for _ in range(3):
+                ids = random_ids(rng, 7, 3, step.n_tokens)
+                step_scores, backprop = step.score(ids)
+                scores.append(step_scores.copy())
+                backprop(rng.uniform(-1, 1, size=(7, 5)).astype("float32"))
+            finish(None)
+            grads = {(node.id, name): node.get_grad(name).copy() for node in model.walk() for name in node.param_names if node.has_grad(name)}
+            runs.append((scores, grads))
+    (fused_scores, fused_grads), (numpy_scores, numpy_grads) = runs
+    for a, b in zip(fused_scores, numpy_scores):
+        numpy.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    assert len(fused_grads) == len(numpy_grads) > 0
+    for (fused_key, fused_grad), (numpy_key, numpy_grad) in zip(sorted(fused_grads.items()), sorted(numpy_grads.items())):
+        assert fused_key[1] == numpy_key[1]
+        numpy.testing.assert_allclose(fused_grad, numpy_grad, rtol=1e-4, atol=1e-4)  # float32 sums in another order
 
 
 def test_prediction_mode_and_finished_batches_refuse_gradients():
@@ -452,11 +512,11 @@ def test_prediction_mode_and_finished_batches_refuse_gradients():
 @pytest.mark.parametrize("ops_name", OPS)
 @pytest.mark.parametrize("use_upper", [True, False])
 def test_adam_steps_change_every_parameter(ops_name, use_upper, sentences):
-    with use_ops(ops_name):
+    with ops_named(ops_name):
         docs = make_docs(sentences[:4])
         fix_random_seed(0)
         model = parser(hash_embed_cnn(**SMALL_T2V), nr_feature_tokens=3, hidden_width=8, maxout_pieces=2, use_upper=use_upper, nO=5)
-        assert isinstance(model.ops, {"numpy": NumpyOps, "cupy": CupyOps}[ops_name])
+        assert isinstance(model.ops, {"numpy": NumpyOps, "cpu": CpuOps, "cupy": CupyOps}[ops_name])
         model.initialize(X=docs)
         optimizer = Adam(0.001)
         initial = snapshot(model)

@@ -138,6 +138,8 @@ def k_training_step(
                 if not seen[c]:
                     scores[i, c] = lowest
     loss = 0.0
+    e_all = numpy.empty(n_classes, dtype=numpy.float64)  # a row's exp(score - top)
+    e_gold = numpy.empty(n_classes, dtype=numpy.float64)  # and its gold classes' exp(min(score - best gold score, 0))
     for i in range(n):
         # the gold move the gradient aims at: the best-scoring valid class costing
         # at most min(1, the lowest valid cost)
@@ -162,19 +164,22 @@ def k_training_step(
             z_gold = 0.0
             for c in range(n_classes):
                 s = numpy.float64(scores[i, c])
-                z += numpy.exp(s - top)
+                e = numpy.exp(s - top)
+                z += e
+                e_all[c] = e
                 if costs[i, c] <= gold_cost:
-                    z_gold += numpy.exp(min(s - s_best, 0.0))
+                    e = numpy.exp(min(s - s_best, 0.0))
+                    z_gold += e
+                    e_gold[c] = e
             z += 1e-10
             z_gold += 1e-10
             for c in range(n_classes):
                 if not seen[c]:
                     d_scores[i, c] = 0.0
                     continue
-                s = numpy.float64(scores[i, c])
-                d = numpy.exp(s - top) / z
+                d = e_all[c] / z
                 if costs[i, c] <= gold_cost:
-                    d -= numpy.exp(min(s - s_best, 0.0)) / z_gold
+                    d -= e_gold[c] / z_gold
                 d_scores[i, c] = d
                 loss += numpy.float64(d_scores[i, c]) * numpy.float64(d_scores[i, c])
         # the move taken: the best-scoring valid class, a seen one where there is one
