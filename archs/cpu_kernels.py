@@ -219,18 +219,10 @@ def state_forward(
             row = rows[i, f]
             for c in range(n_pre):
                 pre[c] += block[row, c]
-        for o in range(width):
-            k = 0
-            top = pre[o * pieces]
-            for p in range(1, pieces):
-                x = pre[o * pieces + p]
-                if x > top:
-                    top = x
-                    k = p
-            which[i, o] = k
-            if dropout:
-                top = top * keep_scale if keep_bits[i, o] >= keep_threshold else numpy.float32(0.0)
-            hidden[i, o] = top
+        maxout(pre.reshape((width, pieces)), hidden[i], which[i])
+        if dropout:
+            for o in range(width):
+                hidden[i, o] = hidden[i, o] * keep_scale if keep_bits[i, o] >= keep_threshold else numpy.float32(0.0)
         for a in range(n_out):
             s = b[a]
             for o in range(width):

@@ -35,6 +35,11 @@ def keep_threshold(drop: float) -> int:
     return round(drop * _LEVELS)
 
 
+def keep_scale(drop: float) -> numpy.float32:
+    """What dropout at rate drop (0 <= drop < 1) scales a kept unit by."""
+    return numpy.float32(1.0 / (1.0 - drop))
+
+
 class CpuOps(NumpyOps):
     """Thinc's NumpyOps with faster versions of the ops, besides matrix products,
     that a training step spends its time in (measured on a tagger and a parser
@@ -71,4 +76,4 @@ class CpuOps(NumpyOps):
         if drop >= 1.0:
             return self.alloc_f(shape)
         # bool * float32 scalar is float32 (NumPy 2), and much faster than a multiply into `out`
-        return cast(FloatsXd, (dropout_bits(shape) >= keep_threshold(drop)) * numpy.float32(1.0 / (1.0 - drop)))
+        return cast(FloatsXd, (dropout_bits(shape) >= keep_threshold(drop)) * keep_scale(drop))

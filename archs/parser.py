@@ -39,7 +39,7 @@ import numpy
 from thinc.api import Linear, Model, chain, list2array, zero_init
 from thinc.types import Floats1d, Floats2d, Floats4d, FloatsXd, Ints1d, Ints2d
 
-from .cpu_ops import CpuOps, cpu_kernels, dropout_bits, keep_threshold
+from .cpu_ops import CpuOps, cpu_kernels, dropout_bits, keep_scale, keep_threshold
 from .features import Doc
 from .layers import PrecomputableAffine
 from .outputs import RESIZE_OUTPUT
@@ -355,7 +355,7 @@ class ParserStepModel:
         dropout = self.is_train and self.dropout > 0
         bits = dropout_bits((n_states, self.nH)) if dropout else numpy.empty((0, 0), dtype=numpy.uint16)
         threshold = keep_threshold(self.dropout) if dropout else 0
-        scale = numpy.float32(1.0 / (1.0 - self.dropout)) if dropout else numpy.float32(1.0)
+        scale = keep_scale(self.dropout if dropout else 0.0)
         kernels.state_forward(self._Yf2, self._b.reshape((-1,)), rows, self.nP, bits, threshold, scale, W, b, hidden, which, scores)
 
         def backprop_scores(d_scores: Floats2d) -> None:
