@@ -35,8 +35,18 @@ class PruningAwareOptunaSearch(OptunaSearch):
         if outcome is not None:
             self.outcome = outcome
 
+    def on_trial_result(self, trial_id: str, result: Dict) -> None:
+        # A resumed sweep can restart a trial that Tune's experiment snapshot holds
+        # but the searcher's checkpoint (saved apart from it) predates: the driver
+        # was killed between the two saves. That trial runs and is tracked; Optuna,
+        # which never suggested it, is not told of it (Ray's method raises KeyError).
+        if trial_id in self._ot_trials or trial_id in self._completed_trials:
+            super().on_trial_result(trial_id, result)
+
     def on_trial_complete(self, trial_id: str, result: Optional[Dict] = None, error: bool = False) -> None:
-        if trial_id in self._completed_trials or trial_id not in self._ot_trials:
+        if trial_id not in self._ot_trials and trial_id not in self._completed_trials:
+            return None  # a trial this searcher never suggested (see on_trial_result)
+        if trial_id in self._completed_trials:
             return super().on_trial_complete(trial_id, result, error)
         ot_trial = self._ot_trials[trial_id]
         study = self._study()

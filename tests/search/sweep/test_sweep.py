@@ -286,6 +286,19 @@ def test_the_stopping_result_reaches_optuna():
     assert frozen.intermediate_values == {1: 0.5}
 
 
+def test_a_trial_the_searcher_never_suggested_is_not_told_to_optuna():
+    """A resumed sweep can restart a trial that the searcher's checkpoint predates
+    (the driver killed between Tune's snapshot and the searcher's save): its results
+    and completion leave Optuna's study as it was, and raise nothing."""
+    searcher, _ = _searcher()
+    searcher.suggest("t1")
+    searcher.on_trial_result("unknown", EARLY)
+    searcher.on_trial_complete("unknown", FINAL)
+    searcher.on_trial_complete("t1", FINAL)
+    trials = searcher._ot_study.get_trials(deepcopy=False)
+    assert [(t.state, t.value) for t in trials] == [(TrialState.COMPLETE, 0.7)]
+
+
 def test_a_trial_at_ashas_last_rung_is_complete_for_optuna():
     """ASHA stops a trial at max_t before its closing report: Optuna is told
     COMPLETE with the trial's best score, as for one that ended by itself."""
